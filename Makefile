@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SERVICE_PORT ?= 8787
+PLATFORM_PORT ?= 8788
+
+.PHONY: run test bench lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ccaudit demo --service-port $(SERVICE_PORT) --platform-port $(PLATFORM_PORT)
+
+test: $(STAMP)
+	$(BIN)/ruff check ccaudit middleware tests benchmarks
+	$(BIN)/mypy ccaudit
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/overhead.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ccaudit
+
+clean:
+	rm -rf $(VENV) .ccaudit-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,159 @@
+"""Pure ASGI capture middleware (no BaseHTTPMiddleware: it breaks contextvars and costs a task).
+
+Per request: classify from method and path, put a ``RequestContext`` in a context variable, wrap
+``send`` to see the status and the end of the body, and after the response hand the facts to the
+core. Nothing here awaits anything of its own or does I/O; errors inside capture are counted, never
+raised into the app. The recorder is shut down (bounded) when the server's lifespan ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ccaudit.capture.context import _current
+from ccaudit.capture.core import CaptureCore, RequestFacts, RequestState
+from ccaudit.capture.identity import Resolver
+from ccaudit.settings import Settings, load_settings
+from ccaudit.shipping.recorder import Recorder, build_recorder
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("ccaudit.capture")
+
+
+def _route_template(scope: Scope, root_path: str) -> str:
+    """The matched route's template where the router left one in the scope, else the raw path."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str) and template:
+        # Starlette extends root_path by each Mount's matched prefix.
+        mounted = str(scope.get("root_path", ""))[len(root_path) :]
+        return mounted + template
+    return str(scope.get("path", ""))
+
+
+def _facts(scope: Scope, header_name: bytes, root_path: str) -> RequestFacts:
+    user_agent = ""
+    request_id = ""
+    forwarded: list[str] = []
+    for name, value in scope.get("headers") or ():
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+        elif name == b"x-request-id":
+            request_id = value.decode("latin-1")
+        elif name == header_name:
+            forwarded.append(value.decode("latin-1"))
+    client = scope.get("client")
+    peer = str(client[0]) if client else ""
+    return RequestFacts(
+        route=_route_template(scope, root_path),
+        user_agent=user_agent,
+        forwarded=",".join(forwarded) if forwarded else None,
+        request_id=request_id,
+        peer=peer,
+    )
+
+
+class CaptureMiddleware:
+    """ASGI middleware that records audit events for the wrapped app.
+
+    ``settings`` defaults to the environment; ``recorder`` defaults to one built from the settings
+    (one per middleware instance, so one per process); ``resolver`` finds the actor on the scope.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings | None = None,
+        *,
+        resolver: Resolver | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings or load_settings()
+        self.recorder = recorder or build_recorder(self.settings)
+        self.core = CaptureCore(self.settings, self.recorder, resolver)
+        self._header = self.core.ip.header_name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        core = self.core
+        try:
+            state = core.begin(scope["method"], scope["path"])
+        except Exception:
+            core.errors += 1
+            log.exception("ccaudit: could not classify request")
+            await self.app(scope, receive, send)
+            return
+        root_path = str(scope.get("root_path", ""))
+
+        async def send_wrapper(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                state.status = message["status"]
+                state.response_started = True
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                state.ended = time.perf_counter()
+            try:
+                await send(message)
+            except OSError:
+                state.aborted = True  # the client went away while we were answering
+                raise
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect" and not state.ended:
+                state.aborted = True
+            return message
+
+        token = _current.set(state.ctx)
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except asyncio.CancelledError:
+            state.aborted = True
+            raise
+        except BaseException:
+            state.error = True
+            raise
+        finally:
+            _current.reset(token)
+            self._finish(state, scope, root_path)
+
+    def _finish(self, state: RequestState, scope: Scope, root_path: str) -> None:
+        core = self.core
+        if not state.ended and not state.error and not state.aborted and state.response_started:
+            state.aborted = True  # the app returned without finishing its body
+        try:
+            if core.wants_facts(state):
+                core.finish(state, _facts(scope, self._header, root_path), scope)
+        except Exception:
+            core.errors += 1
+            log.exception("ccaudit: capture failed")
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        recorder = self.recorder
+        timeout = self.settings.shutdown_timeout
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                # Bounded; in a thread so other tasks of the loop keep running meanwhile.
+                await asyncio.to_thread(recorder.shutdown, timeout)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -1,0 +1,137 @@
+"""The context API app code calls during a request: who acts, on whose data, and what happened.
+
+The middleware puts one mutable ``RequestContext`` in a context variable for each request. It holds
+a mutable object rather than values because frameworks run sync endpoints in a thread with a *copy*
+of the context: setting a variable there would be lost, mutating the shared object is not.
+
+Outside a request these functions do nothing and return False.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ccaudit.capture.identity import Identity
+
+AuthEvent = Literal["login", "login_failed", "logout"]
+Outcome = Literal["success", "denied", "failed", "error", "aborted"]
+
+_MAX_DETAILS = 32
+_MAX_TEXT = 512
+
+
+def _text(value: object) -> str:
+    return str(value)[:_MAX_TEXT] if value is not None else ""
+
+
+@dataclass(slots=True)
+class AuditNote:
+    """One ``record_audit`` call: what app code says happened."""
+
+    action: str
+    resource_type: str = ""
+    resource_id: str = ""
+    subject_id: str = ""
+    outcome: Outcome | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request state shared by the middleware and app code."""
+
+    identity: Identity | None = None
+    subject_id: str = ""
+    auth: AuthEvent | None = None
+    notes: list[AuditNote] = field(default_factory=list)
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("ccaudit_request", default=None)
+
+
+def current_context() -> RequestContext | None:
+    """The context of the request being handled, or None outside one."""
+    return _current.get()
+
+
+def set_actor(
+    account_id: str | None = None,
+    *,
+    profile_id: str | None = None,
+    organisation: str | None = None,
+    role: str | None = None,
+) -> bool:
+    """Say who is acting: the platform-local account, the global profile, organisation and role.
+
+    Fields left as None keep what the resolver found.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    base = ctx.identity or Identity()
+    ctx.identity = Identity(
+        account_id=_text(account_id) if account_id is not None else base.account_id,
+        profile_id=_text(profile_id) if profile_id is not None else base.profile_id,
+        organisation=_text(organisation) if organisation is not None else base.organisation,
+        role=_text(role) if role is not None else base.role,
+    )
+    return True
+
+
+def set_subject(subject_id: str) -> bool:
+    """Say whose personal data this request reads or changes (for "who saw my data", art. 15)."""
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    ctx.subject_id = _text(subject_id)
+    return True
+
+
+def record_audit(
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    subject_id: str | None = None,
+    outcome: Outcome | None = None,
+    details: dict[str, object] | None = None,
+) -> bool:
+    """Record a semantic audit event for this request.
+
+    The first call enriches the request's own event (action, resource, details); each further call
+    adds one more event with the same request id. ``outcome`` defaults to the response's outcome.
+    Details are stringified and capped (32 keys, 512 characters each): never put a body in them.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    clean: dict[str, str] = {}
+    for key, value in list((details or {}).items())[:_MAX_DETAILS]:
+        clean[_text(key)] = _text(value)
+    ctx.notes.append(
+        AuditNote(
+            action=_text(action) or "app.event",
+            resource_type=_text(resource_type),
+            resource_id=_text(resource_id),
+            subject_id=_text(subject_id),
+            outcome=outcome,
+            details=clean,
+        )
+    )
+    return True
+
+
+def record_auth(event: AuthEvent, account_id: str | None = None) -> bool:
+    """Mark this request as an authentication event: login, failed login or logout.
+
+    Use it where the configured login/logout paths cannot tell (a form that answers 200 on failure).
+    """
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    ctx.auth = event
+    if account_id is not None:
+        set_actor(account_id)
+    return True

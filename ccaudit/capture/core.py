@@ -1,0 +1,198 @@
+"""The capture core shared by the ASGI and WSGI middleware: classify, then build events.
+
+``begin`` runs before the app (method and path only); ``finish`` runs after the response body ended,
+with what the server adapter extracted. Neither does I/O, and ``finish`` never raises: a failure in
+capture is counted in ``errors`` and the platform carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry import trace
+
+from ccaudit.capture.client_ip import ClientIpResolver
+from ccaudit.capture.context import AuditNote, RequestContext
+from ccaudit.capture.identity import Identity, Resolver
+from ccaudit.capture.rules import AuditRules, Kind, should_record
+from ccaudit.events import AuditEvent
+from ccaudit.ids import new_id
+from ccaudit.settings import Settings
+
+log = logging.getLogger("ccaudit.capture")
+
+_MAX_ROUTE = 1024
+_MAX_UA = 1024
+_MAX_REQUEST_ID = 128
+STATUS_ABORTED = 499  # nginx's "client closed request": there is no standard code for it
+
+
+class EventSink(Protocol):
+    """What the core hands events to: the recorder."""
+
+    def emit(self, event: AuditEvent) -> None: ...
+
+
+@dataclass(slots=True)
+class RequestState:
+    """What the core remembers about one request between ``begin`` and ``finish``."""
+
+    kind: Kind
+    admin: bool
+    method: str
+    path: str
+    started: float
+    started_ms: int
+    ctx: RequestContext = field(default_factory=RequestContext)
+    status: int = 0
+    response_started: bool = False
+    ended: float = 0.0
+    error: bool = False
+    aborted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """Request details a server adapter extracts only for requests that are recorded."""
+
+    route: str
+    user_agent: str
+    forwarded: str | None
+    request_id: str
+    peer: str
+
+
+def outcome_of(status: int, error: bool, aborted: bool) -> tuple[str, int]:
+    """(outcome, status) as recorded."""
+    if aborted:
+        return "aborted", STATUS_ABORTED
+    if error and status < 500:
+        # An exception: before the response started the server answers 500; after, the status
+        # already sent stands but the operation did not complete.
+        return "error", status or 500
+    if status >= 500:
+        return "error", status
+    if status in (401, 403):
+        return "denied", status
+    if status >= 400:
+        return "failed", status
+    return "success", status
+
+
+def _clean_request_id(value: str) -> str:
+    if value and len(value) <= _MAX_REQUEST_ID and value.isascii() and value.isprintable():
+        return value
+    return ""
+
+
+def _merge(base: Identity | None, override: Identity | None) -> Identity:
+    if override is None:
+        return base or Identity()
+    if base is None:
+        return override
+    return Identity(
+        account_id=override.account_id or base.account_id,
+        profile_id=override.profile_id or base.profile_id,
+        organisation=override.organisation or base.organisation,
+        role=override.role or base.role,
+    )
+
+
+class CaptureCore:
+    """Rules, IP resolution and event building, independent of ASGI or WSGI."""
+
+    def __init__(self, settings: Settings, sink: EventSink, resolver: Resolver | None = None) -> None:
+        self.settings = settings
+        self.rules = AuditRules.from_settings(settings)
+        self.ip = ClientIpResolver(settings.trusted_proxies, settings.proxy_header)
+        self.sink = sink
+        self.resolver = resolver
+        self.errors = 0
+
+    def begin(self, method: str, path: str) -> RequestState:
+        kind, admin = self.rules.classify(method, path)
+        return RequestState(kind, admin, method, path, time.perf_counter(), time.time_ns() // 1_000_000)
+
+    def wants_facts(self, state: RequestState) -> bool:
+        """Whether this request may be recorded, so the adapter should extract its details."""
+        ctx = state.ctx
+        return bool(
+            ctx.notes
+            or ctx.auth is not None
+            or state.kind in (Kind.STATE_CHANGE, Kind.LOGIN, Kind.LOGOUT, Kind.PERSONAL_READ)
+        )
+
+    def finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
+        """Build and emit the request's events, if any. Never raises."""
+        try:
+            self._finish(state, facts, scope)
+        except Exception:  # capture must never break the platform
+            self.errors += 1
+            log.exception("ccaudit: capture failed for %s %s", state.method, state.path[:200])
+
+    def _resolve(self, scope: MutableMapping[str, Any]) -> Identity | None:
+        if self.resolver is None:
+            return None
+        try:
+            return self.resolver(scope)
+        except Exception:
+            self.errors += 1
+            log.exception("ccaudit: identity resolver failed")
+            return None
+
+    def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
+        ctx = state.ctx
+        identity = _merge(self._resolve(scope), ctx.identity)
+        if not (ctx.notes or ctx.auth is not None or should_record(state.kind, state.admin, identity.authenticated)):
+            return
+        outcome, status = outcome_of(state.status, state.error, state.aborted)
+        ended = state.ended or time.perf_counter()
+        action = f"http.{state.method}"
+        auth = ctx.auth
+        if auth is None and state.kind is Kind.LOGIN:
+            auth = "login" if outcome == "success" else "login_failed"
+        elif auth is None and state.kind is Kind.LOGOUT:
+            auth = "logout"
+        if auth is not None:
+            action = f"auth.{auth}"
+            if auth == "login_failed" and outcome == "success":
+                outcome = "denied"  # a login form that answers 200 on a wrong password
+        span = trace.get_current_span().get_span_context()
+        trace_id = format(span.trace_id, "032x") if span.is_valid else ""
+        span_id = format(span.span_id, "016x") if span.is_valid else ""
+        notes = ctx.notes or [AuditNote(action=action)]
+        request_id = _clean_request_id(facts.request_id)
+        for note in notes:
+            event_id = new_id(state.started_ms)
+            request_id = request_id or event_id
+            self.sink.emit(
+                AuditEvent(
+                    event_id=event_id,
+                    event_time_ms=state.started_ms,
+                    organisation=identity.organisation,
+                    actor_account_id=identity.account_id,
+                    actor_profile_id=identity.profile_id,
+                    actor_role=identity.role or ("admin" if state.admin else "user"),
+                    admin_operation=state.admin,
+                    subject_id=note.subject_id or ctx.subject_id,
+                    action=note.action if ctx.notes else action,
+                    route=facts.route[:_MAX_ROUTE],
+                    resource_type=note.resource_type,
+                    resource_id=note.resource_id,
+                    method=state.method,
+                    status=status,
+                    outcome=note.outcome or outcome,
+                    duration_ms=round((ended - state.started) * 1000.0, 3),
+                    client_ip=self.ip.resolve(facts.peer, facts.forwarded),
+                    peer_ip=facts.peer,
+                    user_agent=facts.user_agent[:_MAX_UA],
+                    request_id=request_id,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    details=note.details,
+                )
+            )

@@ -1,0 +1,46 @@
+"""Every exception ccaudit raises, in one hierarchy.
+
+    CcauditError
+    ├── ConfigurationError      a setting is missing or wrong; names the key
+    ├── StoreError              the ClickHouse store failed
+    │   ├── StoreUnavailable    it cannot be reached (retry later)
+    │   └── MigrationError      the migrations on disk and in the store disagree
+    └── IngestError             a batch was refused; carries per-event reasons
+"""
+
+from __future__ import annotations
+
+
+class CcauditError(Exception):
+    """Base class of all ccaudit errors."""
+
+
+class ConfigurationError(CcauditError):
+    """A setting is missing or invalid. The message starts with the setting's environment key."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class StoreError(CcauditError):
+    """The ClickHouse store answered with an error."""
+
+
+class StoreUnavailable(StoreError):
+    """The ClickHouse store could not be reached; the operation may succeed later."""
+
+
+class MigrationError(StoreError):
+    """Applied migrations and the files on disk disagree, or a migration failed."""
+
+
+class IngestError(CcauditError):
+    """A batch was refused. ``problems`` lists ``(event index or None, reason)``."""
+
+    def __init__(self, problems: list[tuple[int | None, str]]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"event {i}: {r}" if i is not None else r for i, r in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"batch refused: {shown}{more}")

@@ -1,0 +1,24 @@
+"""In-process shipping for a single-process app that owns the store itself (no service)."""
+
+from __future__ import annotations
+
+from ccaudit.ingest.pipeline import Ingestor
+from ccaudit.settings import Settings
+from ccaudit.shipping.transport import CallableTransport, DeliveryError
+from ccaudit.store import Store
+from ccaudit.errors import IngestError
+
+
+def inprocess_transport(settings: Settings, store: Store | None = None) -> CallableTransport:
+    """A transport that ingests batches directly into the store (migrated on first use)."""
+    store = store or Store.open(settings)
+    store.migrate()
+    ingestor = Ingestor(settings, store)
+
+    def deliver(batch: dict[str, object]) -> None:
+        try:
+            ingestor.ingest(batch)
+        except IngestError as exc:
+            raise DeliveryError(str(exc), retryable=False) from exc
+
+    return CallableTransport(deliver)

@@ -1,0 +1,45 @@
+"""The service's Starlette app factory: health, ingest and the audit read API."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ccaudit import __version__
+from ccaudit.ingest import Ingestor
+from ccaudit.service.audit_routes import make_search_endpoint
+from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.settings import Settings, load_settings
+from ccaudit.store import Store
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    """Build the service. Opens the store (embedded or server) named by the settings."""
+    settings = settings or load_settings()
+    store = store or Store.open(settings)
+    ingestor = Ingestor(settings, store)
+    counters = IngestCounters()
+
+    async def health(request: Request) -> JSONResponse:
+        store_ok = store.ping()
+        body = {
+            "status": "ok" if store_ok else "degraded",
+            "version": __version__,
+            "store": "ok" if store_ok else "unreachable",
+            "ingest": counters.snapshot(),
+        }
+        return JSONResponse(body, status_code=200 if store_ok else 503)
+
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/v1/events", make_ingest_endpoint(ingestor, counters), methods=["POST"]),
+            Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
+        ]
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.ingest_counters = counters
+    return app

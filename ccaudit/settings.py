@@ -1,0 +1,182 @@
+"""The one settings class, read from ``CCAUDIT_*`` environment variables.
+
+Build it once in an app factory (``load_settings()``) and pass it down; nothing reads the environment
+at import time. A bad or unknown setting fails at start with the environment key in the message.
+
+List settings accept JSON (``'["/admin","/beheer"]'``) or a comma-separated string (``/admin,/beheer``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ccaudit.errors import ConfigurationError
+
+ENV_PREFIX = "CCAUDIT_"
+# Environment keys with this prefix belong to the test suite, not to the product.
+_TEST_PREFIX = "CCAUDIT_TEST_"
+STREAMS = ("audit", "usage", "learning", "consent")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_PLATFORM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+StrList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return tuple(json.loads(text))
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """All of ccaudit's configuration. Each field is the environment key without ``CCAUDIT_``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # --- this platform (capture side) ---
+    platform: str = Field("default", description="Name of the platform this process belongs to.")
+    admin_prefixes: StrList = Field(("/admin",), description="Path prefixes of the admin area.")
+    personal_data_paths: StrList = Field(
+        (), description="Path patterns whose GETs read personal data (`*` = one segment, `**` = any)."
+    )
+    login_paths: StrList = ("/login",)
+    logout_paths: StrList = ("/logout",)
+    exclude_paths: StrList = ("/health", "/healthz", "/livez", "/readyz", "/favicon.ico", "/robots.txt")
+    static_prefixes: StrList = ("/static/", "/assets/")
+    audited_methods: StrList = ("POST", "PUT", "PATCH", "DELETE")
+    trusted_proxies: StrList = Field((), description="Networks whose forwarding headers are believed.")
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+
+    # --- shipping ---
+    transport: Literal["http", "inprocess"] = "http"
+    service_url: str = "http://127.0.0.1:8787"
+    queue_size: int = Field(20_000, gt=0, le=10_000_000)
+    batch_size: int = Field(500, gt=0, le=100_000)
+    flush_interval: float = Field(1.0, gt=0, le=300)
+    shutdown_timeout: float = Field(5.0, ge=0, le=300)
+    send_timeout: float = Field(10.0, gt=0, le=300)
+
+    # --- service ---
+    port: int = Field(8787, ge=1, le=65535)
+    admin_token: SecretStr | None = None
+    max_page_size: int = Field(1000, gt=0, le=100_000)
+
+    # --- store ---
+    data_dir: Path = Path(".ccaudit-data")
+    dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")
+    database: str = "ccaudit"
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"audit": 730},
+        description='Days kept, by "stream" or "platform:stream" (the more specific wins).',
+    )
+    geoip_db: Path | None = None
+
+    @field_validator(
+        "admin_prefixes",
+        "personal_data_paths",
+        "login_paths",
+        "logout_paths",
+        "exclude_paths",
+        "static_prefixes",
+        "audited_methods",
+        "trusted_proxies",
+        mode="before",
+    )
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("admin_prefixes", "login_paths", "logout_paths", "exclude_paths", "static_prefixes")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"{path!r} must start with '/'")
+        return value
+
+    @field_validator("audited_methods")
+    @classmethod
+    def _methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(m.upper() for m in value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad network
+        return value
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if not _PLATFORM.match(value):
+            raise ValueError("use lower-case letters, digits, '.', '_' or '-' (at most 63)")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        # The database name is an identifier in SQL, so it comes from this allow-list, never bound.
+        if not _IDENTIFIER.match(value):
+            raise ValueError("must be a plain identifier (letters, digits, underscore)")
+        return value
+
+    @field_validator("service_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, days in value.items():
+            stream = key.rsplit(":", 1)[-1]
+            if stream not in STREAMS:
+                raise ValueError(f"{key!r}: unknown stream {stream!r} (known: {', '.join(STREAMS)})")
+            if not 1 <= days <= 36500:
+                raise ValueError(f"{key!r}: days must be between 1 and 36500")
+        if "audit" not in value:
+            raise ValueError('needs a default for "audit"')
+        return value
+
+    @property
+    def store_dsn(self) -> str:
+        """The DSN to open: the configured one, or embedded chDB in ``data_dir``."""
+        return self.dsn or f"chdb://{self.data_dir.resolve() / 'chdb'}"
+
+    def retention_for(self, platform: str, stream: str) -> int:
+        """Days to keep rows of ``stream`` from ``platform``."""
+        days = self.retention_days.get(f"{platform}:{stream}") or self.retention_days.get(stream)
+        return days if days is not None else self.retention_days["audit"]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (plus ``overrides``) into Settings, or raise ConfigurationError.
+
+    Unknown ``CCAUDIT_*`` keys are errors too: a misspelt key would otherwise be silently ignored.
+    """
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for key in sorted(os.environ):
+        if key.startswith(ENV_PREFIX) and key not in known and not key.startswith(_TEST_PREFIX):
+            raise ConfigurationError(key, "unknown setting")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"]) from None
+    except (ValueError, json.JSONDecodeError) as exc:  # pydantic-settings JSON decode failures
+        raise ConfigurationError(ENV_PREFIX + "?", str(exc)) from None

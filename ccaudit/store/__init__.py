@@ -1,0 +1,44 @@
+"""The ClickHouse store: one client (embedded chDB or a server) and one database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from ccaudit.settings import Settings
+from ccaudit.store import audit
+from ccaudit.store.client import open_client
+from ccaudit.store.migrate import Migration, migrate
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A client bound to ccaudit's database."""
+
+    client: Client
+    database: str
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        return cls(open_client(settings.store_dsn), settings.database)
+
+    def migrate(self) -> list[Migration]:
+        return migrate(self.client, self.database)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
+    def insert_audit(self, rows: Sequence[Sequence[Any]]) -> None:
+        audit.insert_audit(self.client, self.database, rows)
+
+    def search_audit(self, query: audit.AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
+        return audit.search_audit(self.client, self.database, query)
+
+
+__all__ = ["Store"]

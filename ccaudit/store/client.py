@@ -1,0 +1,75 @@
+"""Opening the ClickHouse store through clickhouse-connect: embedded chDB or a server, same code.
+
+The embedded engine can open one data folder per process, for the life of the process, so the
+client for a ``chdb://`` DSN is cached per process and a second, different folder is refused with a
+clear error instead of chDB's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from ccaudit.errors import ConfigurationError, StoreError, StoreUnavailable
+
+_embedded: dict[str, Client] = {}
+_embedded_lock = threading.Lock()
+
+
+def is_embedded(dsn: str) -> bool:
+    return dsn.startswith("chdb:")
+
+
+def open_client(dsn: str) -> Client:
+    """A clickhouse-connect client for ``dsn`` (``chdb:///path`` or ``http(s)://...``)."""
+    if is_embedded(dsn):
+        return _open_embedded(dsn)
+    parsed = urlparse(dsn)
+    if parsed.scheme not in ("http", "https", "clickhouse", "clickhouses"):
+        raise ConfigurationError("CCAUDIT_DSN", f"unsupported scheme {parsed.scheme!r} (use chdb:// or http(s)://)")
+    try:
+        # No session id: concurrent queries in one HTTP session are refused by the server.
+        return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+    except OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}") from exc
+    except ClickHouseError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def _open_embedded(dsn: str) -> Client:
+    path = urlparse(dsn).path
+    if not path:
+        raise ConfigurationError("CCAUDIT_DSN", "an embedded DSN needs a folder: chdb:///path/to/data")
+    with _embedded_lock:
+        if path in _embedded:
+            return _embedded[path]
+        if _embedded:
+            other = next(iter(_embedded))
+            raise StoreError(f"this process already holds the embedded store at {other}; chDB opens one folder per process")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        except ImportError as exc:
+            raise ConfigurationError(
+                "CCAUDIT_DSN", "the embedded store needs chDB: pip install 'ccaudit[embedded]'"
+            ) from exc
+        except Exception as exc:  # chDB reports a folder locked by another process this way
+            raise StoreUnavailable(f"cannot open the embedded store at {path}: {exc}") from exc
+        _embedded[path] = client
+        return client
+
+
+def command(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+    """Run a statement, mapping driver errors to ccaudit's."""
+    try:
+        return client.command(sql, parameters=parameters)
+    except OperationalError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    except ClickHouseError as exc:
+        raise StoreError(str(exc)) from exc

@@ -1,0 +1,29 @@
+"""Every table ccaudit creates, with the columns that identify a person in it.
+
+This is the one list retention jobs, subject export and erasure walk: a table that holds personal
+data and is missing here would be missed by all of them (deletes do not cascade in ClickHouse, so
+materialized-view targets must be listed too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    name: str
+    stream: str
+    # Columns holding a person's identifiers (account, profile, subject); empty = no personal data.
+    subject_columns: tuple[str, ...]
+    purpose: str
+
+
+AUDIT_EVENTS = TableInfo(
+    name="audit_events",
+    stream="audit",
+    subject_columns=("actor_account_id", "actor_profile_id", "subject_id"),
+    purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
+)
+
+PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS,)

@@ -1,0 +1,94 @@
+"""The v1 wire format of ``POST /v1/events``: one batch of events, each tagged with its stream.
+
+    {"schema_version": 1, "batch_id": "<uuid>", "platform": "coop",
+     "events": [{"stream": "audit", "event_id": "<uuid>", "event_time": 1764421200123, ...}]}
+
+``event_time`` is UTC: epoch milliseconds or an ISO 8601 string with an offset. Unknown fields are
+errors, so a typo in a non-Python client is caught rather than silently dropped. Later streams
+(usage, learning, consent) join the ``stream`` union without changing the envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+SCHEMA_VERSION = 1
+MAX_EVENTS_PER_BATCH = 10_000
+
+_Short = Annotated[str, Field(max_length=256)]
+_Text = Annotated[str, Field(max_length=2048)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class AuditEventIn(_Frozen):
+    """An audit event on the wire. Everything but id, time, action and outcome may be empty."""
+
+    stream: Literal["audit"]
+    event_id: UUID
+    event_time: AwareDatetime
+    organisation: _Short = ""
+    actor_account_id: _Short = ""
+    actor_profile_id: _Short = ""
+    actor_role: _Short = ""
+    admin_operation: bool = False
+    subject_id: _Short = ""
+    action: Annotated[str, Field(min_length=1, max_length=256)]
+    route: _Text = ""
+    resource_type: _Short = ""
+    resource_id: _Short = ""
+    method: Annotated[str, Field(max_length=16)] = ""
+    status: Annotated[int, Field(ge=0, le=999)] = 0
+    outcome: Literal["success", "denied", "failed", "error", "aborted"]
+    duration_ms: Annotated[float, Field(ge=0)] = 0.0
+    client_ip: Annotated[str, Field(max_length=64)] = ""
+    peer_ip: Annotated[str, Field(max_length=64)] = ""
+    user_agent: _Text = ""
+    request_id: _Short = ""
+    trace_id: Annotated[str, Field(max_length=32)] = ""
+    span_id: Annotated[str, Field(max_length=16)] = ""
+    details: Annotated[dict[_Short, _Text], Field(max_length=64)] = Field(default_factory=dict)
+
+
+EventIn = AuditEventIn
+_event_adapter: TypeAdapter[EventIn] = TypeAdapter(EventIn)
+
+
+class BatchEnvelope(_Frozen):
+    """The batch without its events, which are validated one by one to name each failure."""
+
+    schema_version: Literal[1]
+    batch_id: UUID
+    platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    events: Annotated[list[dict[str, Any]], Field(max_length=MAX_EVENTS_PER_BATCH)]
+
+
+def _reason(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
+def parse_events(raw: list[dict[str, Any]]) -> tuple[list[EventIn], list[tuple[int, str]]]:
+    """Validate each event; return the valid ones and ``(index, reason)`` for each invalid one."""
+    good: list[EventIn] = []
+    bad: list[tuple[int, str]] = []
+    for index, item in enumerate(raw):
+        try:
+            good.append(_event_adapter.validate_python(item))
+        except ValidationError as exc:
+            bad.append((index, _reason(exc)))
+    return good, bad
+
+
+def parse_envelope(data: object) -> BatchEnvelope:
+    """Validate the envelope; raises ValueError with a readable reason."""
+    try:
+        return BatchEnvelope.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_reason(exc)) from None

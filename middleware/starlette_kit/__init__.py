@@ -1,0 +1,1 @@
+"""A Starlette platform with ccaudit installed (like the cooperative platform)."""
