@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "StoreError",
     "StoreUnavailable",
+    "__version__",
     "build_recorder",
     "load_settings",
     "record_audit",
@@ -38,5 +39,4 @@ __all__ = [
     "set_actor",
     "set_subject",
     "starlette_user_resolver",
-    "__version__",
 ]

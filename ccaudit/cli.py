@@ -7,6 +7,7 @@ line naming what is wrong and exit non-zero (2 for bad settings or arguments, 1 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 import urllib.error
@@ -91,6 +92,10 @@ def serve(
         _fail(str(exc))
     if settings.admin_token is None:
         err.print("warning: CCAUDIT_ADMIN_TOKEN is not set; the read API refuses every request", highlight=False)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown so that the process dies of the
+    # signal. A stop on request is a clean stop for us: the re-raised signal lands in a no-op handler.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     uvicorn.run(application, host=host, port=settings.port, log_level="warning", lifespan="on")
 
 
@@ -125,14 +130,11 @@ def events(
 ) -> None:
     """Show recent audit events: from the running service, or the embedded store if none runs."""
     settings = _settings()
-    params = {
-        k: v
-        for k, v in dict(
-            limit=str(limit), platform=platform, organisation=organisation, actor=actor,
-            subject=subject, action=action, outcome=outcome,
-        ).items()
-        if v is not None
+    filters = {
+        "limit": str(limit), "platform": platform, "organisation": organisation, "actor": actor,
+        "subject": subject, "action": action, "outcome": outcome,
     }  # fmt: skip
+    params = {k: v for k, v in filters.items() if v is not None}
     data = _api_get(settings, "/v1/audit/events", params)
     if data is None:
         data = _read_store_directly(settings, params)

@@ -23,6 +23,7 @@ from types import FrameType
 from ccaudit.settings import Settings
 
 _STOP_TIMEOUT = 15.0
+_BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
 
 def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes]) -> bool:
@@ -64,13 +65,11 @@ class TrafficGenerator(threading.Thread):
 
     def _client(self) -> urllib.request.OpenerDirector:
         jar = http.cookiejar.CookieJar()
-        return urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)
-        )
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar))
 
     def _call(self, client: urllib.request.OpenerDirector, path: str, form: dict[str, str] | None = None) -> None:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        headers = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"}
+        headers = {"User-Agent": _BROWSER}
         request = urllib.request.Request(self.base + path, data=data, headers=headers)
         try:
             with client.open(request, timeout=5) as response:
@@ -103,9 +102,7 @@ class TrafficGenerator(threading.Thread):
             self.stop.wait(self.pause)
 
 
-def run_demo(
-    settings: Settings, service_port: int, platform_port: int, kit: str, app_dir: str, traffic: bool
-) -> int:
+def run_demo(settings: Settings, service_port: int, platform_port: int, kit: str, app_dir: str, traffic: bool) -> int:
     """Run until a signal; returns the process exit code."""
     token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_urlsafe(24)
     env = dict(os.environ)
@@ -139,7 +136,7 @@ def run_demo(
     platform_log_level = "critical" if traffic else "warning"
     platform = subprocess.Popen(
         [python, "-m", "uvicorn", kit, "--app-dir", app_dir, "--host", "127.0.0.1",
-         "--port", str(platform_port), "--log-level", platform_log_level],
+         "--port", str(platform_port), "--log-level", platform_log_level, "--no-proxy-headers"],
         env=env,
     )  # fmt: skip
     platform_url = f"http://127.0.0.1:{platform_port}"

@@ -1,11 +1,11 @@
 """Every exception ccaudit raises, in one hierarchy.
 
-    CcauditError
-    ├── ConfigurationError      a setting is missing or wrong; names the key
-    ├── StoreError              the ClickHouse store failed
-    │   ├── StoreUnavailable    it cannot be reached (retry later)
-    │   └── MigrationError      the migrations on disk and in the store disagree
-    └── IngestError             a batch was refused; carries per-event reasons
+CcauditError
+├── ConfigurationError      a setting is missing or wrong; names the key
+├── StoreError              the ClickHouse store failed
+│   ├── StoreUnavailable    it cannot be reached (retry later)
+│   └── MigrationError      the migrations on disk and in the store disagree
+└── IngestError             a batch was refused; carries per-event reasons
 """
 
 from __future__ import annotations

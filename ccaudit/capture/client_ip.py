@@ -61,12 +61,10 @@ def _strip_node(node: str) -> str:
 class ClientIpResolver:
     """Resolves the client IP of a request. Immutable after construction; safe across threads."""
 
-    __slots__ = ("_networks", "_forwarded", "_trusted")
+    __slots__ = ("_forwarded", "_networks", "_trusted")
 
     def __init__(self, trusted_proxies: tuple[str, ...], header: str = "x-forwarded-for") -> None:
-        self._networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(n, strict=False) for n in trusted_proxies
-        )
+        self._networks: tuple[Network, ...] = tuple(ipaddress.ip_network(n, strict=False) for n in trusted_proxies)
         self._forwarded = header == "forwarded"
         # Few distinct peers reach a platform through its proxies: cache the membership test.
         self._trusted = lru_cache(maxsize=4096)(self._is_trusted_text)

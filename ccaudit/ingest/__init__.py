@@ -1,5 +1,5 @@
 """Ingest: validate → enrich → insert, shared by the HTTP endpoint and in-process shipping."""
 
-from ccaudit.ingest.pipeline import IngestResult, Ingestor
+from ccaudit.ingest.pipeline import Ingestor, IngestResult
 
 __all__ = ["IngestResult", "Ingestor"]

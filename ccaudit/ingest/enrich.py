@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import ua_parser
-from user_agents.parsers import (  # type: ignore[import-untyped]
+from user_agents.parsers import (
     UserAgent,
     parse_browser,
     parse_device,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ccaudit.errors import IngestError
 from ccaudit.ingest.pipeline import Ingestor
 from ccaudit.settings import Settings
 from ccaudit.shipping.transport import CallableTransport, DeliveryError
 from ccaudit.store import Store
-from ccaudit.errors import IngestError
 
 
 def inprocess_transport(settings: Settings, store: Store | None = None) -> CallableTransport:

@@ -51,7 +51,9 @@ def _open_embedded(dsn: str) -> Client:
             return _embedded[path]
         if _embedded:
             other = next(iter(_embedded))
-            raise StoreError(f"this process already holds the embedded store at {other}; chDB opens one folder per process")
+            raise StoreError(
+                f"this process already holds the embedded store at {other}; chDB opens one folder per process"
+            )
         Path(path).mkdir(parents=True, exist_ok=True)
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{path}")

@@ -71,7 +71,9 @@ def resolve_identity(scope: Any) -> Identity | None:
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}", status)
+    return HTMLResponse(
+        f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}", status
+    )
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -92,7 +94,10 @@ async def health(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     if request.method == "GET":
-        return page("Log in", "<form method=post><input name=username><input name=password type=password><button>Log in</button></form>")
+        return page(
+            "Log in",
+            "<form method=post><input name=username><input name=password type=password><button>Log in</button></form>",
+        )
     data = await form(request)
     account = ACCOUNTS.get(data.get("username", ""))
     if account is None or data.get("password") != "demo":
@@ -134,7 +139,9 @@ async def admin_user(request: Request) -> Response:
         data = await form(request)
         changed = sorted(k for k in data if k in person)
         person.update({k: data[k] for k in changed})
-        record_audit("person.update", resource_type="person", resource_id=person_id, details={"fields": ",".join(changed)})
+        record_audit(
+            "person.update", resource_type="person", resource_id=person_id, details={"fields": ",".join(changed)}
+        )
         return RedirectResponse(f"/admin/users/{person_id}", status_code=303)
     return page(person["name"], f"<p>{html.escape(person['email'])}</p>")
 

@@ -1,0 +1,177 @@
+"""Shared fixtures.
+
+The embedded engine opens one data folder per process for the life of the process, so this test
+process has one engine (``chdb_client``) and isolates tests by database name. Services and kits run
+as real child processes with their own folders, talking real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from ccaudit.events import AuditEvent
+from ccaudit.settings import Settings
+from ccaudit.store import Store
+from ccaudit.store.client import open_client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: no CCAUDIT_* from outside, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAUDIT_")}
+    env.update(extra)
+    return env
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
+    return open_client(f"chdb://{tmp_path_factory.mktemp('chdb') / 'data'}")
+
+
+@pytest.fixture
+def store(chdb_client: Client) -> Store:
+    """A freshly migrated store in a database of its own."""
+    s = Store(chdb_client, f"t_{uuid.uuid4().hex[:12]}")
+    s.migrate()
+    return s
+
+
+@dataclass
+class MemorySink:
+    """Collects events in memory: the tests' stand-in for the recorder, to inspect what capture built."""
+
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def emit(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_process(args: list[str], env: dict[str, str], url: str, log: Path, ready_path: str = "/") -> Proc:
+    handle = log.open("wb")
+    proc = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{args} exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            httpx.get(url + ready_path, timeout=1)
+            return Proc(proc, url, log)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"{args} did not answer within 60s:\n{log.read_text()}")
+
+
+def stop_process(p: Proc) -> int:
+    if p.proc.poll() is None:
+        p.proc.send_signal(signal.SIGTERM)
+        try:
+            p.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait()
+    return p.proc.returncode
+
+
+@dataclass
+class Service:
+    proc: Proc
+    token: str
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    def events(self, **params: Any) -> list[dict[str, Any]]:
+        response = httpx.get(
+            self.url + "/v1/audit/events",
+            params=params,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        events: list[dict[str, Any]] = response.json()["events"]
+        return events
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A real ``ccaudit serve`` process on its own embedded store."""
+    folder = tmp_path_factory.mktemp("service")
+    port = free_port()
+    token = secrets.token_urlsafe(16)
+    env = clean_env(
+        CCAUDIT_DATA_DIR=str(folder / "data"),
+        CCAUDIT_PORT=str(port),
+        CCAUDIT_ADMIN_TOKEN=token,
+        CCAUDIT_RETENTION_DAYS='{"audit": 730, "coop:audit": 400}',
+    )
+    proc = start_process(
+        [sys.executable, "-m", "ccaudit", "serve"], env, f"http://127.0.0.1:{port}", folder / "log", "/health"
+    )
+    yield Service(proc, token)
+    assert stop_process(proc) == 0, proc.output()
+
+
+@pytest.fixture(scope="session")
+def kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The Starlette kit under uvicorn, shipping to ``service`` over HTTP."""
+    folder = tmp_path_factory.mktemp("kit")
+    port = free_port()
+    env = clean_env(CCAUDIT_SERVICE_URL=service.url, CCAUDIT_FLUSH_INTERVAL="0.05")
+    # --no-proxy-headers: uvicorn would otherwise rewrite the peer from X-Forwarded-For itself.
+    args = [sys.executable, "-m", "uvicorn", "middleware.starlette_kit.app:app", "--no-proxy-headers", "--port", str(port)]
+    proc = start_process(args, env, f"http://127.0.0.1:{port}", folder / "log")
+    yield proc
+    # uvicorn's own CLI re-raises SIGTERM after a graceful shutdown.
+    assert stop_process(proc) in (0, -signal.SIGTERM), proc.output()
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {"platform": "test", "flush_interval": 0.05}
+    base.update(overrides)
+    return Settings(**base)
