@@ -164,7 +164,15 @@ def kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     port = free_port()
     env = clean_env(CCAUDIT_SERVICE_URL=service.url, CCAUDIT_FLUSH_INTERVAL="0.05")
     # --no-proxy-headers: uvicorn would otherwise rewrite the peer from X-Forwarded-For itself.
-    args = [sys.executable, "-m", "uvicorn", "middleware.starlette_kit.app:app", "--no-proxy-headers", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "middleware.starlette_kit.app:app",
+        "--no-proxy-headers",
+        "--port",
+        str(port),
+    ]
     proc = start_process(args, env, f"http://127.0.0.1:{port}", folder / "log")
     yield proc
     # uvicorn's own CLI re-raises SIGTERM after a graceful shutdown.

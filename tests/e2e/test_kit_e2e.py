@@ -134,6 +134,8 @@ def test_read_api_filters_by_actor_and_outcome(kit: Proc, service: Service) -> N
     client.post("/login", data={"username": "carol", "password": "x"}, headers={"X-Request-ID": request_id})
     settled(service, request_id)
     denied = service.events(outcome="denied", action="auth.login_failed")
-    assert denied and all(e["outcome"] == "denied" for e in denied)
+    assert denied
+    assert all(e["outcome"] == "denied" for e in denied)
     bob = service.events(actor="p-2002")
-    assert bob and all("p-2002" in (e["actor_account_id"], e["actor_profile_id"]) for e in bob)
+    assert bob
+    assert all("p-2002" in (e["actor_account_id"], e["actor_profile_id"]) for e in bob)
