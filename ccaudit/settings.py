@@ -178,5 +178,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"]) from None
-    except (ValueError, json.JSONDecodeError) as exc:  # pydantic-settings JSON decode failures
-        raise ConfigurationError(ENV_PREFIX + "?", str(exc)) from None
+    except ValueError as exc:  # pydantic-settings fails to decode a JSON value before validation
+        named = re.search(r'field "(\w+)"', str(exc))
+        key = ENV_PREFIX + (named.group(1).upper() if named else "?")
+        raise ConfigurationError(key, "not valid JSON") from None

@@ -52,7 +52,7 @@ def test_a_new_migration_is_applied_after_the_others(chdb_client: Client, tmp_pa
 
 def test_badly_named_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_bad.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         load_migrations(tmp_path)
 
 

@@ -1,0 +1,77 @@
+"""`make run`'s launcher (`ccaudit demo`): starts, shows audit events at the printed URL, stops cleanly."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, clean_env, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+class Output:
+    """Collects a process's output in a thread, so patterns can be awaited without blocking reads."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.text = ""
+        self._thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.text += line
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.text)
+            if match:
+                return match
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern!r} not printed within {timeout}s; output so far:\n{self.text}")
+
+
+def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) -> None:
+    service_port, platform_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccaudit", "demo", "--service-port", str(service_port),
+         "--platform-port", str(platform_port)],
+        env=clean_env(CCAUDIT_DATA_DIR=str(tmp_path / "data")),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        output = Output(proc)
+        service_url = output.wait_for(r"ccaudit service\s+(http://127\.0\.0\.1:\d+)\n", 120).group(1)
+        token = output.wait_for(r"admin token\s+(\S+)\n", 10).group(1)
+        urls = re.findall(r"http://127\.0\.0\.1:\d+", output.text)
+        assert urls[:2] == [service_url, f"http://127.0.0.1:{platform_port}"]  # the service's first
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def admin_events() -> list[dict[str, object]]:
+            response = httpx.get(service_url + "/v1/audit/events", params={"actor": "alice"}, headers=headers)
+            assert response.status_code == 200
+            events: list[dict[str, object]] = response.json()["events"]
+            return events
+
+        events = wait_until(admin_events, timeout=60, interval=0.5)
+        sample = events[0]
+        for field in ("actor_account_id", "organisation", "route", "outcome", "status", "client_ip"):
+            assert sample[field] not in ("", None), field
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0

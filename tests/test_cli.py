@@ -1,0 +1,77 @@
+"""The command line, as real processes: reads through the service or the embedded store, clear errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process
+from tests.ingest.test_pipeline import batch, wire
+
+pytestmark = pytest.mark.e2e
+
+
+def ccaudit(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ccaudit", *args],
+        env=clean_env(**env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_events_reads_through_the_running_service(service: Service) -> None:
+    httpx.post(service.url + "/v1/events", json=batch([wire(5, request_id="cli-through-service")])).raise_for_status()
+    done = ccaudit(
+        "events", "--json", "--limit", "1000", CCAUDIT_SERVICE_URL=service.url, CCAUDIT_ADMIN_TOKEN=service.token
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(r["request_id"] == "cli-through-service" for r in rows)
+
+
+def test_events_reads_the_embedded_store_when_no_service_runs(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
+    assert ccaudit("migrate", **env).returncode == 0
+    assert "up to date" in ccaudit("migrate", **env).stdout
+    # Write one event through a service on that folder, then stop it: the folder is free again.
+    server = start_process(
+        [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env),
+        f"http://127.0.0.1:{port}", tmp_path / "log", "/health",
+    )  # fmt: skip
+    httpx.post(server.url + "/v1/events", json=batch([wire(1, request_id="cli-direct")])).raise_for_status()
+    assert stop_process(server) == 0
+    done = ccaudit("events", "--json", **env)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["request_id"] for line in done.stdout.splitlines()] == ["cli-direct"]
+
+
+def test_bad_setting_exits_2_naming_the_key() -> None:
+    done = ccaudit("events", CCAUDIT_QUEUE_SIZE="-1")
+    assert done.returncode == 2
+    assert "CCAUDIT_QUEUE_SIZE" in done.stderr
+
+
+def test_bad_argument_exits_2() -> None:
+    done = ccaudit("events", "--limit", "0")
+    assert done.returncode == 2
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = ccaudit("serve", "--port", str(port), CCAUDIT_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert f"port {port}" in done.stderr
+    assert "already in use" in done.stderr
