@@ -30,6 +30,7 @@ def new_id(unix_ms: int | None = None) -> str:
     """A UUIDv7 string for the given time (default: now)."""
     ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
     rand = _rng.getrandbits(74)
-    n = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & _RAND_B)
-    h = f"{n:032x}"
+    high = (ms & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | rand >> 62  # 48-bit time, version 7, 12 random bits
+    low = 0x8000_0000_0000_0000 | (rand & _RAND_B)  # RFC 9562 variant, 62 random bits
+    h = "%016x%016x" % (high, low)  # noqa: UP031 (%-formatting is the fastest here, on the request path)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

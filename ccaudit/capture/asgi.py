@@ -122,7 +122,7 @@ class CaptureMiddleware:
                 state.aborted = True
             return message
 
-        token = _current.set(state.ctx)
+        token = _current.set(state)
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except asyncio.CancelledError:

@@ -38,14 +38,20 @@ class AuditNote:
     details: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
 class RequestContext:
-    """Per-request state shared by the middleware and app code."""
+    """Per-request state shared by the middleware and app code.
 
-    identity: Identity | None = None
-    subject_id: str = ""
-    auth: AuthEvent | None = None
-    notes: list[AuditNote] = field(default_factory=list)
+    A plain slotted class: one is made for every request, so it is kept as cheap as possible
+    (``notes`` stays None until the first ``record_audit``).
+    """
+
+    __slots__ = ("auth", "identity", "notes", "subject_id")
+
+    def __init__(self) -> None:
+        self.identity: Identity | None = None
+        self.subject_id = ""
+        self.auth: AuthEvent | None = None
+        self.notes: list[AuditNote] | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("ccaudit_request", default=None)
@@ -110,6 +116,8 @@ def record_audit(
     clean: dict[str, str] = {}
     for key, value in list((details or {}).items())[:_MAX_DETAILS]:
         clean[_text(key)] = _text(value)
+    if ctx.notes is None:
+        ctx.notes = []
     ctx.notes.append(
         AuditNote(
             action=_text(action) or "app.event",

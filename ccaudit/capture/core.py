@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from opentelemetry import trace
 
@@ -28,7 +27,11 @@ log = logging.getLogger("ccaudit.capture")
 _MAX_ROUTE = 1024
 _MAX_UA = 1024
 _MAX_REQUEST_ID = 128
-STATUS_ABORTED = 499  # nginx's "client closed request": there is no standard code for it
+_CANDIDATES = frozenset({Kind.STATE_CHANGE, Kind.LOGIN, Kind.LOGOUT, Kind.PERSONAL_READ})
+STATUS_ABORTED = 499
+_PLAIN = AuditNote(
+    action=""
+)  # stands in for "no record_audit call": every field empty  # nginx's "client closed request": there is no standard code for it
 
 
 class EventSink(Protocol):
@@ -37,27 +40,44 @@ class EventSink(Protocol):
     def emit(self, event: AuditEvent) -> None: ...
 
 
-@dataclass(slots=True)
-class RequestState:
-    """What the core remembers about one request between ``begin`` and ``finish``."""
+class RequestState(RequestContext):
+    """One request between ``begin`` and ``finish``: the app-facing context plus what the middleware
+    saw. It is the object app code reaches through the context variable, so one allocation serves both.
+    """
 
-    kind: Kind
-    admin: bool
-    method: str
-    path: str
-    started: float
-    started_ms: int
-    ctx: RequestContext = field(default_factory=RequestContext)
-    status: int = 0
-    response_started: bool = False
-    ended: float = 0.0
-    error: bool = False
-    aborted: bool = False
+    __slots__ = (
+        "aborted",
+        "admin",
+        "ended",
+        "error",
+        "kind",
+        "method",
+        "path",
+        "response_started",
+        "started",
+        "status",
+    )
+
+    def __init__(self, kind: Kind, admin: bool, method: str, path: str) -> None:
+        # Assigned inline rather than through super().__init__(): this runs on every request.
+        self.identity = None
+        self.subject_id = ""
+        self.auth = None
+        self.notes = None
+        self.kind = kind
+        self.admin = admin
+        self.method = method
+        self.path = path
+        self.started = time.perf_counter()
+        self.status = 0
+        self.response_started = False
+        self.ended = 0.0
+        self.error = False
+        self.aborted = False
 
 
-@dataclass(frozen=True, slots=True)
-class RequestFacts:
-    """Request details a server adapter extracts only for requests that are recorded."""
+class RequestFacts(NamedTuple):
+    """Request details a server adapter extracts only for requests that may be recorded."""
 
     route: str
     user_agent: str
@@ -115,16 +135,11 @@ class CaptureCore:
 
     def begin(self, method: str, path: str) -> RequestState:
         kind, admin = self.rules.classify(method, path)
-        return RequestState(kind, admin, method, path, time.perf_counter(), time.time_ns() // 1_000_000)
+        return RequestState(kind, admin, method, path)
 
     def wants_facts(self, state: RequestState) -> bool:
         """Whether this request may be recorded, so the adapter should extract its details."""
-        ctx = state.ctx
-        return bool(
-            ctx.notes
-            or ctx.auth is not None
-            or state.kind in (Kind.STATE_CHANGE, Kind.LOGIN, Kind.LOGOUT, Kind.PERSONAL_READ)
-        )
+        return state.kind in _CANDIDATES or state.notes is not None or state.auth is not None
 
     def finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         """Build and emit the request's events, if any. Never raises."""
@@ -145,14 +160,17 @@ class CaptureCore:
             return None
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
-        ctx = state.ctx
-        identity = _merge(self._resolve(scope), ctx.identity)
-        if not (ctx.notes or ctx.auth is not None or should_record(state.kind, state.admin, identity.authenticated)):
+        identity = _merge(self._resolve(scope), state.identity)
+        explicit = state.notes is not None or state.auth is not None
+        if not (explicit or should_record(state.kind, state.admin, identity.authenticated)):
             return
         outcome, status = outcome_of(state.status, state.error, state.aborted)
-        ended = state.ended or time.perf_counter()
+        now = time.perf_counter()
+        ended = state.ended or now
+        # The event time is the request's start, derived here so unrecorded requests never read the clock.
+        started_ms = time.time_ns() // 1_000_000 - int((now - state.started) * 1000)
         action = f"http.{state.method}"
-        auth = ctx.auth
+        auth = state.auth
         if auth is None and state.kind is Kind.LOGIN:
             auth = "login" if outcome == "success" else "login_failed"
         elif auth is None and state.kind is Kind.LOGOUT:
@@ -164,35 +182,45 @@ class CaptureCore:
         span = trace.get_current_span().get_span_context()
         trace_id = format(span.trace_id, "032x") if span.is_valid else ""
         span_id = format(span.span_id, "016x") if span.is_valid else ""
-        notes = ctx.notes or [AuditNote(action=action)]
-        request_id = _clean_request_id(facts.request_id)
-        for note in notes:
-            event_id = new_id(state.started_ms)
-            request_id = request_id or event_id
+        # The first note (if any) enriches the request's own event; each further note adds one.
+        notes = state.notes or ()
+        first = notes[0] if notes else _PLAIN
+        event_id = new_id(started_ms)
+        event = AuditEvent(
+            event_id,
+            started_ms,
+            identity.organisation,
+            identity.account_id,
+            identity.profile_id,
+            identity.role or ("admin" if state.admin else "user"),
+            state.admin,
+            first.subject_id or state.subject_id,
+            first.action or action,
+            facts.route[:_MAX_ROUTE],
+            first.resource_type,
+            first.resource_id,
+            state.method,
+            status,
+            first.outcome or outcome,
+            round((ended - state.started) * 1000.0, 3),
+            self.ip.resolve(facts.peer, facts.forwarded),
+            facts.peer,
+            facts.user_agent[:_MAX_UA],
+            _clean_request_id(facts.request_id) or event_id,
+            trace_id,
+            span_id,
+            dict(first.details),
+        )
+        self.sink.emit(event)
+        for note in notes[1:]:
             self.sink.emit(
-                AuditEvent(
-                    event_id=event_id,
-                    event_time_ms=state.started_ms,
-                    organisation=identity.organisation,
-                    actor_account_id=identity.account_id,
-                    actor_profile_id=identity.profile_id,
-                    actor_role=identity.role or ("admin" if state.admin else "user"),
-                    admin_operation=state.admin,
-                    subject_id=note.subject_id or ctx.subject_id,
-                    action=note.action if ctx.notes else action,
-                    route=facts.route[:_MAX_ROUTE],
+                event._replace(
+                    event_id=new_id(started_ms),
+                    action=note.action,
+                    subject_id=note.subject_id or state.subject_id,
                     resource_type=note.resource_type,
                     resource_id=note.resource_id,
-                    method=state.method,
-                    status=status,
                     outcome=note.outcome or outcome,
-                    duration_ms=round((ended - state.started) * 1000.0, 3),
-                    client_ip=self.ip.resolve(facts.peer, facts.forwarded),
-                    peer_ip=facts.peer,
-                    user_agent=facts.user_agent[:_MAX_UA],
-                    request_id=request_id,
-                    trace_id=trace_id,
-                    span_id=span_id,
                     details=note.details,
                 )
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ccaudit.settings import Settings
 
@@ -33,6 +33,7 @@ class Kind(enum.IntEnum):
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_CACHE_SIZE = 4096
 
 
 def _glob_to_regex(pattern: str) -> str:
@@ -70,6 +71,7 @@ class AuditRules:
     login_paths: frozenset[str]
     logout_paths: frozenset[str]
     personal_data: re.Pattern[str] | None
+    _cache: dict[tuple[str, str], tuple[Kind, bool]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditRules:
@@ -87,7 +89,18 @@ class AuditRules:
         )
 
     def classify(self, method: str, path: str) -> tuple[Kind, bool]:
-        """Return (kind, is the path in the admin area)."""
+        """Return (kind, is the path in the admin area). Memoised: it is a pure function."""
+        key = (method, path)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._classify(method, path)
+            if len(self._cache) >= _CACHE_SIZE:
+                # Paths with ids are unbounded; a full cache starts over rather than tracking recency.
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def _classify(self, method: str, path: str) -> tuple[Kind, bool]:
         bare = path.rstrip("/") or "/"
         if bare in self.excluded or _is_under(path, self.static_prefixes):
             return Kind.EXCLUDED, False

@@ -25,7 +25,7 @@ def event(n: int = 0) -> AuditEvent:
         actor_profile_id="", actor_role="admin", admin_operation=True, subject_id="", action="http.POST",
         route="/x", resource_type="", resource_id="", method="POST", status=200, outcome="success",
         duration_ms=1.0, client_ip="192.0.2.1", peer_ip="192.0.2.1", user_agent="", request_id=str(n),
-        trace_id="", span_id="",
+        trace_id="", span_id="", details={},
     )  # fmt: skip
 
 

@@ -1,0 +1,173 @@
+"""Request-path overhead of ccaudit beside OpenTelemetry's ASGI middleware, measured in one run.
+
+Three variants of the same Starlette app are called in-process (no sockets: the network would drown
+microseconds), interleaved block by block so machine noise hits them alike:
+
+  bare      the app alone
+  ccaudit   the app inside CaptureMiddleware, with a real recorder (worker thread, batching) whose
+            transport discards the batches
+  otel      the app inside opentelemetry-instrumentation-asgi's middleware, SDK tracer provider with a
+            BatchSpanProcessor on a no-op exporter (the usual production set-up)
+
+The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public GETs (not audited).
+Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<ccaudit added p50 /
+otel added p50>`. Usage: python benchmarks/overhead.py [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ccaudit import CaptureMiddleware, Identity, Settings
+from ccaudit.shipping.recorder import Recorder
+
+
+class NoopExporter(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class Discard:
+    def send(self, batch: dict[str, Any]) -> None:
+        pass
+
+
+async def page(request: Request) -> Response:
+    return PlainTextResponse("hello")
+
+
+async def admin_edit(request: Request) -> Response:
+    return PlainTextResponse("saved")
+
+
+def bare_app() -> Starlette:
+    return Starlette(routes=[Route("/page", page), Route("/admin/items/{item_id}", admin_edit, methods=["POST"])])
+
+
+def actor(scope: Any) -> Identity | None:
+    return Identity(account_id="alice", organisation="org", role="admin")
+
+
+def build() -> tuple[dict[str, Any], Recorder, TracerProvider]:
+    recorder = Recorder(Discard(), platform="bench", flush_interval=0.2)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+    apps = {
+        "bare": bare_app(),
+        "ccaudit": CaptureMiddleware(bare_app(), Settings(platform="bench"), resolver=actor, recorder=recorder),
+        "otel": OpenTelemetryMiddleware(bare_app(), tracer_provider=provider),
+    }
+    return apps, recorder, provider
+
+
+HEADERS = [
+    (b"host", b"platform.example"),
+    (
+        b"user-agent",
+        b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    ),
+    (b"accept", b"text/html"),
+    (b"cookie", b"session=abc; theme=dark"),
+]
+
+
+def scope_for(method: str, path: str) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": HEADERS,
+        "client": ("198.51.100.7", 50000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+
+
+REQUESTS = [("POST", "/admin/items/42") if i % 5 == 0 else ("GET", "/page") for i in range(10)]
+
+
+async def call(app: Any, method: str, path: str) -> int:
+    scope = scope_for(method, path)
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[float]]) -> None:
+    clock = time.perf_counter_ns
+    for i in range(n):
+        method, path = REQUESTS[i % len(REQUESTS)]
+        start = clock()
+        status = await call(app, method, path)
+        elapsed = (clock() - start) / 1000.0
+        if status != 200:
+            raise RuntimeError(f"unexpected status {status}")
+        samples.append(elapsed)
+        per_kind[method].append(elapsed)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(total: int, block_size: int) -> None:
+    apps, recorder, provider = build()
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    kinds: dict[str, dict[str, list[float]]] = {name: {"GET": [], "POST": []} for name in apps}
+    for app in apps.values():  # warm-up: imports, caches, first-route compilation
+        await block(app, 2000, [], {"GET": [], "POST": []})
+    rounds = max(1, total // block_size)
+    order = list(apps)
+    for r in range(rounds):
+        gc.collect()
+        for name in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
+            await block(apps[name], block_size, samples[name], kinds[name])
+    recorder.shutdown(5)
+    provider.shutdown()
+
+    bare50, bare99 = pct(samples["bare"], 0.5), pct(samples["bare"], 0.99)
+    print(f"requests per variant: {len(samples['bare'])} (20% admin POST audited, 80% public GET)")
+    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9} {'added p50':>10} {'added p99':>10}  GET/POST p50")
+    added: dict[str, float] = {}
+    for name in apps:
+        p50, p99 = pct(samples[name], 0.5), pct(samples[name], 0.99)
+        added[name] = p50 - bare50
+        get50 = statistics.median(kinds[name]["GET"])
+        post50 = statistics.median(kinds[name]["POST"])
+        print(f"{name:10} {p50:9.1f} {p99:9.1f} {p50 - bare50:10.1f} {p99 - bare99:10.1f}  {get50:.1f}/{post50:.1f}")
+    stats = recorder.stats()
+    print(f"ccaudit recorder: emitted={stats['emitted']} shipped={stats['shipped']} dropped={stats['dropped']}")
+    ratio = added["ccaudit"] / added["otel"] if added["otel"] > 0 else float("nan")
+    print(f"ratio asgi={ratio:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=60_000, help="requests per variant")
+    parser.add_argument("--block", type=int, default=2_000, help="requests per interleaved block")
+    args = parser.parse_args()
+    asyncio.run(run(args.requests, args.block))
+
+
+if __name__ == "__main__":
+    main()
