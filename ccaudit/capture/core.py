@@ -28,10 +28,8 @@ _MAX_ROUTE = 1024
 _MAX_UA = 1024
 _MAX_REQUEST_ID = 128
 _CANDIDATES = frozenset({Kind.STATE_CHANGE, Kind.LOGIN, Kind.LOGOUT, Kind.PERSONAL_READ})
-STATUS_ABORTED = 499
-_PLAIN = AuditNote(
-    action=""
-)  # stands in for "no record_audit call": every field empty  # nginx's "client closed request": there is no standard code for it
+STATUS_ABORTED = 499  # nginx's "client closed request": there is no standard code for it
+_PLAIN = AuditNote(action="")  # stands in for "no record_audit call": every field empty
 
 
 class EventSink(Protocol):
