@@ -80,7 +80,6 @@ class Settings(BaseSettings):
         default_factory=lambda: {"audit": 730},
         description='Days kept, by "stream" or "platform:stream" (the more specific wins).',
     )
-    geoip_db: Path | None = None
 
     @field_validator(
         "admin_prefixes",
