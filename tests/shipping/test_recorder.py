@@ -20,8 +20,9 @@ from tests.conftest import free_port
 
 
 def event(n: int = 0) -> AuditEvent:
+    # Now, not a fixed date: a stored event older than its retention would be removed by the TTL.
     return AuditEvent(
-        event_id=new_id(), event_time_ms=1_700_000_000_000 + n, organisation="o", actor_account_id="a",
+        event_id=new_id(), event_time_ms=time.time_ns() // 1_000_000 + n, organisation="o", actor_account_id="a",
         actor_profile_id="", actor_role="admin", admin_operation=True, subject_id="", action="http.POST",
         route="/x", resource_type="", resource_id="", method="POST", status=200, outcome="success",
         duration_ms=1.0, client_ip="192.0.2.1", peer_ip="192.0.2.1", user_agent="", request_id=str(n),
