@@ -47,4 +47,29 @@ class AuditEvent(NamedTuple):
 # Field names on the wire: the same, except that the time is called event_time there.
 _WIRE_NAMES = tuple("event_time" if name == "event_time_ms" else name for name in AuditEvent._fields)
 
-Event = AuditEvent
+
+class UsageEvent(NamedTuple):
+    """One page view (stream ``usage``), built only when the visitor's consent allows analytics.
+
+    It carries the user-agent string and client IP only as far as ingest, which derives browser,
+    device, country and the day's visitor hash from them and then drops them. There is no account
+    id: usage analytics is anonymous.
+    """
+
+    event_id: str
+    event_time_ms: int
+    page: str
+    admin_area: bool
+    referrer_host: str
+    user_agent: str
+    client_ip: str
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = dict(zip(_USAGE_WIRE_NAMES, self, strict=True))
+        wire["stream"] = "usage"
+        return wire
+
+
+_USAGE_WIRE_NAMES = tuple("event_time" if name == "event_time_ms" else name for name in UsageEvent._fields)
+
+Event = AuditEvent | UsageEvent

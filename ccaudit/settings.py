@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     trusted_proxies: StrList = Field((), description="Networks whose forwarding headers are believed.")
     proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
+    # --- consent and usage analytics ---
+    consent_cookie: str = Field("ccaudit_consent", description="Name of our consent cookie.")
+    consent_revision: int = Field(1, ge=1, description="Current policy revision; older consents count as none.")
+    consent_max_age_days: int = Field(182, ge=1, le=395, description="Consent older than this is void.")
+    honour_dnt: bool = Field(True, description="Treat `DNT: 1` as a refusal of analytics.")
+    usage_page_patterns: StrList = Field(
+        (), description="Page patterns for paths without a route template; others count as '(other)'."
+    )
+
     # --- shipping ---
     transport: Literal["http", "inprocess"] = "http"
     service_url: str = "http://127.0.0.1:8787"
@@ -77,9 +86,10 @@ class Settings(BaseSettings):
     dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")
     database: str = "ccaudit"
     retention_days: dict[str, int] = Field(
-        default_factory=lambda: {"audit": 730},
+        default_factory=lambda: {"audit": 730, "usage": 30},
         description='Days kept, by "stream" or "platform:stream" (the more specific wins).',
     )
+    geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
 
     @field_validator(
         "admin_prefixes",
@@ -90,13 +100,16 @@ class Settings(BaseSettings):
         "static_prefixes",
         "audited_methods",
         "trusted_proxies",
+        "usage_page_patterns",
         mode="before",
     )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("admin_prefixes", "login_paths", "logout_paths", "exclude_paths", "static_prefixes")
+    @field_validator(
+        "admin_prefixes", "login_paths", "logout_paths", "exclude_paths", "static_prefixes", "usage_page_patterns"
+    )
     @classmethod
     def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for path in value:
@@ -114,6 +127,20 @@ class Settings(BaseSettings):
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for net in value:
             ipaddress.ip_network(net, strict=False)  # ValueError names the bad network
+        return value
+
+    @field_validator("consent_cookie")
+    @classmethod
+    def _cookie_name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", value):
+            raise ValueError("a cookie name of letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("geoip_db")
+    @classmethod
+    def _geoip(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
         return value
 
     @field_validator("platform")

@@ -4,8 +4,9 @@
      "events": [{"stream": "audit", "event_id": "<uuid>", "event_time": 1764421200123, ...}]}
 
 ``event_time`` is UTC: epoch milliseconds or an ISO 8601 string with an offset. Unknown fields are
-errors, so a typo in a non-Python client is caught rather than silently dropped. Later streams
-(usage, learning, consent) join the ``stream`` union without changing the envelope.
+errors, so a typo in a non-Python client is caught rather than silently dropped. Streams: ``audit``
+and ``usage`` (page views); later streams (learning, consent) join the ``stream`` union without
+changing the envelope.
 """
 
 from __future__ import annotations
@@ -55,8 +56,21 @@ class AuditEventIn(_Frozen):
     details: Annotated[dict[_Short, _Text], Field(max_length=64)] = Field(default_factory=dict)
 
 
-EventIn = AuditEventIn
-_event_adapter: TypeAdapter[EventIn] = TypeAdapter(EventIn)
+class UsageEventIn(_Frozen):
+    """A page view on the wire. ``user_agent`` and ``client_ip`` are used at ingest, never stored."""
+
+    stream: Literal["usage"]
+    event_id: UUID
+    event_time: AwareDatetime
+    page: Annotated[str, Field(min_length=1, max_length=1024)]
+    admin_area: bool = False
+    referrer_host: Annotated[str, Field(max_length=256)] = ""
+    user_agent: _Text = ""
+    client_ip: Annotated[str, Field(max_length=64)] = ""
+
+
+EventIn = Annotated[AuditEventIn | UsageEventIn, Field(discriminator="stream")]
+_event_adapter: TypeAdapter[AuditEventIn | UsageEventIn] = TypeAdapter(EventIn)
 
 
 class BatchEnvelope(_Frozen):
@@ -74,9 +88,9 @@ def _reason(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}" if where else err["msg"]
 
 
-def parse_events(raw: list[dict[str, Any]]) -> tuple[list[EventIn], list[tuple[int, str]]]:
+def parse_events(raw: list[dict[str, Any]]) -> tuple[list[AuditEventIn | UsageEventIn], list[tuple[int, str]]]:
     """Validate each event; return the valid ones and ``(index, reason)`` for each invalid one."""
-    good: list[EventIn] = []
+    good: list[AuditEventIn | UsageEventIn] = []
     bad: list[tuple[int, str]] = []
     for index, item in enumerate(raw):
         try:

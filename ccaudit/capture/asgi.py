@@ -30,36 +30,50 @@ log = logging.getLogger("ccaudit.capture")
 
 
 def _route_template(scope: Scope, root_path: str) -> str:
-    """The matched route's template where the router left one in the scope, else the raw path."""
+    """The matched route's template where the router left one in the scope (Starlette, FastAPI)."""
     route = scope.get("route")
     template = getattr(route, "path", None)
     if isinstance(template, str) and template:
         # Starlette extends root_path by each Mount's matched prefix.
         mounted = str(scope.get("root_path", ""))[len(root_path) :]
         return mounted + template
-    return str(scope.get("path", ""))
+    return ""
 
 
 def _facts(scope: Scope, header_name: bytes, root_path: str) -> RequestFacts:
-    user_agent = ""
-    request_id = ""
+    found: dict[bytes, str] = {}
     forwarded: list[str] = []
+    cookies: list[str] = []
     for name, value in scope.get("headers") or ():
-        if name == b"user-agent":
-            user_agent = value.decode("latin-1")
-        elif name == b"x-request-id":
-            request_id = value.decode("latin-1")
+        if name in _WANTED:
+            found[name] = value.decode("latin-1")
         elif name == header_name:
             forwarded.append(value.decode("latin-1"))
+        elif name == b"cookie":
+            cookies.append(value.decode("latin-1"))  # HTTP/2 may split cookies over several headers
     client = scope.get("client")
-    peer = str(client[0]) if client else ""
     return RequestFacts(
         route=_route_template(scope, root_path),
-        user_agent=user_agent,
+        user_agent=found.get(b"user-agent", ""),
         forwarded=",".join(forwarded) if forwarded else None,
-        request_id=request_id,
-        peer=peer,
+        request_id=found.get(b"x-request-id", ""),
+        peer=str(client[0]) if client else "",
+        cookie="; ".join(cookies) if cookies else None,
+        gpc=found.get(b"sec-gpc"),
+        dnt=found.get(b"dnt"),
+        referer=found.get(b"referer"),
+        host=found.get(b"host"),
     )
+
+
+_WANTED = frozenset({b"user-agent", b"x-request-id", b"sec-gpc", b"dnt", b"referer", b"host"})
+
+
+def _is_html(headers: Any) -> bool:
+    for name, value in headers or ():
+        if name.lower() == b"content-type":
+            return bool(value[:9].lower() == b"text/html")
+    return False
 
 
 class CaptureMiddleware:
@@ -108,6 +122,8 @@ class CaptureMiddleware:
             if kind == "http.response.start":
                 state.status = message["status"]
                 state.response_started = True
+                if state.method == "GET":
+                    state.html = _is_html(message.get("headers"))
             elif kind == "http.response.body" and not message.get("more_body", False):
                 state.ended = time.perf_counter()
             try:

@@ -3,6 +3,9 @@
 ``begin`` runs before the app (method and path only); ``finish`` runs after the response body ended,
 with what the server adapter extracted. Neither does I/O, and ``finish`` never raises: a failure in
 capture is counted in ``errors`` and the platform carries on.
+
+Two kinds of event come out of a request: audit events (rules in ``rules.py``) and a page view for a
+successful HTML GET, only when the visitor's consent allows analytics (``ccaudit.consent``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from opentelemetry import trace
 from ccaudit.capture.client_ip import ClientIpResolver
 from ccaudit.capture.context import AuditNote, RequestContext
 from ccaudit.capture.identity import Identity, Resolver
+from ccaudit.capture.pages import PageNames, referrer_host
 from ccaudit.capture.rules import AuditRules, Kind, should_record
-from ccaudit.events import AuditEvent
+from ccaudit.consent.decision import ConsentPolicy, decide
+from ccaudit.events import AuditEvent, Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
 
@@ -35,7 +40,7 @@ _PLAIN = AuditNote(action="")  # stands in for "no record_audit call": every fie
 class EventSink(Protocol):
     """What the core hands events to: the recorder."""
 
-    def emit(self, event: AuditEvent) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
 
 class RequestState(RequestContext):
@@ -48,6 +53,7 @@ class RequestState(RequestContext):
         "admin",
         "ended",
         "error",
+        "html",
         "kind",
         "method",
         "path",
@@ -72,16 +78,22 @@ class RequestState(RequestContext):
         self.ended = 0.0
         self.error = False
         self.aborted = False
+        self.html = False  # the adapter sets it for a GET whose response is text/html
 
 
 class RequestFacts(NamedTuple):
     """Request details a server adapter extracts only for requests that may be recorded."""
 
-    route: str
+    route: str  # the matched route template, '' when the framework matched none
     user_agent: str
     forwarded: str | None
     request_id: str
     peer: str
+    cookie: str | None = None
+    gpc: str | None = None
+    dnt: str | None = None
+    referer: str | None = None
+    host: str | None = None
 
 
 def outcome_of(status: int, error: bool, aborted: bool) -> tuple[str, int]:
@@ -129,6 +141,10 @@ class CaptureCore:
         self.ip = ClientIpResolver(settings.trusted_proxies, settings.proxy_header)
         self.sink = sink
         self.resolver = resolver
+        self.pages = PageNames(settings.usage_page_patterns)
+        self.consent = ConsentPolicy(
+            settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days, settings.honour_dnt
+        )
         self.errors = 0
 
     def begin(self, method: str, path: str) -> RequestState:
@@ -137,15 +153,50 @@ class CaptureCore:
 
     def wants_facts(self, state: RequestState) -> bool:
         """Whether this request may be recorded, so the adapter should extract its details."""
-        return state.kind in _CANDIDATES or state.notes is not None or state.auth is not None
+        return (
+            state.kind in _CANDIDATES
+            or state.notes is not None
+            or state.auth is not None
+            or self._page_view_candidate(state)
+        )
+
+    @staticmethod
+    def _page_view_candidate(state: RequestState) -> bool:
+        return (
+            state.html
+            and 200 <= state.status < 300
+            and not (state.error or state.aborted)
+            and state.method == "GET"
+            and state.kind is not Kind.EXCLUDED
+        )
 
     def finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         """Build and emit the request's events, if any. Never raises."""
         try:
-            self._finish(state, facts, scope)
+            if self._page_view_candidate(state):
+                self._page_view(state, facts)
+            if state.kind in _CANDIDATES or state.notes is not None or state.auth is not None:
+                self._finish(state, facts, scope)
         except Exception:  # capture must never break the platform
             self.errors += 1
             log.exception("ccaudit: capture failed for %s %s", state.method, state.path[:200])
+
+    def _page_view(self, state: RequestState, facts: RequestFacts) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        if not decide(self.consent, now_ms, facts.cookie, facts.gpc, facts.dnt).analytics:
+            return
+        started_ms = now_ms - int((time.perf_counter() - state.started) * 1000)
+        self.sink.emit(
+            UsageEvent(
+                new_id(started_ms),
+                started_ms,
+                self.pages.page(facts.route, state.path)[:_MAX_ROUTE],
+                state.admin,
+                referrer_host(facts.referer, facts.host),
+                facts.user_agent[:_MAX_UA],
+                self.ip.resolve(facts.peer, facts.forwarded),
+            )
+        )
 
     def _resolve(self, scope: MutableMapping[str, Any]) -> Identity | None:
         if self.resolver is None:
@@ -194,7 +245,7 @@ class CaptureCore:
             state.admin,
             first.subject_id or state.subject_id,
             first.action or action,
-            facts.route[:_MAX_ROUTE],
+            (facts.route or state.path)[:_MAX_ROUTE],
             first.resource_type,
             first.resource_id,
             state.method,

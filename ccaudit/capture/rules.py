@@ -36,7 +36,7 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 _CACHE_SIZE = 4096
 
 
-def _glob_to_regex(pattern: str) -> str:
+def glob_to_regex(pattern: str) -> str:
     """``*`` matches one path segment, ``**`` any number; ``{name}`` is treated like ``*``."""
     pattern = re.sub(r"\{[^/{}]*\}", "*", pattern.rstrip("/") or "/")
     out = []
@@ -77,7 +77,7 @@ class AuditRules:
     def from_settings(cls, settings: Settings) -> AuditRules:
         personal = None
         if settings.personal_data_paths:
-            personal = re.compile("|".join(f"(?:{_glob_to_regex(p)})" for p in settings.personal_data_paths))
+            personal = re.compile("|".join(f"(?:{glob_to_regex(p)})" for p in settings.personal_data_paths))
         return cls(
             audited_methods=frozenset(settings.audited_methods),
             admin_prefixes=settings.admin_prefixes,

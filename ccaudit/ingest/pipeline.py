@@ -15,9 +15,11 @@ from typing import Any
 
 from ccaudit.errors import IngestError
 from ccaudit.ingest.enrich import UserAgentEnricher
+from ccaudit.ingest.geo import CountryLookup
+from ccaudit.ingest.salts import DailySalts
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.wire import AuditEventIn, parse_envelope, parse_events
+from ccaudit.wire import AuditEventIn, UsageEventIn, parse_envelope, parse_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +29,20 @@ class IngestResult:
 
 
 class Ingestor:
-    """Holds what ingest needs across batches: settings, the store, the UA cache."""
+    """Holds what ingest needs across batches: settings, the store, the caches, the salts."""
 
-    def __init__(self, settings: Settings, store: Store, enricher: UserAgentEnricher | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        enricher: UserAgentEnricher | None = None,
+        salts: DailySalts | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.enrich_ua = enricher or UserAgentEnricher()
+        self.salts = salts or DailySalts(store.client, store.database)
+        self.geo = CountryLookup(settings.geoip_db)
 
     def ingest(self, data: object, *, platform: str | None = None) -> IngestResult:
         """Validate, enrich and insert one wire batch (already JSON-decoded).
@@ -50,10 +60,19 @@ class Ingestor:
         if problems:
             raise IngestError(list(problems))
         received = datetime.now(UTC)
-        rows = [self._audit_row(event, envelope.platform, received) for event in events]
-        if rows:
-            self.store.insert_audit(rows)
-        return IngestResult(str(envelope.batch_id), len(rows))
+        audit_rows: list[Sequence[Any]] = []
+        usage_rows: list[Sequence[Any]] = []
+        for event in events:
+            if isinstance(event, AuditEventIn):
+                audit_rows.append(self._audit_row(event, envelope.platform, received))
+            else:
+                usage_rows.append(self._usage_row(event, envelope.platform, received))
+        # Audit first: if the usage insert fails, the retried batch stores the audit rows once anyway.
+        if audit_rows:
+            self.store.insert_audit(audit_rows)
+        if usage_rows:
+            self.store.insert_usage(usage_rows)
+        return IngestResult(str(envelope.batch_id), len(events))
 
     def _audit_row(self, ev: AuditEventIn, platform: str, received: datetime) -> Sequence[Any]:
         ua = self.enrich_ua(ev.user_agent)
@@ -64,4 +83,15 @@ class Ingestor:
             ev.client_ip, ev.peer_ip, ev.user_agent, ua.browser, ua.browser_version, ua.os, ua.device,
             ua.is_bot, ev.request_id, ev.trace_id, ev.span_id, dict(ev.details),
             self.settings.retention_for(platform, "audit"),
+        )  # fmt: skip
+
+    def _usage_row(self, ev: UsageEventIn, platform: str, received: datetime) -> Sequence[Any]:
+        # The IP and the user-agent string are used here and go no further.
+        ua = self.enrich_ua(ev.user_agent)
+        day = ev.event_time.astimezone(UTC).date()
+        return (
+            ev.event_id, ev.event_time, received, platform, ev.page, ev.admin_area, ev.referrer_host,
+            ua.browser, ua.browser_version, ua.os, ua.device, ua.is_bot, self.geo.country(ev.client_ip),
+            self.salts.visitor_hash(day, platform, ev.client_ip, ev.user_agent),
+            self.settings.retention_for(platform, "usage"),
         )  # fmt: skip

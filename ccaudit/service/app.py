@@ -1,4 +1,4 @@
-"""The service's Starlette app factory: health, ingest and the audit read API."""
+"""The service's Starlette app factory: health, ingest, the audit read API, the usage summary."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ccaudit import __version__
 from ccaudit.ingest import Ingestor
 from ccaudit.service.audit_routes import make_search_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.service.usage_routes import make_summary_endpoint
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/health", health, methods=["GET"]),
             Route("/v1/events", make_ingest_endpoint(ingestor, counters), methods=["POST"]),
             Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
+            Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         ]
     )
     app.state.settings = settings

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ccaudit.errors import StoreError, StoreUnavailable
-from ccaudit.service.auth import admin_authorised
+from ccaudit.service.auth import admin_authorised, unauthorised
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery, decode_cursor
@@ -67,11 +67,7 @@ def parse_query(params: dict[str, str], max_page: int) -> AuditQuery:
 def make_search_endpoint(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
     async def search(request: Request) -> JSONResponse:
         if not admin_authorised(request, settings):
-            return JSONResponse(
-                {"error": "an admin token is required (Authorization: Bearer <token>)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return unauthorised()
         try:
             query = parse_query(dict(request.query_params), settings.max_page_size)
         except BadParameter as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from ccaudit.settings import Settings
 
@@ -18,3 +19,11 @@ def admin_authorised(request: Request, settings: Settings) -> bool:
         return False
     expected = settings.admin_token.get_secret_value().encode()
     return hmac.compare_digest(token.strip().encode(), expected)
+
+
+def unauthorised() -> JSONResponse:
+    return JSONResponse(
+        {"error": "an admin token is required (Authorization: Bearer <token>)"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )

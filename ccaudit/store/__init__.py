@@ -9,7 +9,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.settings import Settings
-from ccaudit.store import audit
+from ccaudit.store import audit, usage
 from ccaudit.store.client import open_client
 from ccaudit.store.migrate import Migration, migrate
 
@@ -39,6 +39,12 @@ class Store:
 
     def search_audit(self, query: audit.AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
         return audit.search_audit(self.client, self.database, query)
+
+    def insert_usage(self, rows: Sequence[Sequence[Any]]) -> None:
+        usage.insert_usage(self.client, self.database, rows)
+
+    def summarise_usage(self, query: usage.UsageQuery) -> dict[str, Any]:
+        return usage.summarise_usage(self.client, self.database, query)
 
 
 __all__ = ["Store"]

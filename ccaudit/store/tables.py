@@ -26,4 +26,14 @@ AUDIT_EVENTS = TableInfo(
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
 )
 
+USAGE_EVENTS = TableInfo(
+    name="usage_events",
+    stream="usage",
+    # Anonymous by construction: no IP, account id or user agent; the visitor hash is keyed by a
+    # daily salt deleted after two days, so it identifies no one once that salt is gone.
+    subject_columns=(),
+    purpose="P5 statistics of use (privacy statement §3, §4.5), with analytics consent only",
+)
+
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS,)
+ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS)
