@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/enrich.py
 	$(BIN)/python benchmarks/overhead.py
 
 lint: $(STAMP)

@@ -9,7 +9,8 @@ microseconds), interleaved block by block so machine noise hits them alike:
   otel      the app inside opentelemetry-instrumentation-asgi's middleware, SDK tracer provider with a
             BatchSpanProcessor on a no-op exporter (the usual production set-up)
 
-The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public GETs (not audited).
+The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs by a
+visitor whose consent cookie allows analytics (each parses the cookie and records a page view).
 Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<ccaudit added p50 /
 otel added p50>`. Usage: python benchmarks/overhead.py [--requests N]
 """
@@ -29,10 +30,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ccaudit import CaptureMiddleware, Identity, Settings
+from ccaudit.consent import ConsentRecord, encode_consent_cookie
 from ccaudit.shipping.recorder import Recorder
 
 
@@ -47,7 +49,7 @@ class Discard:
 
 
 async def page(request: Request) -> Response:
-    return PlainTextResponse("hello")
+    return HTMLResponse("<p>hello</p>")
 
 
 async def admin_edit(request: Request) -> Response:
@@ -74,14 +76,20 @@ def build() -> tuple[dict[str, Any], Recorder, TracerProvider]:
     return apps, recorder, provider
 
 
+def _consent() -> bytes:
+    now = time.time_ns() // 1_000_000
+    record = ConsentRecord("0b9f3c1e-5a3d-4c1b-9a7e-3f2d1c0b9a8e", 1, frozenset({"necessary", "analytics"}), now, now)
+    return encode_consent_cookie(record).encode()
+
+
+# A visitor who accepted analytics: every public GET parses the consent cookie (cached) and records
+# a page view, the most expensive path a public GET can take.
 HEADERS = [
     (b"host", b"platform.example"),
-    (
-        b"user-agent",
-        b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-    ),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0"),
     (b"accept", b"text/html"),
-    (b"cookie", b"session=abc; theme=dark"),
+    (b"referer", b"https://news.example.org/today"),
+    (b"cookie", b"session=abc; theme=dark; ccaudit_consent=" + _consent()),
 ]
 
 
@@ -146,7 +154,7 @@ async def run(total: int, block_size: int) -> None:
     provider.shutdown()
 
     bare50, bare99 = pct(samples["bare"], 0.5), pct(samples["bare"], 0.99)
-    print(f"requests per variant: {len(samples['bare'])} (20% admin POST audited, 80% public GET)")
+    print(f"requests per variant: {len(samples['bare'])} (20% audited admin POST, 80% consented public GET)")
     print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9} {'added p50':>10} {'added p99':>10}  GET/POST p50")
     added: dict[str, float] = {}
     for name in apps:

@@ -18,12 +18,21 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from types import FrameType
 
+from ccaudit.consent import ConsentRecord, encode_consent_cookie
 from ccaudit.settings import Settings
 
 _STOP_TIMEOUT = 15.0
 _BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+_CRAWLER = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def _demo_consent() -> str:
+    """A consent cookie value accepting analytics, as of now."""
+    now = time.time_ns() // 1_000_000
+    return encode_consent_cookie(ConsentRecord(str(uuid.uuid4()), 1, frozenset({"necessary", "analytics"}), now, now))
 
 
 def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes]) -> bool:
@@ -67,9 +76,15 @@ class TrafficGenerator(threading.Thread):
         jar = http.cookiejar.CookieJar()
         return urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar))
 
-    def _call(self, client: urllib.request.OpenerDirector, path: str, form: dict[str, str] | None = None) -> None:
+    def _call(
+        self,
+        client: urllib.request.OpenerDirector,
+        path: str,
+        form: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        headers = {"User-Agent": _BROWSER}
+        headers = {"User-Agent": _BROWSER, **(extra or {})}
         request = urllib.request.Request(self.base + path, data=data, headers=headers)
         try:
             with client.open(request, timeout=5) as response:
@@ -85,8 +100,14 @@ class TrafficGenerator(threading.Thread):
         while not self.stop.is_set():
             round_no += 1
             admin, user, visitor = self._client(), self._client(), self._client()
-            self._call(visitor, "/")
+            # Visitors: one who accepted analytics (as a banner would have recorded), one who did not
+            # answer, one whose browser sends Global Privacy Control, and a crawler.
+            consented = {"Cookie": f"ccaudit_consent={_demo_consent()}", "Referer": "https://www.example.org/news"}
+            self._call(visitor, "/", extra=consented)
+            self._call(visitor, "/about", extra=consented)
             self._call(visitor, "/about")
+            self._call(visitor, "/", extra={"Cookie": f"ccaudit_consent={_demo_consent()}", "Sec-GPC": "1"})
+            self._call(visitor, "/", extra={"Cookie": f"ccaudit_consent={_demo_consent()}", "User-Agent": _CRAWLER})
             self._call(admin, "/login", {"username": "alice", "password": "demo"})
             self._call(admin, "/admin/users")
             self._call(admin, f"/admin/users/{100 + round_no % 3}")
@@ -149,10 +170,8 @@ def run_demo(settings: Settings, service_port: int, platform_port: int, kit: str
     print(f"ccaudit service   {service_url}", flush=True)
     print(f"demo platform     {platform_url}   (log in as alice/demo or bob/demo)", flush=True)
     print(f"admin token       {token}", flush=True)
-    print(
-        f'try:  curl -H "Authorization: Bearer {token}" "{service_url}/v1/audit/events?limit=5"',
-        flush=True,
-    )
+    print(f'try:  curl -H "Authorization: Bearer {token}" "{service_url}/v1/audit/events?limit=5"', flush=True)
+    print(f'      curl -H "Authorization: Bearer {token}" "{service_url}/v1/usage/summary?platform=coop"', flush=True)
     print("Ctrl-C stops everything.", flush=True)
 
     generator = TrafficGenerator(platform_url, stop) if traffic else None

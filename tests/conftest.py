@@ -137,6 +137,17 @@ class Service:
         events: list[dict[str, Any]] = response.json()["events"]
         return events
 
+    def usage_summary(self, **params: Any) -> dict[str, Any]:
+        response = httpx.get(
+            self.url + "/v1/usage/summary",
+            params=params,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        summary: dict[str, Any] = response.json()
+        return summary
+
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

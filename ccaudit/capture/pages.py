@@ -9,6 +9,7 @@ its host, and dropped when it is the platform's own host (internal navigation is
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ccaudit.capture.rules import glob_to_regex
 
@@ -45,6 +46,11 @@ def referrer_host(referer: str | None, own_host: str | None) -> str:
     """The host of a Referer header value; '' when absent, unparseable or the platform's own."""
     if not referer:
         return ""
+    return _referrer_host(referer, own_host)
+
+
+@lru_cache(maxsize=2048)  # the same few referrers come back on page after page
+def _referrer_host(referer: str, own_host: str | None) -> str:
     _, sep, rest = referer.partition("://")
     if not sep:
         return ""

@@ -39,13 +39,18 @@ class ConsentDecision(NamedTuple):
 
 
 def cookie_value(cookie_header: str, name: str) -> str | None:
-    """The value of cookie ``name`` in a Cookie header, tolerant of garbage; the first one wins."""
-    if name not in cookie_header:  # the common case for visitors without our cookie: no split at all
-        return None
-    for part in cookie_header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip() == name:
-            return value.strip().strip('"')
+    """The value of cookie ``name`` in a Cookie header, tolerant of garbage; the first one wins.
+
+    Searched with ``str.find`` rather than split into pairs: it runs on every page view.
+    """
+    key = name + "="
+    at = cookie_header.find(key)
+    while at != -1:
+        if at == 0 or cookie_header[at - 1] in "; \t":  # a whole name, not the tail of another
+            start = at + len(key)
+            end = cookie_header.find(";", start)
+            return (cookie_header[start:] if end == -1 else cookie_header[start:end]).strip().strip('"')
+        at = cookie_header.find(key, at + 1)
     return None
 
 

@@ -1,18 +1,20 @@
 """User-agent enrichment at ingest: browser family and major version, OS, device class, bot flag.
 
 Classification is user-agents' (its device/bot rules are the ones people know), but the parse is
-ua-parser 1.0's, which uses the ``ua-parser-rs`` accelerator: user-agents' own ``parse()`` goes
-through ua-parser's legacy interface and never uses it (~30x slower per new UA). So we parse with
-the new API and hand the result to user-agents' ``UserAgent`` without letting it parse again.
+ua-parser 1.0's Rust accelerator (``ua-parser-rs``): user-agents' own ``parse()`` goes through
+ua-parser's legacy interface and never uses it (~30x slower per new UA). We call the accelerator's
+three extractors directly, skipping ua-parser's own result objects and its cache (we keep one of
+our own), and hand the result to user-agents' ``UserAgent`` without letting it parse again.
 Results are cached by UA string in a bounded LRU. This never runs on the request path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
-import ua_parser
+from ua_parser import load_lazy_builtins
+from ua_parser.regex import Resolver
 from user_agents.parsers import (
     UserAgent,
     parse_browser,
@@ -35,13 +37,19 @@ class UserAgentInfo:
 UNKNOWN = UserAgentInfo("Other", "", "Other", "other", False)
 
 
+@cache
+def _extractors() -> Resolver:
+    # Compiling the regex sets takes a while: once per process, on first use.
+    return Resolver(load_lazy_builtins())
+
+
 def _classify(ua: str) -> UserAgentInfo:
     if not ua:
         return UNKNOWN
-    result = ua_parser.parse(ua)
+    rust = _extractors()
+    b, o, d = rust.ua.extract(ua), rust.os.extract(ua), rust.de.extract(ua)
     agent = UserAgent.__new__(UserAgent)
     agent.ua_string = ua
-    b, o, d = result.user_agent, result.os, result.device
     agent.browser = parse_browser(b.family, b.major, b.minor, b.patch) if b else parse_browser("Other")
     agent.os = parse_operating_system(o.family, o.major, o.minor, o.patch) if o else parse_operating_system("Other")
     agent.device = parse_device(d.family, d.brand, d.model) if d else parse_device("Other", None, None)

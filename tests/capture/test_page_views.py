@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -14,6 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ccaudit import CaptureMiddleware
+from ccaudit.capture.pages import referrer_host
 from ccaudit.consent import ConsentPolicy, ConsentRecord, decide, encode_consent_cookie
 from ccaudit.events import UsageEvent
 from tests.conftest import MemorySink, settings_for_tests
@@ -169,3 +171,21 @@ def test_no_usage_event_unless_the_decision_allowed_it(
     decision = decide(ConsentPolicy(), time.time_ns() // 1_000_000, cookie_header, gpc, dnt)
     assert len(views()) == (1 if decision.analytics else 0)
     assert APP.core.errors == 0
+
+
+@pytest.mark.parametrize(
+    ("referer", "host", "expected"),
+    [
+        ("https://News.Example.org:8443/a?b=c#d", "platform.test", "news.example.org"),
+        ("https://user:pw@evil.example/x", None, "evil.example"),
+        ("http://[2001:db8::1]:8080/", None, "[2001:db8::1]"),
+        ("https://platform.test/page", "platform.test:443", ""),
+        ("android-app://com.example.app", None, "com.example.app"),
+        ("/relative/path", None, ""),
+        ("https:///nohost", None, ""),
+        ("https://bad host\x00/", None, ""),
+        (None, None, ""),
+    ],
+)
+def test_referrer_host(referer: str | None, host: str | None, expected: str) -> None:
+    assert referrer_host(referer, host) == expected
