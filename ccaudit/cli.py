@@ -99,22 +99,43 @@ def serve(
     uvicorn.run(application, host=host, port=settings.port, log_level="warning", lifespan="on")
 
 
-def _api_get(settings: Settings, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-    """GET from the running service; None when no service answers at service_url."""
-    url = f"{settings.service_url}{path}?{urllib.parse.urlencode(params)}"
-    headers = {}
+def _api(
+    settings: Settings, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+) -> dict[str, Any] | None:
+    """Call the running service's API; None when no service answers at service_url."""
+    url = f"{settings.service_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    headers = {"Content-Type": "application/json"}
     if settings.admin_token is not None:
         headers["Authorization"] = f"Bearer {settings.admin_token.get_secret_value()}"
+    data = json.dumps(body).encode() if body is not None else None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as response:
-            data: dict[str, Any] = json.load(response)
-            return data
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        with opener.open(request, timeout=10) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode("utf-8", "replace")
         _fail(f"the service answered {exc.code}: {detail}")
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
+
+
+def _direct_store(settings: Settings, what: str) -> Any:
+    """The embedded store, opened by this process because no service holds it."""
+    from ccaudit.store import Store
+    from ccaudit.store.client import is_embedded
+
+    if not is_embedded(settings.store_dsn):
+        _fail(f"no service answers at {settings.service_url}")
+    try:
+        store = Store.open(settings)
+        store.migrate()
+    except CcauditError as exc:
+        _fail(
+            f"no service answers at {settings.service_url}, and the embedded store cannot be opened for {what}: {exc}"
+        )
+    return store
 
 
 @app.command()
@@ -135,7 +156,7 @@ def events(
         "subject": subject, "action": action, "outcome": outcome,
     }  # fmt: skip
     params = {k: v for k, v in filters.items() if v is not None}
-    data = _api_get(settings, "/v1/audit/events", params)
+    data = _api(settings, "GET", "/v1/audit/events", params)
     if data is None:
         data = _read_store_directly(settings, params)
     rows = data.get("events", [])
@@ -154,20 +175,79 @@ def events(
 
 def _read_store_directly(settings: Settings, params: dict[str, str]) -> dict[str, Any]:
     from ccaudit.service.audit_routes import BadParameter, parse_query
-    from ccaudit.store import Store
-    from ccaudit.store.client import is_embedded
 
-    if not is_embedded(settings.store_dsn):
-        _fail(f"no service answers at {settings.service_url}")
     try:
         query = parse_query(params, settings.max_page_size)
-        store = Store.open(settings)
-        rows, cursor = store.search_audit(query)
     except BadParameter as exc:
         _fail(str(exc), 2)
-    except CcauditError as exc:
-        _fail(f"no service answers at {settings.service_url}, and the embedded store cannot be opened: {exc}")
+    rows, cursor = _direct_store(settings, "reading").search_audit(query)
     return {"events": rows, "next_cursor": cursor}
+
+
+tokens_app = typer.Typer(no_args_is_help=True, help="Platform ingest tokens: create, rotate, revoke, list.")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _token_store(settings: Settings) -> Any:
+    from ccaudit.store.tokens import TokenStore
+
+    store = _direct_store(settings, "tokens")
+    return TokenStore(store.client, store.database)
+
+
+def _show_token(data: dict[str, Any]) -> None:
+    out.print(f"token     {data['token']}", highlight=False)
+    out.print(f"id        {data['token_id']}   platform {data['platform']}", highlight=False)
+    out.print("Give the token to the platform as CCAUDIT_INGEST_TOKEN; it is not shown again.", highlight=False)
+
+
+@tokens_app.command("create")
+def tokens_create(platform: Annotated[str, typer.Argument(help="The platform the token writes for.")]) -> None:
+    """Make an ingest token for a platform (shown once)."""
+    settings = _settings()
+    data = _api(settings, "POST", "/v1/admin/tokens", body={"platform": platform})
+    if data is None:
+        token, info = _token_store(settings).create(platform)
+        data = {"token": token, **info.as_dict()}
+    _show_token(data)
+
+
+@tokens_app.command("rotate")
+def tokens_rotate(platform: Annotated[str, typer.Argument()]) -> None:
+    """Make a new token; the platform's current ones keep working for CCAUDIT_TOKEN_GRACE_SECONDS."""
+    from datetime import timedelta
+
+    settings = _settings()
+    data = _api(settings, "POST", "/v1/admin/tokens/rotate", body={"platform": platform})
+    if data is None:
+        token, info = _token_store(settings).rotate(platform, timedelta(seconds=settings.token_grace_seconds))
+        data = {"token": token, **info.as_dict()}
+    _show_token(data)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (not the token).")]) -> None:
+    """Stop a token now."""
+    settings = _settings()
+    data = _api(settings, "DELETE", f"/v1/admin/tokens/{urllib.parse.quote(token_id, safe='')}")
+    if data is None:
+        info = _token_store(settings).revoke(token_id)
+        if info is None:
+            _fail(f"no token with id {token_id}", 1)
+        data = info.as_dict()
+    out.print(f"revoked {data['token_id']} ({data['platform']})", highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
+    """List tokens (never their secrets)."""
+    settings = _settings()
+    data = _api(settings, "GET", "/v1/admin/tokens", {"platform": platform} if platform else None)
+    rows = data["tokens"] if data is not None else [t.as_dict() for t in _token_store(settings).list_tokens(platform)]
+    table = Table("id", "platform", "created", "works until")
+    for row in rows:
+        table.add_row(row["token_id"], row["platform"], row["created_at"], row["not_after"] or "-")
+    out.print(table)
 
 
 @app.command()

@@ -146,6 +146,14 @@ def run_demo(settings: Settings, service_port: int, platform_port: int, kit: str
     migrated = subprocess.run([python, "-m", "ccaudit", "migrate"], env=env)
     if migrated.returncode != 0:
         return migrated.returncode
+    # The demo platform's ingest token, made straight in the store before the service holds it.
+    made = subprocess.run(
+        [python, "-m", "ccaudit", "tokens", "create", "coop"], env=env, capture_output=True, text=True
+    )
+    if made.returncode != 0:
+        print(made.stderr, file=sys.stderr, flush=True)
+        return made.returncode
+    env["CCAUDIT_INGEST_TOKEN"] = made.stdout.split()[1]
     service = subprocess.Popen([python, "-m", "ccaudit", "serve", "--no-migrate"], env=env)
     service_url = f"http://127.0.0.1:{service_port}"
     if not _wait_http(service_url + "/health", time.monotonic() + 60, service):

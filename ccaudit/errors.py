@@ -44,3 +44,7 @@ class IngestError(CcauditError):
         shown = "; ".join(f"event {i}: {r}" if i is not None else r for i, r in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"batch refused: {shown}{more}")
+
+    def problems_with_index(self) -> list[tuple[int, str]]:
+        """The problems that name an event."""
+        return [(i, r) for i, r in self.problems if i is not None]

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # --- shipping ---
     transport: Literal["http", "inprocess"] = "http"
     service_url: str = "http://127.0.0.1:8787"
+    ingest_token: SecretStr | None = Field(None, description="This platform's token for the ingest API.")
+    spool: bool = Field(True, description="Keep audit events in a durable local spool until stored.")
+    spool_path: Path | None = Field(None, description="The spool file; default <data_dir>/spool.sqlite3.")
+    spool_max_events: int = Field(1_000_000, gt=0, le=100_000_000)
+    spool_max_age_days: float = Field(7.0, gt=0, le=366)
+    dead_letter_max_age_days: float = Field(30.0, gt=0, le=366)
+    strict_paths: StrList = Field((), description="Routes whose audit event is on disk before the response.")
+    fail_closed_paths: StrList = Field((), description="Routes refused with 503 when their audit cannot be kept.")
     queue_size: int = Field(20_000, gt=0, le=10_000_000)
     batch_size: int = Field(500, gt=0, le=100_000)
     flush_interval: float = Field(1.0, gt=0, le=300)
@@ -79,6 +87,9 @@ class Settings(BaseSettings):
     # --- service ---
     port: int = Field(8787, ge=1, le=65535)
     admin_token: SecretStr | None = None
+    token_grace_seconds: int = Field(86400, ge=0, le=90 * 86400, description="A rotated token works this long.")
+    ingest_rate: float = Field(50.0, gt=0, description="Batches per second per ingest token (sustained).")
+    ingest_burst: int = Field(200, gt=0, description="Batches a token may send at once before the rate applies.")
     max_page_size: int = Field(1000, gt=0, le=100_000)
 
     # --- store ---
@@ -101,6 +112,8 @@ class Settings(BaseSettings):
         "audited_methods",
         "trusted_proxies",
         "usage_page_patterns",
+        "strict_paths",
+        "fail_closed_paths",
         mode="before",
     )
     @classmethod
@@ -108,7 +121,14 @@ class Settings(BaseSettings):
         return _split_list(value)
 
     @field_validator(
-        "admin_prefixes", "login_paths", "logout_paths", "exclude_paths", "static_prefixes", "usage_page_patterns"
+        "admin_prefixes",
+        "login_paths",
+        "logout_paths",
+        "exclude_paths",
+        "static_prefixes",
+        "usage_page_patterns",
+        "strict_paths",
+        "fail_closed_paths",
     )
     @classmethod
     def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -120,7 +120,29 @@ def stop_process(p: Proc) -> int:
 @dataclass
 class Service:
     proc: Proc
-    token: str
+    token: str  # the admin token (read API)
+    ingest_tokens: dict[str, str] = field(default_factory=dict)
+
+    def ingest_token(self, platform: str = "coop") -> str:
+        """An ingest token for ``platform``, made through the admin API on first use."""
+        if platform not in self.ingest_tokens:
+            response = httpx.post(
+                self.url + "/v1/admin/tokens",
+                json={"platform": platform},
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
+            assert response.status_code == 201, response.text
+            self.ingest_tokens[platform] = response.json()["token"]
+        return self.ingest_tokens[platform]
+
+    def post_batch(self, batch: dict[str, Any], platform: str = "coop") -> httpx.Response:
+        return httpx.post(
+            self.url + "/v1/events",
+            json=batch,
+            headers={"Authorization": f"Bearer {self.ingest_token(platform)}"},
+            timeout=10,
+        )
 
     @property
     def url(self) -> str:
@@ -173,7 +195,12 @@ def kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """The Starlette kit under uvicorn, shipping to ``service`` over HTTP."""
     folder = tmp_path_factory.mktemp("kit")
     port = free_port()
-    env = clean_env(CCAUDIT_SERVICE_URL=service.url, CCAUDIT_FLUSH_INTERVAL="0.05")
+    env = clean_env(
+        CCAUDIT_SERVICE_URL=service.url,
+        CCAUDIT_FLUSH_INTERVAL="0.05",
+        CCAUDIT_DATA_DIR=str(folder),
+        CCAUDIT_INGEST_TOKEN=service.ingest_token("coop"),
+    )
     # --no-proxy-headers: uvicorn would otherwise rewrite the peer from X-Forwarded-For itself.
     args = [
         sys.executable,

@@ -29,7 +29,7 @@ def ccaudit(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_events_reads_through_the_running_service(service: Service) -> None:
-    httpx.post(service.url + "/v1/events", json=batch([wire(5, request_id="cli-through-service")])).raise_for_status()
+    service.post_batch(batch([wire(5, request_id="cli-through-service")])).raise_for_status()
     done = ccaudit(
         "events", "--json", "--limit", "1000", CCAUDIT_SERVICE_URL=service.url, CCAUDIT_ADMIN_TOKEN=service.token
     )
@@ -44,11 +44,19 @@ def test_events_reads_the_embedded_store_when_no_service_runs(tmp_path: Path) ->
     assert ccaudit("migrate", **env).returncode == 0
     assert "up to date" in ccaudit("migrate", **env).stdout
     # Write one event through a service on that folder, then stop it: the folder is free again.
+    made = ccaudit("tokens", "create", "coop", **env)  # no service yet: straight into the store
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.split()[1]
     server = start_process(
         [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env),
         f"http://127.0.0.1:{port}", tmp_path / "log", "/health",
     )  # fmt: skip
-    httpx.post(server.url + "/v1/events", json=batch([wire(1, request_id="cli-direct")])).raise_for_status()
+    response = httpx.post(
+        server.url + "/v1/events",
+        json=batch([wire(1, request_id="cli-direct")]),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    response.raise_for_status()
     assert stop_process(server) == 0
     done = ccaudit("events", "--json", **env)
     assert done.returncode == 0, done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ccaudit.errors import IngestError
 from ccaudit.ingest.pipeline import Ingestor
 from ccaudit.settings import Settings
@@ -15,10 +17,10 @@ def inprocess_transport(settings: Settings, store: Store | None = None) -> Calla
     store.migrate()
     ingestor = Ingestor(settings, store)
 
-    def deliver(batch: dict[str, object]) -> None:
+    def deliver(payload: bytes) -> None:
         try:
-            ingestor.ingest(batch)
+            ingestor.ingest(json.loads(payload))
         except IngestError as exc:
-            raise DeliveryError(str(exc), retryable=False) from exc
+            raise DeliveryError(str(exc), retryable=False, problems=exc.problems_with_index(), status=400) from exc
 
     return CallableTransport(deliver)

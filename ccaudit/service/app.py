@@ -11,9 +11,12 @@ from ccaudit import __version__
 from ccaudit.ingest import Ingestor
 from ccaudit.service.audit_routes import make_search_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.service.ratelimit import RateLimiter
+from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
+from ccaudit.store.tokens import TokenStore
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -21,6 +24,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or load_settings()
     store = store or Store.open(settings)
     ingestor = Ingestor(settings, store)
+    tokens = TokenStore(store.client, store.database)
+    limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
     counters = IngestCounters()
 
     async def health(request: Request) -> JSONResponse:
@@ -36,12 +41,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
-            Route("/v1/events", make_ingest_endpoint(ingestor, counters), methods=["POST"]),
+            Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
             Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
             Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
+            *token_routes(settings, tokens),
         ]
     )
     app.state.settings = settings
     app.state.store = store
     app.state.ingest_counters = counters
+    app.state.tokens = tokens
     return app

@@ -1,9 +1,22 @@
-"""``POST /v1/events``: the ingest endpoint. A 2xx means the batch is stored."""
+"""``POST /v1/events``: the ingest endpoint. A 2xx means the batch is stored.
+
+Contract (documented in the README and in ``GET /v1/openapi.json``):
+
+- ``Authorization: Bearer <platform ingest token>``; the platform comes from the token. 401 without
+  a valid token; 403 when the batch names another platform.
+- ``Content-Encoding: gzip`` accepted. 413 above ``MAX_BODY`` bytes, compressed or not.
+- 400 for malformed JSON or an invalid batch, naming each invalid event's index and reason; nothing
+  of a refused batch is stored.
+- 429 with ``Retry-After`` when the token exceeds its rate; 503 with ``Retry-After`` when the store
+  is unavailable.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+import zlib
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -11,6 +24,8 @@ from starlette.responses import JSONResponse
 
 from ccaudit.errors import IngestError, StoreError, StoreUnavailable
 from ccaudit.ingest import Ingestor
+from ccaudit.service.ratelimit import RateLimiter
+from ccaudit.store.tokens import TokenStore
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -20,7 +35,14 @@ class IngestCounters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.values = {"batches": 0, "events": 0, "rejected_batches": 0, "store_errors": 0}
+        self.values = {
+            "batches": 0,
+            "events": 0,
+            "rejected_batches": 0,
+            "unauthorised": 0,
+            "rate_limited": 0,
+            "store_errors": 0,
+        }
 
     def add(self, **deltas: int) -> None:
         with self._lock:
@@ -32,47 +54,81 @@ class IngestCounters:
             return dict(self.values)
 
 
-def _error(status: int, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+class _TooLarge(Exception):
+    pass
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None once it exceeds MAX_BODY (read no further than that)."""
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The (decompressed) body; _TooLarge past MAX_BODY, read no further than that."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        return None
+        raise _TooLarge
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            return None
+            raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(wbits=31)
+        body = inflater.decompress(body, MAX_BODY + 1)  # a zip bomb stops here
+        if len(body) > MAX_BODY or inflater.unconsumed_tail:
+            raise _TooLarge
+    elif encoding != "identity":
+        raise ValueError(f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
+    return body
 
 
-def make_ingest_endpoint(ingestor: Ingestor, counters: IngestCounters):  # type: ignore[no-untyped-def]
+def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLimiter, counters: IngestCounters):  # type: ignore[no-untyped-def]
     async def ingest(request: Request) -> JSONResponse:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            platform = await run_in_threadpool(tokens.verify, token.strip()) if scheme.lower() == "bearer" else None
+        except StoreUnavailable as exc:
+            counters.add(store_errors=1)
+            return _error(503, f"store unavailable: {exc}", {"Retry-After": "5"})
+        if platform is None:
+            counters.add(unauthorised=1)
+            return _error(401, "a valid ingest token is required (Authorization: Bearer cca_...)",
+                          {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        wait = limiter.acquire(token)
+        if wait > 0:
+            counters.add(rate_limited=1)
+            return _error(429, "rate limit exceeded for this token", {"Retry-After": str(math.ceil(wait))})
         try:
             body = await _read_body(request)
         except ClientDisconnect:
             return _error(400, "client disconnected")
-        if body is None:
+        except _TooLarge:
+            counters.add(rejected_batches=1)
             return _error(413, f"body larger than {MAX_BODY} bytes")
+        except (ValueError, zlib.error) as exc:
+            counters.add(rejected_batches=1)
+            return _error(400, f"unreadable body: {exc}")
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             counters.add(rejected_batches=1)
             return _error(400, f"malformed JSON: {exc}")
+        if isinstance(data, dict) and data.get("platform") not in (None, platform):
+            counters.add(rejected_batches=1)
+            return _error(403, f"this token writes for platform {platform!r}, not {data.get('platform')!r}")
         try:
-            result = await run_in_threadpool(ingestor.ingest, data)
+            result = await run_in_threadpool(ingestor.ingest, data, platform=platform)
         except IngestError as exc:
             counters.add(rejected_batches=1)
             problems = [{"index": i, "reason": r} for i, r in exc.problems]
             return _error(400, "invalid batch", problems=problems)
         except StoreUnavailable as exc:
             counters.add(store_errors=1)
-            return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+            return _error(503, f"store unavailable: {exc}", {"Retry-After": "5"})
         except StoreError as exc:
             counters.add(store_errors=1)
             return _error(500, f"store error: {exc}")

@@ -1,13 +1,20 @@
-"""The recorder: a bounded in-memory queue and one worker thread per process that ships batches.
+"""The recorder: a bounded in-memory queue, a worker that persists and ships, per process.
 
 ``emit`` is what the request path calls: O(1), thread-safe, never blocks on I/O, never raises. When
-the queue is full the event is dropped and counted (``stats()["dropped"]``): memory stays bounded and
-the platform stays up. The worker wakes when a batch is full or ``flush_interval`` has passed,
-ships through a transport, and retries transient failures with exponential backoff and jitter.
+the queue is full the event is dropped and counted (``dropped``): memory stays bounded and the
+platform stays up. The worker wakes when a batch is full or ``flush_interval`` has passed:
+
+- **audit** events go to the durable spool (``spool.py``) when one is configured, and a shipper
+  thread delivers them from there, with retries, backoff and jitter, honouring ``Retry-After``,
+  dead-lettering what the service refuses. Without a spool they are shipped from memory with the
+  same retries (a crash then loses what is in memory).
+- **usage** events are best effort: shipped from memory once, and dropped and counted
+  (``usage_dropped``) when that fails. They are never spooled.
 
 Lifecycle: ``force_flush(timeout) -> bool`` and ``shutdown(timeout) -> bool`` are bounded;
 ``shutdown`` is idempotent and also runs at interpreter exit. After ``fork()`` the child gets a
-fresh, empty queue and its own worker: it never resends what its parent had queued.
+fresh, empty queue and its own threads: it never resends what its parent had in memory (what the
+parent spooled is in the shared spool, shipped once by whichever process claims it).
 
 Counters are plain numbers (``stats()``) and OpenTelemetry observable instruments
 (``ccaudit.recorder.*``); nothing is logged from inside ``emit``.
@@ -16,47 +23,81 @@ Counters are plain numbers (``stats()``) and OpenTelemetry observable instrument
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics
 
-from ccaudit.events import Event
+from ccaudit.events import Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
+from ccaudit.shipping.spool import Spool, SpooledEvent
 from ccaudit.shipping.transport import DeliveryError, HttpTransport, Transport
 from ccaudit.wire import SCHEMA_VERSION
 
 log = logging.getLogger("ccaudit.recorder")
 
-_COUNTERS = ("emitted", "dropped", "shipped", "failed", "retries")
+_COUNTERS = (
+    "emitted",  # accepted by emit()
+    "dropped",  # refused by emit(): queue full or shut down
+    "spooled",  # audit events written to the spool
+    "spool_dropped",  # audit events the full spool refused (fail-open loss)
+    "shipped",  # events the service acknowledged
+    "failed",  # audit events given up without a spool (memory-only mode)
+    "retries",  # retried deliveries
+    "dead_lettered",  # events moved to the dead letters
+    "usage_dropped",  # usage events not delivered (best effort)
+)
+_LEASE = 60.0  # seconds a claimed spool batch is ours; a dead process's lease simply runs out
+_IDLE_POLL = 1.0  # seconds between spool checks when idle (rows of other processes, backoffs)
+
+
+def _suppress_instrumentation() -> None:
+    # The shipper's own HTTP calls must never be traced (or audited) back into the platform.
+    key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    if key is not None:
+        otel_context.attach(otel_context.set_value(key, True))
+
+
+def _payload(platform: str, bodies: Iterable[str]) -> bytes:
+    """A v1 batch assembled from already-encoded event JSON (no re-parsing of spooled events)."""
+    head = json.dumps({"schema_version": SCHEMA_VERSION, "batch_id": new_id(), "platform": platform})
+    return (head[:-1] + ',"events":[' + ",".join(bodies) + "]}").encode()
+
+
+def _encode(event: Event) -> str:
+    return json.dumps(event.to_wire(), separators=(",", ":"))
 
 
 class Recorder:
-    """Bounded queue + batching worker. See the module docstring for the guarantees."""
+    """Bounded queue + worker (+ spool shipper). See the module docstring for the guarantees."""
 
     def __init__(
         self,
         transport: Transport,
         *,
         platform: str,
+        spool: Spool | None = None,
         queue_size: int = 20_000,
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_attempts: int = 6,
-        backoff_max: float = 5.0,
+        backoff_max: float = 30.0,
         shutdown_timeout: float = 5.0,
     ) -> None:
         self.transport = transport
         self.platform = platform
+        self.spool = spool
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -71,21 +112,26 @@ class Recorder:
         self._lock = threading.Lock()
         self._queue: deque[Event] = deque()
         self._wake = threading.Event()
+        self._ship_wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
         self._stopping = False
         self._closed = False
-        self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._thread: threading.Thread | None = None
         self._deadline = 0.0
+        self._counts = dict.fromkeys(_COUNTERS, 0)
+        self._threads: list[threading.Thread] = []
+        self._last_age_check = 0.0
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ccaudit-recorder", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name="ccaudit-recorder", daemon=True)]
+        if self.spool is not None:
+            self._threads.append(threading.Thread(target=self._ship_spool, name="ccaudit-shipper", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     # --- request path ---
 
     def emit(self, event: Event) -> None:
-        """Queue ``event`` for shipping. O(1); drops and counts when the queue is full or closed."""
+        """Queue ``event``. O(1); drops and counts when the queue is full or the recorder closed."""
         with self._lock:
             if self._stopping or len(self._queue) >= self.queue_size:
                 self._counts["dropped"] += 1
@@ -99,50 +145,63 @@ class Recorder:
     # --- control ---
 
     def stats(self) -> dict[str, int]:
-        """Counters since start (or since fork, in a child): emitted, dropped, shipped, failed,
-        retries, and the current queue length as ``queued``."""
+        """Counters since start (or since fork, in a child) and the queue length as ``queued``."""
         with self._lock:
             out = dict(self._counts)
             out["queued"] = len(self._queue)
         return out
 
     def force_flush(self, timeout: float = 5.0) -> bool:
-        """Ship everything queued now; True if that finished within ``timeout`` seconds."""
-        thread = self._thread
-        if thread is None or not thread.is_alive():
+        """Persist and deliver everything queued now; True if done within ``timeout`` seconds.
+
+        With a spool, "delivered" means the spool is empty (of every process sharing it).
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        worker = self._threads[0] if self._threads else None
+        if worker is None or not worker.is_alive():
             return not self._queue
         done = threading.Event()
         with self._lock:
             self._flush_waiters.append(done)
         self._wake.set()
-        return done.wait(max(0.0, timeout))
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            return False
+        if self.spool is None:
+            return True
+        while time.monotonic() < deadline:
+            if self.spool.status().depth == 0:
+                return True
+            self._ship_wake.set()
+            time.sleep(0.02)
+        return self.spool.status().depth == 0
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Stop accepting events, ship what is queued, stop the worker. Idempotent and bounded.
+        """Stop accepting events, persist or ship what is queued, stop the threads. Idempotent, bounded.
 
-        Returns True if the worker finished within ``timeout`` (default: the configured one).
+        Returns True if the in-memory queue was emptied within ``timeout`` (default: the configured
+        one). Audit events still in the spool then are safe on disk and shipped after a restart.
         """
         limit = self._shutdown_timeout if timeout is None else timeout
         with self._lock:
             self._stopping = True
             self._deadline = time.monotonic() + limit
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, limit))
-            if thread.is_alive():
-                log.error("ccaudit: recorder did not finish within %.1fs; %d events unsent", limit, len(self._queue))
-                return False
+        self._ship_wake.set()
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(max(0.0, self._deadline - time.monotonic()))
+        alive = [t for t in self._threads if t.is_alive()]
+        if alive or self._queue:
+            log.error("ccaudit: recorder did not finish within %.1fs; %d events unsent", limit, len(self._queue))
+            return False
         self._closed = True
         return True
 
-    # --- worker ---
+    # --- worker: memory → spool (audit) or service ---
 
     def _run(self) -> None:
-        # The shipper's own HTTP calls must never be traced (or audited) back into the platform.
-        key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
-        if key is not None:
-            otel_context.attach(otel_context.set_value(key, True))
+        _suppress_instrumentation()
         while True:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -168,29 +227,50 @@ class Recorder:
             batch = self._take()
             if not batch:
                 return
-            self._ship(batch)
+            audit = [e for e in batch if not isinstance(e, UsageEvent)]
+            usage = [e for e in batch if isinstance(e, UsageEvent)]
+            if audit and self.spool is not None:
+                self._persist(audit)
+            elif audit:
+                self._ship_from_memory(audit)
+            if usage:
+                self._ship_best_effort(usage)
 
-    def _ship(self, events: list[Event]) -> None:
-        batch: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "batch_id": new_id(),
-            "platform": self.platform,
-            "events": [event.to_wire() for event in events],
-        }
-        delay = 0.1
+    def _persist(self, events: Sequence[Event]) -> None:
+        assert self.spool is not None
+        pairs = [(e.event_id, _encode(e)) for e in events]
+        try:
+            accepted = self.spool.put(pairs)
+        except Exception:
+            accepted = 0
+            log.exception("ccaudit: the spool could not be written")
+        self._count("spooled", accepted)
+        lost = len(pairs) - accepted
+        if lost:
+            self._count("spool_dropped", lost)
+            log.error("ccaudit: spool full or unwritable; %d audit events LOST (fail-open)", lost)
+        self._ship_wake.set()
+
+    def _ship_best_effort(self, events: Sequence[Event]) -> None:
+        try:
+            self.transport.send(_payload(self.platform, (_encode(e) for e in events)))
+        except Exception:
+            self._count("usage_dropped", len(events))
+        else:
+            self._count("shipped", len(events))
+
+    def _ship_from_memory(self, events: Sequence[Event]) -> None:
+        payload = _payload(self.platform, (_encode(e) for e in events))
         for attempt in range(1, self.max_attempts + 1):
             try:
-                self.transport.send(batch)
+                self.transport.send(payload)
             except DeliveryError as exc:
-                last_try = attempt == self.max_attempts or not exc.retryable or self._out_of_time()
-                if last_try:
+                if attempt == self.max_attempts or not exc.retryable or self._out_of_time():
                     self._count("failed", len(events))
-                    log.error("ccaudit: %d events not delivered after %d attempts: %s", len(events), attempt, exc)
+                    log.error("ccaudit: %d audit events not delivered after %d attempts: %s", len(events), attempt, exc)
                     return
                 self._count("retries", 1)
-                pause = exc.retry_after if exc.retry_after is not None else delay * (0.5 + random.random())
-                self._sleep(min(pause, self.backoff_max))
-                delay = min(delay * 2, self.backoff_max)
+                self._sleep(self._backoff(attempt, exc.retry_after), self._wake)
             except Exception:
                 self._count("failed", len(events))
                 log.exception("ccaudit: transport raised unexpectedly; %d events lost", len(events))
@@ -199,28 +279,93 @@ class Recorder:
                 self._count("shipped", len(events))
                 return
 
+    # --- shipper: spool → service ---
+
+    def _ship_spool(self) -> None:
+        _suppress_instrumentation()
+        spool = self.spool
+        assert spool is not None
+        worker = self._threads[0]
+        while True:
+            # Once stopping, ship until the deadline; what is left then waits safely on disk.
+            if self._stopping and time.monotonic() >= self._deadline:
+                return
+            try:
+                self._enforce_age(spool)
+                claimed = spool.claim(self.batch_size, _LEASE)
+            except Exception:
+                log.exception("ccaudit: the spool could not be read")
+                claimed = []
+            if claimed:
+                self._deliver(spool, claimed)
+                continue
+            if self._stopping and not worker.is_alive():
+                return  # memory is persisted and nothing is ready to ship
+            self._ship_wake.wait(0.05 if self._stopping else _IDLE_POLL)
+            self._ship_wake.clear()
+
+    def _enforce_age(self, spool: Spool) -> None:
+        now = time.monotonic()
+        if now - self._last_age_check >= 60:
+            self._last_age_check = now
+            moved, _ = spool.enforce_age()
+            self._count("dead_lettered", moved)
+
+    def _deliver(self, spool: Spool, claimed: list[SpooledEvent]) -> None:
+        try:
+            self.transport.send(_payload(self.platform, (e.body for e in claimed)))
+        except DeliveryError as exc:
+            if exc.retryable:
+                attempts = max(e.attempts for e in claimed) + 1
+                self._count("retries", 1)
+                spool.retry([e.seq for e in claimed], self._backoff(attempts, exc.retry_after))
+                if exc.status in (401, 403):
+                    log.error("ccaudit: the service refused our ingest token (%s); events wait in the spool", exc)
+                return
+            bad = {i: reason for i, reason in exc.problems if 0 <= i < len(claimed)}
+            if not bad:  # refused as a whole (e.g. 413): nothing to gain from resending it as it is
+                bad = dict.fromkeys(range(len(claimed)), str(exc))
+            moved = spool.dead_letter((claimed[i].seq, reason) for i, reason in bad.items())
+            self._count("dead_lettered", moved)
+            log.error("ccaudit: the service refused %d audit events; moved to the dead letters: %s", moved, exc)
+            # The rest were refused only because they shared the batch: send them again now.
+            spool.retry([e.seq for i, e in enumerate(claimed) if i not in bad], 0.0)
+        except Exception:
+            log.exception("ccaudit: transport raised unexpectedly; the batch stays in the spool")
+            spool.retry([e.seq for e in claimed], self.backoff_max)
+        else:
+            spool.ack(e.seq for e in claimed)
+            self._count("shipped", len(claimed))
+
+    # --- helpers ---
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        # Exponential with full jitter: many platform processes must not retry in step.
+        return random.uniform(0.05, min(self.backoff_max, 0.1 * 2 ** min(attempt, 16)))
+
     def _out_of_time(self) -> bool:
         return self._stopping and time.monotonic() >= self._deadline
 
-    def _sleep(self, seconds: float) -> None:
-        # Waits on the wake event so that shutdown is not delayed by a long backoff.
+    def _sleep(self, seconds: float, wake: threading.Event) -> None:
+        # Waits on a wake event so that shutdown is not delayed by a long backoff.
         end = time.monotonic() + seconds
         while not self._stopping:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            self._wake.wait(left)
-            if self._stopping:
-                return
+            wake.wait(left)
 
     def _count(self, name: str, n: int) -> None:
-        with self._lock:
-            self._counts[name] += n
+        if n:
+            with self._lock:
+                self._counts[name] += n
 
     # --- process lifecycle ---
 
     def _after_fork(self) -> None:
-        # The parent's queue, locks and thread do not exist in a meaningful state in the child.
+        # The parent's queue, locks and threads do not exist in a meaningful state in the child.
         self._init_state()
         self._start()
 
@@ -249,8 +394,21 @@ def _exit_all() -> None:
 def _observe(name: str) -> Any:
     def callback(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         for recorder in list(_live):
-            stats = recorder.stats()
-            yield metrics.Observation(stats[name], {"platform": recorder.platform})
+            yield metrics.Observation(recorder.stats()[name], {"platform": recorder.platform})
+
+    return callback
+
+
+def _observe_spool(field: str) -> Any:
+    def callback(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        for recorder in list(_live):
+            if recorder.spool is not None:
+                try:
+                    value = getattr(recorder.spool.status(), field)
+                except Exception:  # a metrics scrape must not fail because the spool is busy
+                    log.debug("ccaudit: spool status unavailable for metrics", exc_info=True)
+                    continue
+                yield metrics.Observation(value, {"platform": recorder.platform})
 
     return callback
 
@@ -266,24 +424,45 @@ def _register(recorder: Recorder) -> None:
         for name in _COUNTERS:
             meter.create_observable_counter(f"ccaudit.recorder.{name}", callbacks=[_observe(name)], unit="{event}")
         meter.create_observable_gauge("ccaudit.recorder.queued", callbacks=[_observe("queued")], unit="{event}")
+        meter.create_observable_gauge("ccaudit.spool.depth", callbacks=[_observe_spool("depth")], unit="{event}")
+        meter.create_observable_gauge("ccaudit.spool.oldest_age", callbacks=[_observe_spool("oldest_age")], unit="s")
+        meter.create_observable_gauge(
+            "ccaudit.spool.dead_letters", callbacks=[_observe_spool("dead_letters")], unit="{event}"
+        )
         atexit.register(_exit_all)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_all)
 
 
 def build_recorder(settings: Settings) -> Recorder:
-    """The recorder the settings describe: HTTP to the service, or in-process ingest."""
+    """The recorder the settings describe: HTTP to the service (with the spool), or in-process."""
     transport: Transport
+    spool = None
     if settings.transport == "inprocess":
         # Imported here: the in-process path needs the service extras, a platform worker does not.
         from ccaudit.ingest.inprocess import inprocess_transport
 
         transport = inprocess_transport(settings)
     else:
-        transport = HttpTransport(settings.service_url, timeout=settings.send_timeout)
+        token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
+        transport = HttpTransport(settings.service_url, timeout=settings.send_timeout, token=token)
+    if settings.spool:
+        path = settings.spool_path or settings.data_dir / "spool.sqlite3"
+        try:
+            spool = Spool(
+                path,
+                max_events=settings.spool_max_events,
+                max_age=settings.spool_max_age_days * 86400.0,
+                dead_max_age=settings.dead_letter_max_age_days * 86400.0,
+            )
+        except (OSError, sqlite3.Error):
+            # Fail-open, like a full spool: the platform keeps working, audit events are kept in
+            # memory only, and the operator is told loudly. Fail-closed routes refuse (503).
+            log.exception("ccaudit: cannot open the spool at %s; audit events are NOT durable", path)
     return Recorder(
         transport,
         platform=settings.platform,
+        spool=spool,
         queue_size=settings.queue_size,
         batch_size=settings.batch_size,
         flush_interval=settings.flush_interval,

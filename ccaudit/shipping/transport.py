@@ -1,38 +1,56 @@
-"""How the recorder delivers a batch: to the service over HTTP, or to an in-process ingest function.
+"""How a batch reaches the service: over HTTP, or to an in-process ingest function.
 
-A transport's ``send`` returns when the batch is stored, or raises ``DeliveryError`` saying whether
-a retry may succeed. The HTTP transport uses only the standard library, so a platform's worker needs
-no HTTP client dependency, and it never goes through a proxy from the environment: the service is
+A transport's ``send`` takes the batch as JSON bytes (the v1 wire format) and returns when the
+service has stored it, or raises ``DeliveryError`` saying whether a retry may succeed, after how
+long, and which events (by index) the service refused. The HTTP transport uses only the standard
+library, so a platform's worker needs no HTTP client dependency; it gzips bodies, authenticates with
+the platform's ingest token, and never goes through a proxy from the environment: the service is
 internal to the deployment (R8).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-Batch = dict[str, Any]
+_GZIP_FROM = 1024  # bytes; smaller bodies are not worth compressing
 
 
 class DeliveryError(Exception):
-    """A batch was not delivered. ``retryable`` says whether sending it again may succeed."""
+    """A batch was not stored.
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    ``retryable``: sending it again may succeed (service down, 5xx, 429, auth to be fixed).
+    ``retry_after``: seconds the service asked us to wait. ``problems``: ``(index, reason)`` of the
+    events the service refused; the batch was refused whole, so the others may be sent again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        problems: list[tuple[int, str]] | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.problems = problems or []
+        self.status = status
 
 
 class Transport(Protocol):
-    def send(self, batch: Batch) -> None:
-        """Deliver ``batch`` (the v1 wire format) or raise DeliveryError."""
+    def send(self, payload: bytes) -> None:
+        """Deliver one batch (JSON bytes) or raise DeliveryError."""
 
 
 class HttpTransport:
-    """POSTs batches as JSON to the service's ``/v1/events``."""
+    """POSTs batches to the service's ``/v1/events``."""
 
     def __init__(self, service_url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
         self.url = service_url.rstrip("/") + "/v1/events"
@@ -42,19 +60,41 @@ class HttpTransport:
             self._headers["Authorization"] = f"Bearer {token}"
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def send(self, batch: Batch) -> None:
-        body = json.dumps(batch, separators=(",", ":")).encode()
-        request = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
+    def send(self, payload: bytes) -> None:
+        headers = dict(self._headers)
+        if len(payload) >= _GZIP_FROM:
+            payload = gzip.compress(payload, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:500].decode("utf-8", "replace")
-            retry_after = _retry_after(exc.headers.get("Retry-After"))
-            retryable = exc.code == 429 or exc.code >= 500
-            raise DeliveryError(f"HTTP {exc.code}: {detail}", retryable=retryable, retry_after=retry_after) from None
+            raise _refusal(exc.code, exc.read()[:65536], exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError) as exc:
             raise DeliveryError(f"cannot reach {self.url}: {exc}", retryable=True) from None
+
+
+# 401/403: the token is wrong or revoked; that is fixed by configuration, and the events are fine, so
+# they wait (with backoff) rather than being dead-lettered. 408/425/429 and 5xx are transient.
+_RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
+
+
+def _refusal(status: int, body: bytes, retry_after_header: str | None) -> DeliveryError:
+    detail = body[:500].decode("utf-8", "replace")
+    problems: list[tuple[int, str]] = []
+    if status == 400:
+        try:
+            problems = [(int(p["index"]), str(p["reason"])) for p in json.loads(body).get("problems", [])]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            problems = []
+    return DeliveryError(
+        f"HTTP {status}: {detail}",
+        retryable=status >= 500 or status in _RETRYABLE_4XX,
+        retry_after=_retry_after(retry_after_header),
+        problems=problems,
+        status=status,
+    )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -67,12 +107,12 @@ def _retry_after(value: str | None) -> float | None:
 class CallableTransport:
     """Hands batches to a function in this process (the in-process ingest)."""
 
-    def __init__(self, deliver: Callable[[Batch], object]) -> None:
+    def __init__(self, deliver: Callable[[bytes], object]) -> None:
         self._deliver = deliver
 
-    def send(self, batch: Batch) -> None:
+    def send(self, payload: bytes) -> None:
         try:
-            self._deliver(batch)
+            self._deliver(payload)
         except DeliveryError:
             raise
         except Exception as exc:

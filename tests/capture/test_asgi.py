@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -271,8 +272,8 @@ def test_lifespan_shutdown_flushes_the_recorder() -> None:
     delivered: list[dict[str, Any]] = []
 
     class Collect:
-        def send(self, batch: dict[str, Any]) -> None:
-            delivered.append(batch)
+        def send(self, payload: bytes) -> None:
+            delivered.append(json.loads(payload))
 
     recorder = Recorder(Collect(), platform="test", flush_interval=60)
     app = CaptureMiddleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -40,13 +41,13 @@ class Collect:
         self.delay = delay
         self.lock = threading.Lock()
 
-    def send(self, batch: dict[str, Any]) -> None:
+    def send(self, payload: bytes) -> None:
         time.sleep(self.delay)
         with self.lock:
             if self.fail > 0:
                 self.fail -= 1
                 raise DeliveryError("down", retryable=self.retryable)
-            self.batches.append(batch)
+            self.batches.append(json.loads(payload))
 
     def ids(self) -> list[str]:
         return [e["request_id"] for b in self.batches for e in b["events"]]
@@ -63,7 +64,10 @@ def test_batches_by_size_and_flushes_everything() -> None:
     batch = transport.batches[0]
     assert (batch["schema_version"], batch["platform"]) == (1, "p")
     assert batch["events"][0]["stream"] == "audit"
-    assert recorder.stats() == {"emitted": 25, "dropped": 0, "shipped": 25, "failed": 0, "retries": 0, "queued": 0}
+    stats = recorder.stats()
+    assert {k: stats[k] for k in ("emitted", "dropped", "shipped", "failed", "retries", "queued")} == {
+        "emitted": 25, "dropped": 0, "shipped": 25, "failed": 0, "retries": 0, "queued": 0,
+    }  # fmt: skip
     assert recorder.shutdown(5)
 
 
@@ -82,7 +86,7 @@ def test_full_queue_drops_and_counts_without_blocking() -> None:
     gate = threading.Event()
 
     class Blocked:
-        def send(self, batch: dict[str, Any]) -> None:
+        def send(self, payload: bytes) -> None:
             gate.wait(10)
 
     recorder = Recorder(Blocked(), platform="p", queue_size=5, batch_size=1, flush_interval=60)
@@ -146,9 +150,9 @@ def test_forked_child_never_resends_its_parents_events() -> None:
     gate = threading.Event()
     original = transport.send
 
-    def held(batch: dict[str, Any]) -> None:
+    def held(payload: bytes) -> None:
         gate.wait(5)
-        original(batch)
+        original(payload)
 
     transport.send = held  # type: ignore[method-assign]
     recorder = Recorder(transport, platform="p", batch_size=1000, flush_interval=60)
