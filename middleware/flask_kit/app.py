@@ -114,7 +114,9 @@ def create_app() -> Flask:
     @app.get("/admin/learners")
     def admin_learners() -> Response:
         require_admin()
-        rows = "".join(f"<li><a href='/admin/learners/{i}'>{html.escape(p['name'])}</a></li>" for i, p in LEARNERS.items())
+        rows = "".join(
+            f"<li><a href='/admin/learners/{i}'>{html.escape(p['name'])}</a></li>" for i, p in LEARNERS.items()
+        )
         return page("Learners", f"<ul>{rows}</ul>")
 
     @app.route("/admin/learners/<int:learner_id>", methods=["GET", "POST"])
