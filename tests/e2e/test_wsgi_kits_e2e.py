@@ -110,7 +110,7 @@ def test_personal_data_read_is_audited_with_its_subject(case: tuple[Kit, Proc], 
 
 
 def test_exception_is_recorded_as_error_and_reaches_the_server(case: tuple[Kit, Proc], service: Service) -> None:
-    kit, proc = case
+    _, proc = case
     admin = login(proc, "alice")
     request_id = rid()
     response = admin.post("/admin/boom", headers={"X-Request-ID": request_id})
