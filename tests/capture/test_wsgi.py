@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ def environ_for(method: str, path: str, **extra: Any) -> dict[str, Any]:
         "SERVER_PORT": "80",
         "REMOTE_ADDR": "10.0.0.5",
         "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
     }
     environ.update(extra)
     return environ
