@@ -6,24 +6,19 @@ Configures Django once for this test process with the kit's settings module.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
 
+from ccaudit import WsgiCaptureMiddleware
+from ccaudit.capture.core import CaptureCore
+from ccaudit.capture.wsgi import environ_identity
+from ccaudit.integrations.django import AuditMiddleware
 from tests.capture.test_wsgi import Call, environ_for
 from tests.conftest import MemorySink, settings_for_tests
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "middleware.django_kit.settings")
-
-from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
-from django.test import override_settings  # noqa: E402
-
-from ccaudit import WsgiCaptureMiddleware  # noqa: E402
-from ccaudit.capture.core import CaptureCore  # noqa: E402
-from ccaudit.capture.wsgi import environ_identity  # noqa: E402
-from ccaudit.integrations.django import AuditMiddleware  # noqa: E402
 
 SINK = MemorySink()
 
@@ -44,9 +39,11 @@ MIDDLEWARE = [
 
 
 @pytest.fixture
-def handler() -> Iterator[WSGIHandler]:
+def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[WSGIHandler]:
     import django
 
+    # Read once by django.setup(); not left in the environment of processes that later tests start.
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "middleware.django_kit.settings")
     django.setup()
     SINK.events.clear()
     with override_settings(MIDDLEWARE=MIDDLEWARE, CCAUDIT_ORGANISATION="bibliotheek-west"):
