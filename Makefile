@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVICE_PORT ?= 8787
 PLATFORM_PORT ?= 8788
+FLASK_PORT ?= 8789
+DJANGO_PORT ?= 8790
 
 .PHONY: run test bench lint install clean
 
@@ -17,7 +19,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ccaudit demo --service-port $(SERVICE_PORT) --platform-port $(PLATFORM_PORT)
+	$(BIN)/ccaudit demo --service-port $(SERVICE_PORT) --platform-port $(PLATFORM_PORT) \
+		--flask-port $(FLASK_PORT) --django-port $(DJANGO_PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check ccaudit middleware tests benchmarks

@@ -1,7 +1,7 @@
-"""Request-path overhead of ccaudit beside OpenTelemetry's ASGI middleware, measured in one run.
+"""Request-path overhead of ccaudit beside OpenTelemetry's ASGI and WSGI middleware, measured in one run.
 
-Three variants of the same Starlette app are called in-process (no sockets: the network would drown
-microseconds), interleaved block by block so machine noise hits them alike:
+ASGI: three variants of the same Starlette app are called in-process (no sockets: the network would
+drown microseconds), interleaved block by block so machine noise hits them alike:
 
   bare      the app alone
   ccaudit   the app inside CaptureMiddleware, with a real recorder (worker thread, batching) whose
@@ -9,10 +9,15 @@ microseconds), interleaved block by block so machine noise hits them alike:
   otel      the app inside opentelemetry-instrumentation-asgi's middleware, SDK tracer provider with a
             BatchSpanProcessor on a no-op exporter (the usual production set-up)
 
+WSGI: the same three for a Flask app (ccaudit through its Flask extension, OpenTelemetry through
+opentelemetry-instrumentation-wsgi's middleware on the same kind of tracer provider), called with an
+environ built here; the body is consumed and closed as a server does.
+
 The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs by a
-visitor whose consent cookie allows analytics (each parses the cookie and records a page view).
-Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<ccaudit added p50 /
-otel added p50>`. Usage: python benchmarks/overhead.py [--requests N]
+visitor whose consent cookie allows analytics (each parses the cookie and records a page view, the
+most expensive path a public GET can take).
+Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<x> wsgi=<y>`: ccaudit's
+added p50 over OpenTelemetry's, per interface. Usage: python benchmarks/overhead.py [--requests N]
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import io
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from flask import Flask
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as WsgiOpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from starlette.applications import Starlette
@@ -35,6 +44,7 @@ from starlette.routing import Route
 
 from ccaudit import CaptureMiddleware, Identity, Settings
 from ccaudit.consent import ConsentRecord, encode_consent_cookie
+from ccaudit.integrations.flask import CCAudit
 from ccaudit.shipping.recorder import Recorder
 
 
@@ -44,7 +54,7 @@ class NoopExporter(SpanExporter):
 
 
 class Discard:
-    def send(self, batch: dict[str, Any]) -> None:
+    def send(self, payload: bytes) -> None:
         pass
 
 
@@ -82,14 +92,13 @@ def _consent() -> bytes:
     return encode_consent_cookie(record).encode()
 
 
-# A visitor who accepted analytics: every public GET parses the consent cookie (cached) and records
-# a page view, the most expensive path a public GET can take.
+COOKIE = b"session=abc; theme=dark; ccaudit_consent=" + _consent()
 HEADERS = [
     (b"host", b"platform.example"),
     (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0"),
     (b"accept", b"text/html"),
     (b"referer", b"https://news.example.org/today"),
-    (b"cookie", b"session=abc; theme=dark; ccaudit_consent=" + _consent()),
+    (b"cookie", COOKIE),
 ]
 
 
@@ -133,12 +142,111 @@ async def block(app: Any, n: int, samples: list[float], per_kind: dict[str, list
         per_kind[method].append(elapsed)
 
 
+def flask_app() -> Flask:
+    app = Flask("bench")
+
+    @app.get("/page")
+    def flask_page() -> str:
+        return "<p>hello</p>"  # Flask answers text/html
+
+    @app.post("/admin/items/<int:item_id>")
+    def flask_admin_edit(item_id: int) -> str:
+        return "saved"
+
+    return app
+
+
+def build_wsgi() -> tuple[dict[str, Any], Recorder, TracerProvider]:
+    recorder = Recorder(Discard(), platform="bench", flush_interval=0.2)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+    with_ccaudit = flask_app()
+    CCAudit(with_ccaudit, Settings(platform="bench"), resolver=actor, recorder=recorder)
+    with_otel = flask_app()
+    with_otel.wsgi_app = WsgiOpenTelemetryMiddleware(with_otel.wsgi_app, tracer_provider=provider)  # type: ignore[method-assign]
+    return {"bare": flask_app(), "ccaudit": with_ccaudit, "otel": with_otel}, recorder, provider
+
+
+def environ_for(method: str, path: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "198.51.100.7", "REMOTE_PORT": "50000", "HTTP_HOST": "platform.example",
+        "HTTP_USER_AGENT": HEADERS[1][1].decode(), "HTTP_ACCEPT": "text/html",
+        "HTTP_COOKIE": COOKIE.decode(), "HTTP_REFERER": "https://news.example.org/today", "CONTENT_LENGTH": "0",
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }  # fmt: skip
+
+
+def wsgi_block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[float]]) -> None:
+    clock = time.perf_counter_ns
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return None
+
+    for i in range(n):
+        method, path = REQUESTS[i % len(REQUESTS)]
+        environ = environ_for(method, path)
+        start = clock()
+        result = app(environ, start_response)
+        try:
+            for _chunk in result:
+                pass
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        elapsed = (clock() - start) / 1000.0
+        if statuses.pop() != "200 OK":
+            raise RuntimeError("unexpected status")
+        samples.append(elapsed)
+        per_kind[method].append(elapsed)
+
+
+def run_wsgi(total: int, block_size: int) -> float:
+    apps, recorder, provider = build_wsgi()
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    kinds: dict[str, dict[str, list[float]]] = {name: {"GET": [], "POST": []} for name in apps}
+    for app in apps.values():  # warm-up
+        wsgi_block(app, 2000, [], {"GET": [], "POST": []})
+    rounds = max(1, total // block_size)
+    order = list(apps)
+    for r in range(rounds):
+        gc.collect()
+        for name in order[r % 3 :] + order[: r % 3]:
+            wsgi_block(apps[name], block_size, samples[name], kinds[name])
+    recorder.shutdown(5)
+    provider.shutdown()
+    print("WSGI (Flask)")
+    return report(samples, kinds, recorder)
+
+
+def report(samples: dict[str, list[float]], kinds: dict[str, dict[str, list[float]]], recorder: Recorder) -> float:
+    """Prints the table; returns ccaudit's added p50 over OpenTelemetry's."""
+    bare50, bare99 = pct(samples["bare"], 0.5), pct(samples["bare"], 0.99)
+    print(f"requests per variant: {len(samples['bare'])} (20% audited admin POST, 80% consented public GET)")
+    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9} {'added p50':>10} {'added p99':>10}  GET/POST p50")
+    added: dict[str, float] = {}
+    for name in samples:
+        p50, p99 = pct(samples[name], 0.5), pct(samples[name], 0.99)
+        added[name] = p50 - bare50
+        get50 = statistics.median(kinds[name]["GET"])
+        post50 = statistics.median(kinds[name]["POST"])
+        print(f"{name:10} {p50:9.1f} {p99:9.1f} {p50 - bare50:10.1f} {p99 - bare99:10.1f}  {get50:.1f}/{post50:.1f}")
+    stats = recorder.stats()
+    print(f"ccaudit recorder: emitted={stats['emitted']} shipped={stats['shipped']} dropped={stats['dropped']}")
+    return added["ccaudit"] / added["otel"] if added["otel"] > 0 else float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(total: int, block_size: int) -> None:
+async def run(total: int, block_size: int) -> float:
     apps, recorder, provider = build()
     samples: dict[str, list[float]] = {name: [] for name in apps}
     kinds: dict[str, dict[str, list[float]]] = {name: {"GET": [], "POST": []} for name in apps}
@@ -152,21 +260,8 @@ async def run(total: int, block_size: int) -> None:
             await block(apps[name], block_size, samples[name], kinds[name])
     recorder.shutdown(5)
     provider.shutdown()
-
-    bare50, bare99 = pct(samples["bare"], 0.5), pct(samples["bare"], 0.99)
-    print(f"requests per variant: {len(samples['bare'])} (20% audited admin POST, 80% consented public GET)")
-    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9} {'added p50':>10} {'added p99':>10}  GET/POST p50")
-    added: dict[str, float] = {}
-    for name in apps:
-        p50, p99 = pct(samples[name], 0.5), pct(samples[name], 0.99)
-        added[name] = p50 - bare50
-        get50 = statistics.median(kinds[name]["GET"])
-        post50 = statistics.median(kinds[name]["POST"])
-        print(f"{name:10} {p50:9.1f} {p99:9.1f} {p50 - bare50:10.1f} {p99 - bare99:10.1f}  {get50:.1f}/{post50:.1f}")
-    stats = recorder.stats()
-    print(f"ccaudit recorder: emitted={stats['emitted']} shipped={stats['shipped']} dropped={stats['dropped']}")
-    ratio = added["ccaudit"] / added["otel"] if added["otel"] > 0 else float("nan")
-    print(f"ratio asgi={ratio:.3f}")
+    print("ASGI (Starlette)")
+    return report(samples, kinds, recorder)
 
 
 def main() -> None:
@@ -174,7 +269,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60_000, help="requests per variant")
     parser.add_argument("--block", type=int, default=2_000, help="requests per interleaved block")
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.block))
+    asgi = asyncio.run(run(args.requests, args.block))
+    wsgi = run_wsgi(args.requests, args.block)
+    print(f"ratio asgi={asgi:.3f} wsgi={wsgi:.3f}")
 
 
 if __name__ == "__main__":

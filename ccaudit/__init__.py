@@ -1,11 +1,14 @@
 """ccaudit: audit logging and consent-gated usage analytics for ASGI/WSGI platforms.
 
-The public surface for platforms is re-exported here; everything else is internal.
+The public surface for platforms is re-exported here; everything else is internal. Framework glue
+lives in ``ccaudit.integrations.flask`` and ``ccaudit.integrations.django``, imported only by the
+platforms that use them.
 """
 
 from ccaudit.capture.asgi import CaptureMiddleware
 from ccaudit.capture.context import record_audit, record_auth, set_actor, set_subject
 from ccaudit.capture.identity import Identity, Resolver, starlette_user_resolver
+from ccaudit.capture.wsgi import WsgiCaptureMiddleware
 from ccaudit.errors import (
     CcauditError,
     ConfigurationError,
@@ -31,6 +34,7 @@ __all__ = [
     "Settings",
     "StoreError",
     "StoreUnavailable",
+    "WsgiCaptureMiddleware",
     "__version__",
     "build_recorder",
     "load_settings",

@@ -202,14 +202,23 @@ def _show_token(data: dict[str, Any]) -> None:
 
 
 @tokens_app.command("create")
-def tokens_create(platform: Annotated[str, typer.Argument(help="The platform the token writes for.")]) -> None:
-    """Make an ingest token for a platform (shown once)."""
+def tokens_create(
+    platforms: Annotated[list[str], typer.Argument(help="The platform(s) the token writes for: one token each.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Make an ingest token for each platform (shown once)."""
     settings = _settings()
-    data = _api(settings, "POST", "/v1/admin/tokens", body={"platform": platform})
-    if data is None:
-        token, info = _token_store(settings).create(platform)
-        data = {"token": token, **info.as_dict()}
-    _show_token(data)
+    store = None
+    for platform in platforms:
+        data = _api(settings, "POST", "/v1/admin/tokens", body={"platform": platform}) if store is None else None
+        if data is None:
+            store = store or _token_store(settings)
+            token, info = store.create(platform)
+            data = {"token": token, **info.as_dict()}
+        if as_json:
+            sys.stdout.write(json.dumps(data) + "\n")
+        else:
+            _show_token(data)
 
 
 @tokens_app.command("rotate")
@@ -253,21 +262,29 @@ def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
 @app.command()
 def demo(
     service_port: Annotated[int, typer.Option(envvar="DEMO_SERVICE_PORT")] = 8787,
-    platform_port: Annotated[int, typer.Option(envvar="DEMO_PLATFORM_PORT")] = 8788,
+    platform_port: Annotated[int, typer.Option(envvar="DEMO_PLATFORM_PORT", help="The Starlette kit's port.")] = 8788,
+    flask_port: Annotated[int, typer.Option(envvar="DEMO_FLASK_PORT", help="The Flask kit's port.")] = 8789,
+    django_port: Annotated[int, typer.Option(envvar="DEMO_DJANGO_PORT", help="The Django kit's port.")] = 8790,
     kit: Annotated[str, typer.Option(help="The platform app to run.")] = "middleware.starlette_kit.app:app",
-    app_dir: Annotated[str, typer.Option(help="Folder to import the kit from.")] = ".",
+    app_dir: Annotated[str, typer.Option(help="Folder to import the kits from.")] = ".",
     traffic: Annotated[bool, typer.Option("--traffic/--no-traffic")] = True,
 ) -> None:
-    """Start the service and a demo platform with generated traffic, until Ctrl-C or SIGTERM."""
+    """Start the service and the demo platforms with generated traffic, until Ctrl-C or SIGTERM."""
     from ccaudit.demo import run_demo
 
     settings = _settings()
-    for name, port in (("--service-port", service_port), ("--platform-port", platform_port)):
+    ports = (
+        ("--service-port", service_port, "SERVICE_PORT"),
+        ("--platform-port", platform_port, "PLATFORM_PORT"),
+        ("--flask-port", flask_port, "FLASK_PORT"),
+        ("--django-port", django_port, "DJANGO_PORT"),
+    )
+    for name, port, make_var in ports:
         if not port_free(port):
-            _fail(f"port {port} is already in use; choose another with {name} (or make run SERVICE_PORT=...)", 2)
-    if service_port == platform_port:
-        _fail("--service-port and --platform-port must differ", 2)
-    raise typer.Exit(run_demo(settings, service_port, platform_port, kit, app_dir, traffic))
+            _fail(f"port {port} is already in use; choose another with {name} (or make run {make_var}=...)", 2)
+    if len({port for _, port, _ in ports}) != len(ports):
+        _fail("--service-port, --platform-port, --flask-port and --django-port must all differ", 2)
+    raise typer.Exit(run_demo(settings, service_port, platform_port, kit, app_dir, traffic, flask_port, django_port))
 
 
 def main() -> None:

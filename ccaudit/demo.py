@@ -1,13 +1,15 @@
-"""The launcher behind ``make run``: migrate, start the service and a demo platform, drive traffic.
+"""The launcher behind ``make run``: migrate, start the service and three demo platforms, drive traffic.
 
-It prints the service URL first (``ccaudit service  http://127.0.0.1:<port>``), then the platform's
-and the admin token for the read API, runs until SIGINT or SIGTERM, then stops its children (each
+The platforms: the Starlette kit under uvicorn, the Flask and Django kits under gunicorn (two
+workers, ``--preload``). It prints the service URL first (``ccaudit service  http://127.0.0.1:<port>``),
+then the platforms' and the admin token for the read API, runs until SIGINT or SIGTERM, then stops its children (each
 bounded) and exits 0. The test suite starts this same launcher, so it cannot rot.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import secrets
 import signal
@@ -19,12 +21,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 from types import FrameType
+from typing import NamedTuple
 
 from ccaudit.consent import ConsentRecord, encode_consent_cookie
 from ccaudit.settings import Settings
 
 _STOP_TIMEOUT = 15.0
+# Each kit and the platform name it records under (set in the kit's own code).
+_PLATFORMS = {"platform": "coop", "flask": "learning", "django": "library"}
 _BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 _CRAWLER = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -62,14 +68,38 @@ def _stop(proc: subprocess.Popen[bytes], name: str) -> int:
     return proc.returncode
 
 
-class TrafficGenerator(threading.Thread):
-    """Plays admins, users, failed logins, errors and visitors against the demo platform."""
+class Script(NamedTuple):
+    """A kit's paths, so one generator plays the same story on every platform."""
 
-    def __init__(self, base_url: str, stop: threading.Event, pause: float = 1.0) -> None:
+    public: tuple[str, ...]
+    admin_list: str
+    admin_record: str  # with {id}
+    record_ids: tuple[str, ...]
+    user_action: str
+    user_form: tuple[str, str]
+
+
+STARLETTE = Script(
+    ("/", "/about"), "/admin/users", "/admin/users/{id}", ("100", "101", "102"), "/posts", ("title", "post")
+)
+FLASK = Script(
+    ("/", "/modules"), "/admin/learners", "/admin/learners/{id}", ("200", "201", "202"),
+    "/modules/privacy-101/enrol", ("note", "enrol"),
+)  # fmt: skip
+DJANGO = Script(
+    ("/", "/books"), "/admin/members", "/admin/members/{id}", ("300", "301", "302"), "/books/1/borrow", ("note", "loan")
+)
+
+
+class TrafficGenerator(threading.Thread):
+    """Plays admins, users, failed logins, errors and visitors against a demo platform."""
+
+    def __init__(self, base_url: str, stop: threading.Event, pause: float = 1.0, script: Script = STARLETTE) -> None:
         super().__init__(name="demo-traffic", daemon=True)
         self.base = base_url
         self.stop = stop
         self.pause = pause
+        self.script = script
         self.requests = 0
 
     def _client(self) -> urllib.request.OpenerDirector:
@@ -96,24 +126,27 @@ class TrafficGenerator(threading.Thread):
         self.requests += 1
 
     def run(self) -> None:
+        script = self.script
         round_no = 0
         while not self.stop.is_set():
             round_no += 1
             admin, user, visitor = self._client(), self._client(), self._client()
             # Visitors: one who accepted analytics (as a banner would have recorded), one who did not
-            # answer, one whose browser sends Global Privacy Control, and a crawler.
-            consented = {"Cookie": f"ccaudit_consent={_demo_consent()}", "Referer": "https://www.example.org/news"}
-            self._call(visitor, "/", extra=consented)
-            self._call(visitor, "/about", extra=consented)
-            self._call(visitor, "/about")
-            self._call(visitor, "/", extra={"Cookie": f"ccaudit_consent={_demo_consent()}", "Sec-GPC": "1"})
-            self._call(visitor, "/", extra={"Cookie": f"ccaudit_consent={_demo_consent()}", "User-Agent": _CRAWLER})
+            # answer the banner, one whose browser sends Global Privacy Control, and a crawler.
+            consent = f"ccaudit_consent={_demo_consent()}"
+            for path in script.public:
+                self._call(visitor, path, extra={"Cookie": consent, "Referer": "https://www.example.org/news"})
+                self._call(visitor, path)
+            self._call(visitor, script.public[0], extra={"Cookie": consent, "Sec-GPC": "1"})
+            self._call(visitor, script.public[0], extra={"Cookie": consent, "User-Agent": _CRAWLER})
+            record = script.admin_record.format(id=script.record_ids[round_no % len(script.record_ids)])
             self._call(admin, "/login", {"username": "alice", "password": "demo"})
-            self._call(admin, "/admin/users")
-            self._call(admin, f"/admin/users/{100 + round_no % 3}")
-            self._call(admin, f"/admin/users/{100 + round_no % 3}", {"name": f"Name {round_no}"})
+            self._call(admin, script.admin_list)
+            self._call(admin, record)
+            self._call(admin, record, {"name": f"Name {round_no}"})
             self._call(user, "/login", {"username": "bob", "password": "demo"})
-            self._call(user, "/posts", {"title": f"post {round_no}"})
+            field, value = script.user_form
+            self._call(user, script.user_action, {field: f"{value} {round_no}"})
             self._call(user, "/me/profile", {"display_name": f"Bob {round_no}"})
             if round_no % 3 == 0:
                 self._call(visitor, "/login", {"username": "mallory", "password": "guess"})
@@ -123,15 +156,50 @@ class TrafficGenerator(threading.Thread):
             self.stop.wait(self.pause)
 
 
-def run_demo(settings: Settings, service_port: int, platform_port: int, kit: str, app_dir: str, traffic: bool) -> int:
-    """Run until a signal; returns the process exit code."""
+class Platform(NamedTuple):
+    name: str
+    label: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    script: Script
+    log: Path | None
+
+
+def _gunicorn(
+    python: str, app: str, port: int, app_dir: str, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    # The demo's traffic includes a route that raises on purpose, and Flask and Django log its
+    # traceback to the server's error stream: it goes to a file, not over the launcher's output.
+    handle = log.open("ab")
+    try:
+        return subprocess.Popen(
+            [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--preload",
+             "--chdir", app_dir, app],
+            env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    finally:
+        handle.close()
+
+
+def run_demo(
+    settings: Settings,
+    service_port: int,
+    platform_port: int,
+    kit: str,
+    app_dir: str,
+    traffic: bool,
+    flask_port: int | None = None,
+    django_port: int | None = None,
+) -> int:
+    """Run until a signal; returns the process exit code. The WSGI kits start when given a port."""
     token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_urlsafe(24)
+    data_dir = settings.data_dir.resolve()
     env = dict(os.environ)
     env.update(
         CCAUDIT_ADMIN_TOKEN=token,
         CCAUDIT_PORT=str(service_port),
         CCAUDIT_SERVICE_URL=f"http://127.0.0.1:{service_port}",
-        CCAUDIT_DATA_DIR=str(settings.data_dir.resolve()),
+        CCAUDIT_DATA_DIR=str(data_dir),
     )
     env.setdefault("CCAUDIT_FLUSH_INTERVAL", "0.5")
     python = sys.executable
@@ -146,54 +214,78 @@ def run_demo(settings: Settings, service_port: int, platform_port: int, kit: str
     migrated = subprocess.run([python, "-m", "ccaudit", "migrate"], env=env)
     if migrated.returncode != 0:
         return migrated.returncode
-    # The demo platform's ingest token, made straight in the store before the service holds it.
+    # The platforms' ingest tokens, made straight in the store before the service holds it.
     made = subprocess.run(
-        [python, "-m", "ccaudit", "tokens", "create", "coop"], env=env, capture_output=True, text=True
-    )
+        [python, "-m", "ccaudit", "tokens", "create", "--json", *_PLATFORMS.values()],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
     if made.returncode != 0:
         print(made.stderr, file=sys.stderr, flush=True)
         return made.returncode
-    env["CCAUDIT_INGEST_TOKEN"] = made.stdout.split()[1]
+    ingest_tokens = {row["platform"]: row["token"] for row in map(json.loads, made.stdout.splitlines())}
+
+    def env_for(kit_name: str) -> dict[str, str]:
+        return {**env, "CCAUDIT_INGEST_TOKEN": ingest_tokens[_PLATFORMS[kit_name]]}
+
     service = subprocess.Popen([python, "-m", "ccaudit", "serve", "--no-migrate"], env=env)
     service_url = f"http://127.0.0.1:{service_port}"
     if not _wait_http(service_url + "/health", time.monotonic() + 60, service):
         print("the service did not start; see its messages above", file=sys.stderr, flush=True)
         _stop(service, "service")
         return 1
-    # The demo's traffic includes a route that raises on purpose; its tracebacks would drown the
-    # launcher's output, so the demo platform logs only critical messages.
+    # uvicorn logs only critical messages: the erroring route's tracebacks would drown the output.
     platform_log_level = "critical" if traffic else "warning"
-    platform = subprocess.Popen(
+    platforms: list[Platform] = []
+    starlette = subprocess.Popen(
         [python, "-m", "uvicorn", kit, "--app-dir", app_dir, "--host", "127.0.0.1",
          "--port", str(platform_port), "--log-level", platform_log_level, "--no-proxy-headers"],
-        env=env,
+        env=env_for("platform"),
     )  # fmt: skip
-    platform_url = f"http://127.0.0.1:{platform_port}"
-    if not _wait_http(platform_url + "/", time.monotonic() + 60, platform):
-        print("the demo platform did not start; see its messages above", file=sys.stderr, flush=True)
-        _stop(platform, "platform")
-        _stop(service, "service")
-        return 1
+    platforms.append(
+        Platform("platform", "demo platform", starlette, f"http://127.0.0.1:{platform_port}", STARLETTE, None)
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name, label, app, port, script in (
+        ("flask", "flask platform", "middleware.flask_kit.app:app", flask_port, FLASK),
+        ("django", "django platform", "middleware.django_kit.wsgi", django_port, DJANGO),
+    ):
+        if port is not None:
+            log = data_dir / f"{name}-kit.log"
+            proc = _gunicorn(python, app, port, app_dir, env_for(name), log)
+            platforms.append(Platform(name, label, proc, f"http://127.0.0.1:{port}", script, log))
+    for platform in platforms:
+        if not _wait_http(platform.url + "/", time.monotonic() + 60, platform.proc):
+            where = f"see {platform.log}" if platform.log else "see its messages above"
+            print(f"the {platform.label} did not start; {where}", file=sys.stderr, flush=True)
+            for other in platforms:
+                _stop(other.proc, other.name)
+            _stop(service, "service")
+            return 1
 
     print(f"ccaudit service   {service_url}", flush=True)
-    print(f"demo platform     {platform_url}   (log in as alice/demo or bob/demo)", flush=True)
+    for platform in platforms:
+        print(f"{platform.label:<17} {platform.url}   (log in as alice/demo or bob/demo)", flush=True)
     print(f"admin token       {token}", flush=True)
     print(f'try:  curl -H "Authorization: Bearer {token}" "{service_url}/v1/audit/events?limit=5"', flush=True)
     print(f'      curl -H "Authorization: Bearer {token}" "{service_url}/v1/usage/summary?platform=coop"', flush=True)
+    logs = [str(p.log) for p in platforms if p.log is not None]
+    if logs:
+        print(f"WSGI kits' logs:  {'  '.join(logs)}", flush=True)
     print("Ctrl-C stops everything.", flush=True)
 
-    generator = TrafficGenerator(platform_url, stop) if traffic else None
-    if generator is not None:
+    generators = [TrafficGenerator(p.url, stop, script=p.script) for p in platforms] if traffic else []
+    for generator in generators:
         generator.start()
     while not stop.is_set():
-        if service.poll() is not None or platform.poll() is not None:
+        if service.poll() is not None or any(p.proc.poll() is not None for p in platforms):
             print("a child process exited unexpectedly; stopping", file=sys.stderr, flush=True)
             stop.set()
             break
         stop.wait(0.5)
-    if generator is not None:
+    for generator in generators:
         generator.join(10)
-    # The platform first, so that its recorder can still ship to the service while it stops.
-    codes = [_stop(platform, "platform"), _stop(service, "service")]
+    # The platforms first, so that their recorders can still ship to the service while they stop.
+    codes = [_stop(p.proc, p.name) for p in platforms]
+    codes.append(_stop(service, "service"))
     print("stopped", flush=True)
     return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1

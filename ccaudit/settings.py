@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     service_url: str = "http://127.0.0.1:8787"
     ingest_token: SecretStr | None = Field(None, description="This platform's token for the ingest API.")
     spool: bool = Field(True, description="Keep audit events in a durable local spool until stored.")
-    spool_path: Path | None = Field(None, description="The spool file; default <data_dir>/spool.sqlite3.")
+    spool_path: Path | None = Field(None, description="The spool file; default <data_dir>/spool-<platform>.sqlite3.")
     spool_max_events: int = Field(1_000_000, gt=0, le=100_000_000)
     spool_max_age_days: float = Field(7.0, gt=0, le=366)
     dead_letter_max_age_days: float = Field(30.0, gt=0, le=366)

@@ -217,6 +217,41 @@ def kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     assert stop_process(proc) in (0, -signal.SIGTERM), proc.output()
 
 
+def gunicorn_args(app: str, port: int, *, workers: int = 2, preload: bool = True) -> list[str]:
+    """A real pre-fork server: gunicorn with sync workers (``--preload``: the app is imported once, in the
+    master, and the workers are forked from it)."""
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    return [*args, "--graceful-timeout", "10", *(["--preload"] if preload else []), app]
+
+
+def _wsgi_kit(
+    app: str, platform: str, service: Service, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[Proc]:
+    folder = tmp_path_factory.mktemp(name)
+    port = free_port()
+    env = clean_env(
+        CCAUDIT_SERVICE_URL=service.url,
+        CCAUDIT_FLUSH_INTERVAL="0.05",
+        CCAUDIT_DATA_DIR=str(folder),
+        CCAUDIT_INGEST_TOKEN=service.ingest_token(platform),
+    )
+    proc = start_process(gunicorn_args(app, port), env, f"http://127.0.0.1:{port}", folder / "log")
+    yield proc
+    assert stop_process(proc) == 0, proc.output()
+
+
+@pytest.fixture(scope="session")
+def flask_kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The Flask kit under gunicorn (two workers, --preload), shipping to ``service`` over HTTP."""
+    yield from _wsgi_kit("middleware.flask_kit.app:app", "learning", service, tmp_path_factory, "flask_kit")
+
+
+@pytest.fixture(scope="session")
+def django_kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The Django kit under gunicorn (two workers, --preload), shipping to ``service`` over HTTP."""
+    yield from _wsgi_kit("middleware.django_kit.wsgi", "library", service, tmp_path_factory, "django_kit")
+
+
 def settings_for_tests(**overrides: Any) -> Settings:
     base: dict[str, Any] = {"platform": "test", "flush_interval": 0.05}
     base.update(overrides)

@@ -152,15 +152,7 @@ class CaptureMiddleware:
             self._finish(state, scope, root_path)
 
     def _finish(self, state: RequestState, scope: Scope, root_path: str) -> None:
-        core = self.core
-        if not state.ended and not state.error and not state.aborted and state.response_started:
-            state.aborted = True  # the app returned without finishing its body
-        try:
-            if core.wants_facts(state):
-                core.finish(state, _facts(scope, self._header, root_path), scope)
-        except Exception:
-            core.errors += 1
-            log.exception("ccaudit: capture failed")
+        self.core.complete(state, lambda: _facts(scope, self._header, root_path), scope)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         recorder = self.recorder

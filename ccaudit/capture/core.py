@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, NamedTuple, Protocol
 
 from opentelemetry import trace
@@ -169,6 +169,23 @@ class CaptureCore:
             and state.method == "GET"
             and state.kind is not Kind.EXCLUDED
         )
+
+    def complete(
+        self, state: RequestState, extract: Callable[[], RequestFacts], scope: MutableMapping[str, Any]
+    ) -> None:
+        """The request is over: settle how it ended, then record it if it may be. Never raises.
+
+        Server adapters call this once per request; ``extract`` is only called for requests that may
+        be recorded, so unrecorded requests never pay for reading headers.
+        """
+        if not state.ended and not state.error and not state.aborted and state.response_started:
+            state.aborted = True  # the response started but its body never ended: the client went away
+        try:
+            if self.wants_facts(state):
+                self.finish(state, extract(), scope)
+        except Exception:  # capture must never break the platform
+            self.errors += 1
+            log.exception("ccaudit: capture failed")
 
     def finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         """Build and emit the request's events, if any. Never raises."""

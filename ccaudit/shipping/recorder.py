@@ -447,7 +447,8 @@ def build_recorder(settings: Settings) -> Recorder:
         token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
         transport = HttpTransport(settings.service_url, timeout=settings.send_timeout, token=token)
     if settings.spool:
-        path = settings.spool_path or settings.data_dir / "spool.sqlite3"
+        # One spool per platform: its rows are shipped under that platform's token.
+        path = settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"
         try:
             spool = Spool(
                 path,

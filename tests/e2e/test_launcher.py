@@ -42,10 +42,10 @@ class Output:
 
 
 def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) -> None:
-    service_port, platform_port = free_port(), free_port()
+    service_port, platform_port, flask_port, django_port = free_port(), free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccaudit", "demo", "--service-port", str(service_port),
-         "--platform-port", str(platform_port)],
+         "--platform-port", str(platform_port), "--flask-port", str(flask_port), "--django-port", str(django_port)],
         env=clean_env(CCAUDIT_DATA_DIR=str(tmp_path / "data")),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -54,19 +54,22 @@ def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) 
         service_url = output.wait_for(r"ccaudit service\s+(http://127\.0\.0\.1:\d+)\n", 120).group(1)
         token = output.wait_for(r"admin token\s+(\S+)\n", 10).group(1)
         urls = re.findall(r"http://127\.0\.0\.1:\d+", output.text)
-        assert urls[:2] == [service_url, f"http://127.0.0.1:{platform_port}"]  # the service's first
+        platforms = [f"http://127.0.0.1:{port}" for port in (platform_port, flask_port, django_port)]
+        assert urls[:4] == [service_url, *platforms]  # the service's first
         headers = {"Authorization": f"Bearer {token}"}
 
-        def admin_events() -> list[dict[str, object]]:
-            response = httpx.get(service_url + "/v1/audit/events", params={"actor": "alice"}, headers=headers)
+        def admin_events(platform: str) -> list[dict[str, object]]:
+            params = {"actor": "alice", "platform": platform}
+            response = httpx.get(service_url + "/v1/audit/events", params=params, headers=headers)
             assert response.status_code == 200
             events: list[dict[str, object]] = response.json()["events"]
             return events
 
-        events = wait_until(admin_events, timeout=60, interval=0.5)
-        sample = events[0]
-        for field in ("actor_account_id", "organisation", "route", "outcome", "status", "client_ip"):
-            assert sample[field] not in ("", None), field
+        for platform in ("coop", "learning", "library"):  # the Starlette, Flask and Django kits
+            events = wait_until(lambda p=platform: admin_events(p), timeout=60, interval=0.5)
+            sample = events[0]
+            for field in ("actor_account_id", "organisation", "route", "outcome", "status", "client_ip"):
+                assert sample[field] not in ("", None), (platform, field)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

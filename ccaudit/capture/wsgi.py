@@ -1,0 +1,198 @@
+"""Plain WSGI capture middleware, on the same core as the ASGI one.
+
+Per request: classify from method and path, put the request's state in the context variable while the
+app runs, wrap ``start_response`` to see the status, and wrap the returned iterable so the request
+ends when the server calls ``close()`` (WSGI's end of the response). Nothing here does I/O; errors
+inside capture are counted, never raised into the app.
+
+How a request ended:
+- the app raised before answering: outcome error, status 500, and the exception is re-raised;
+- the iterable raised while producing the body: outcome error, re-raised;
+- the server closed the iterable before it was exhausted, or writing to the client failed with a
+  connection error: the client went away, outcome aborted (status 499).
+
+Framework glue (Flask, Django) passes what only the framework knows through the environ: the route
+template under ``ROUTE_KEY`` and the actor under ``IDENTITY_KEY``. Without glue the route is the raw
+path (``SCRIPT_NAME`` + ``PATH_INFO``) and the actor comes from the ``resolver``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from types import TracebackType
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from ccaudit.capture.context import _current
+from ccaudit.capture.core import CaptureCore, RequestFacts, RequestState
+from ccaudit.capture.identity import Identity, Resolver
+from ccaudit.settings import Settings, load_settings
+from ccaudit.shipping.recorder import Recorder, build_recorder
+
+# The standard library's WSGI types (PEP 3333), as Flask and Werkzeug use them.
+Environ = WSGIEnvironment
+
+
+ROUTE_KEY = "ccaudit.route"
+IDENTITY_KEY = "ccaudit.identity"
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+
+log = logging.getLogger("ccaudit.capture")
+
+
+def environ_header_key(header_name: bytes) -> str:
+    """The environ key of a lower-case request header name: ``x-forwarded-for`` → ``HTTP_X_FORWARDED_FOR``."""
+    return "HTTP_" + header_name.decode("latin-1").upper().replace("-", "_")
+
+
+def raw_path(environ: Environ) -> str:
+    """The request path as the client sent it, mount point included."""
+    return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+
+
+def environ_facts(environ: Environ, header_key: str) -> RequestFacts:
+    """The request details the core records, read from a WSGI environ (header values are latin-1 text)."""
+    forwarded = environ.get(header_key)
+    return RequestFacts(
+        route=str(environ.get(ROUTE_KEY) or raw_path(environ)),
+        user_agent=str(environ.get("HTTP_USER_AGENT", "")),
+        forwarded=str(forwarded) if forwarded is not None else None,
+        request_id=str(environ.get("HTTP_X_REQUEST_ID", "")),
+        peer=str(environ.get("REMOTE_ADDR") or ""),
+    )
+
+
+def environ_identity(environ: MutableMapping[str, Any]) -> Identity | None:
+    """Resolver for framework glue: the identity the glue left in the environ during the request."""
+    identity = environ.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def _status_code(status: str) -> int:
+    try:
+        return int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+
+
+class ResponseBody:
+    """A response iterable, wrapped: sees the end of the body and ends the request exactly once.
+
+    ``on_end(state, environ)`` runs when the server calls ``close()`` or the body raises. Framework
+    glue wraps streamed bodies with it too.
+    """
+
+    __slots__ = ("_done", "_environ", "_exhausted", "_inner", "_iter", "_on_end", "_state")
+
+    def __init__(
+        self,
+        state: RequestState,
+        environ: Environ,
+        inner: Iterable[bytes],
+        on_end: Callable[[RequestState, Environ], None],
+    ) -> None:
+        self._state = state
+        self._environ = environ
+        self._inner = inner
+        self._on_end = on_end
+        self._iter: Iterator[bytes] | None = None
+        self._done = False
+        self._exhausted = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iter is None:
+            self._iter = iter(self._inner)
+        # Streamed bodies run app code while the server iterates: the context API must work there too.
+        token = _current.set(self._state)
+        try:
+            return next(self._iter)
+        except StopIteration:
+            self._exhausted = True
+            raise
+        except ConnectionError:
+            self._state.aborted = True  # writing to the client failed inside the body: it went away
+            self._end()
+            raise
+        except BaseException:
+            self._state.error = True
+            self._end()
+            raise
+        finally:
+            _current.reset(token)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._exhausted:
+                self._state.ended = time.perf_counter()
+            self._end()
+
+    def _end(self) -> None:
+        if not self._done:
+            self._done = True
+            self._on_end(self._state, self._environ)
+
+
+class WsgiCaptureMiddleware:
+    """WSGI middleware that records audit events for the wrapped app.
+
+    ``settings`` defaults to the environment; ``recorder`` defaults to one built from the settings
+    (one per middleware instance, so one per process; after a fork each child rebuilds its own);
+    ``resolver`` finds the actor on the environ, after the app has answered. Without a resolver the
+    identity framework glue left in the environ (``IDENTITY_KEY``) is used.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        settings: Settings | None = None,
+        *,
+        resolver: Resolver | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings or load_settings()
+        self.recorder = recorder or build_recorder(self.settings)
+        self.core = CaptureCore(self.settings, self.recorder, resolver or environ_identity)
+        self._header_key = environ_header_key(self.core.ip.header_name)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        core = self.core
+        try:
+            state = core.begin(str(environ.get("REQUEST_METHOD", "")), raw_path(environ))
+        except Exception:
+            core.errors += 1
+            log.exception("ccaudit: could not classify request")
+            return self.app(environ, start_response)
+
+        def capture_start(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+        ) -> Callable[[bytes], object]:
+            state.status = _status_code(status)
+            state.response_started = True
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        token = _current.set(state)
+        try:
+            result = self.app(environ, capture_start)
+        except BaseException:
+            state.error = True
+            self._finish(state, environ)
+            raise
+        finally:
+            _current.reset(token)
+        return ResponseBody(state, environ, result, self._finish)
+
+    def _finish(self, state: RequestState, environ: Environ) -> None:
+        self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)

@@ -1,0 +1,189 @@
+"""Django middleware: the one capture point to install under Django.
+
+Put it in ``MIDDLEWARE`` right after ``django.contrib.auth.middleware.AuthenticationMiddleware``, so
+``request.user`` is known. It records through the same core as the ASGI and WSGI middleware:
+
+- the route template comes from Django's resolver (``request.resolver_match.route``, with
+  ``<int:pk>`` written ``{pk}`` as in Starlette; the raw path for ``re_path`` routes and 404s);
+- the actor from ``request.user``: ``get_username()`` (or the primary key) as the account, role
+  ``admin`` for staff and superusers, ``user`` otherwise, organisation from ``CCAUDIT_ORGANISATION``;
+- a view's exception is recorded as outcome error (Django turns it into a 500 response, or re-raises
+  it with ``DEBUG_PROPAGATE_EXCEPTIONS``); a streamed response ends when the server closes it.
+
+Django settings read once, when Django builds its middleware chain:
+
+- ``CCAUDIT``: a dict of ccaudit settings, on top of the ``CCAUDIT_*`` environment
+  (``load_settings(**CCAUDIT)``);
+- ``CCAUDIT_ORGANISATION``: the organisation, as a string or a callable ``(request) -> str``;
+- ``CCAUDIT_IDENTITY``: a callable ``(request) -> Identity | None``, or its dotted path, replacing the
+  default actor lookup entirely.
+
+If the WSGI application is also wrapped in ``WsgiCaptureMiddleware``, that outer middleware is the
+capture point and this class only hands it the route template and the actor: a request is never
+recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
+
+from ccaudit.capture.context import _current, current_context
+from ccaudit.capture.core import CaptureCore, RequestState
+from ccaudit.capture.identity import Identity
+from ccaudit.capture.rules import Kind
+from ccaudit.capture.wsgi import (
+    IDENTITY_KEY,
+    ROUTE_KEY,
+    Environ,
+    ResponseBody,
+    environ_facts,
+    environ_header_key,
+    environ_identity,
+)
+from ccaudit.integrations._routes import braces
+from ccaudit.settings import load_settings
+from ccaudit.shipping.recorder import build_recorder
+
+log = logging.getLogger("ccaudit.capture")
+
+IdentityLookup = Callable[[HttpRequest], Identity | None]
+_REGEX_MARKS = ("^", "$", "(?", "\\")
+
+
+def route_template(request: HttpRequest) -> str:
+    """The matched route's template, or the raw path where there is none (404, regex routes)."""
+    match = request.resolver_match
+    route = getattr(match, "route", None) if match is not None else None
+    if not route or any(mark in route for mark in _REGEX_MARKS):
+        return str(request.path)
+    return braces(route)
+
+
+def user_identity(request: HttpRequest, organisation: str = "") -> Identity | None:
+    """The default actor lookup: ``request.user`` as set by ``AuthenticationMiddleware``."""
+    user: Any = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    get_username = getattr(user, "get_username", None)
+    account = (get_username() if get_username is not None else "") or user.pk
+    admin = bool(getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
+    return Identity(
+        account_id=str(account or ""),
+        profile_id=str(getattr(user, "profile_id", "") or ""),
+        organisation=organisation,
+        role="admin" if admin else "user",
+    )
+
+
+def _identity_lookup() -> IdentityLookup:
+    custom = getattr(django_settings, "CCAUDIT_IDENTITY", None)
+    if isinstance(custom, str):
+        custom = import_string(custom)
+    if custom is not None:
+        lookup: IdentityLookup = custom
+        return lookup
+    organisation = getattr(django_settings, "CCAUDIT_ORGANISATION", "")
+    if callable(organisation):
+        org_of: Callable[[HttpRequest], str] = organisation
+        return lambda request: user_identity(request, str(org_of(request) or ""))
+    fixed = str(organisation or "")
+    return lambda request: user_identity(request, fixed)
+
+
+class AuditMiddleware:
+    """Django middleware recording audit events. See the module docstring for placement and settings.
+
+    ``core`` is for tests and embedding: by default it is built from the Django settings, with a
+    recorder of its own (Django builds its middleware chain once per process).
+    """
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase], *, core: CaptureCore | None = None):
+        self.get_response = get_response
+        if core is None:
+            settings = load_settings(**getattr(django_settings, "CCAUDIT", {}))
+            core = CaptureCore(settings, build_recorder(settings), environ_identity)
+        self.core = core
+        self._identity = _identity_lookup()
+        self._header_key = environ_header_key(core.ip.header_name)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        outer = current_context()
+        if isinstance(outer, RequestState):
+            return self._glue_only(request, outer)
+        core = self.core
+        try:
+            state = core.begin(request.method or "", request.path)
+        except Exception:
+            core.errors += 1
+            log.exception("ccaudit: could not classify request")
+            return self.get_response(request)
+        if state.kind is Kind.LOGOUT:
+            self._note_identity(request)  # after the view, the user is logged out
+        token = _current.set(state)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            state.error = True
+            self._note(request, state)
+            self._complete(state, request.META)
+            raise
+        finally:
+            _current.reset(token)
+        state.status = response.status_code
+        state.response_started = True
+        self._note(request, state)
+        if response.streaming and not getattr(response, "is_async", False):
+            response.streaming_content = ResponseBody(state, request.META, response.streaming_content, self._complete)
+        else:
+            state.ended = time.perf_counter()  # the whole body is built
+            self._complete(state, request.META)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """A view raised: Django answers 500 (or re-raises); the request's outcome is error either way."""
+        state = current_context()
+        if isinstance(state, RequestState):
+            state.error = True
+
+    def _glue_only(self, request: HttpRequest, outer: RequestState) -> HttpResponseBase:
+        if outer.kind is Kind.LOGOUT:
+            self._note_identity(request)
+        try:
+            return self.get_response(request)
+        finally:
+            self._note(request, outer)
+
+    def _note(self, request: HttpRequest, state: RequestState) -> None:
+        """Leave the route template and the actor where the core reads them, for requests it may record."""
+        try:
+            if not self.core.wants_facts(state):
+                return
+            request.META[ROUTE_KEY] = route_template(request)
+        except Exception:
+            self.core.errors += 1
+            log.exception("ccaudit: could not read the route")
+            return
+        self._note_identity(request)
+
+    def _note_identity(self, request: HttpRequest) -> None:
+        try:
+            identity = self._identity(request)
+        except Exception:  # a failing lookup must not break the request
+            self.core.errors += 1
+            log.exception("ccaudit: identity lookup failed")
+            return
+        if identity is not None:
+            request.META[IDENTITY_KEY] = identity
+
+    def _complete(self, state: RequestState, environ: Environ) -> None:
+        self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)

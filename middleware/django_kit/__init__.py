@@ -1,0 +1,1 @@
+"""Drop-in kit: a library admin module on Django."""

@@ -1,0 +1,1 @@
+"""Drop-in kit: a learning platform on Flask."""
