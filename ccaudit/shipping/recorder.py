@@ -28,8 +28,10 @@ import logging
 import os
 import random
 import sqlite3
+import sys
 import threading
 import time
+import traceback
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -193,7 +195,16 @@ class Recorder:
                 thread.join(max(0.0, self._deadline - time.monotonic()))
         alive = [t for t in self._threads if t.is_alive()]
         if alive or self._queue:
-            log.error("ccaudit: recorder did not finish within %.1fs; %d events unsent", limit, len(self._queue))
+            frames = sys._current_frames()
+            where = "; ".join(
+                f"{t.name} at {traceback.format_stack(frames[t.ident], limit=3)[-1].strip()!r}"
+                for t in alive
+                if t.ident in frames
+            )
+            log.error(
+                "ccaudit: recorder did not finish within %.1fs; %d events unsent in memory; still busy: %s",
+                limit, len(self._queue), where or "-",
+            )  # fmt: skip
             return False
         self._closed = True
         return True

@@ -25,9 +25,11 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("ccaudit.spool")
 
@@ -85,8 +87,11 @@ class Spool:
         self.max_age = max_age
         self.dead_max_age = dead_max_age
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(_SCHEMA)
+        with _gate:
+            self._db().executescript(_SCHEMA)
+        _spools.add(self)
 
     # --- connections ---
 
@@ -99,22 +104,44 @@ class Spool:
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
             self._local.pid = os.getpid()
+            self._connections.append(db)
         return db
 
+    def _after_fork(self) -> None:
+        # A child must never use, nor close, a connection its parent opened: closing one runs
+        # SQLite's cleanup against locks and WAL state the parent still relies on. Keep them alive,
+        # unused, for the life of the child.
+        _abandoned.extend(self._connections)
+        self._connections = []
+        self._local = threading.local()
+
     class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
+        def __init__(self, spool: Spool) -> None:
+            self.spool = spool
 
         def __enter__(self) -> sqlite3.Connection:
-            # IMMEDIATE takes the write lock up front, so concurrent claimers serialise cleanly.
-            self.db.execute("BEGIN IMMEDIATE")
+            _gate.acquire()
+            try:
+                self.db = self.spool._db()
+                # IMMEDIATE takes the write lock up front, so concurrent claimers serialise cleanly.
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                _gate.release()
+                raise
             return self.db
 
         def __exit__(self, kind: object, value: object, tb: object) -> None:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            try:
+                self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            finally:
+                _gate.release()
 
     def _tx(self) -> Spool._Tx:
-        return Spool._Tx(self._db())
+        return Spool._Tx(self)
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with _gate:
+            return list(self._db().execute(sql, params).fetchall())
 
     # --- writing ---
 
@@ -138,7 +165,7 @@ class Spool:
         return len(accepted)
 
     def has_room(self) -> bool:
-        return int(self._db().execute("SELECT count(*) FROM spool").fetchone()[0]) < self.max_events
+        return int(self._read("SELECT count(*) FROM spool")[0][0]) < self.max_events
 
     # --- shipping ---
 
@@ -205,26 +232,21 @@ class Spool:
 
     def status(self) -> SpoolStatus:
         now = time.time()
-        db = self._db()
-        depth, oldest = db.execute("SELECT count(*), min(enqueued_at) FROM spool").fetchone()
-        ready = db.execute(
-            "SELECT count(*) FROM spool WHERE not_before <= ? AND lease_until <= ?", (now, now)
-        ).fetchone()
-        dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()
+        depth, oldest = self._read("SELECT count(*), min(enqueued_at) FROM spool")[0]
+        ready = self._read("SELECT count(*) FROM spool WHERE not_before <= ? AND lease_until <= ?", (now, now))[0][0]
+        dead = self._read("SELECT count(*) FROM dead_letters")[0][0]
         return SpoolStatus(
             depth=int(depth),
-            ready=int(ready[0]),
+            ready=int(ready),
             oldest_age=max(0.0, now - oldest) if oldest is not None else 0.0,
-            dead_letters=int(dead[0]),
+            dead_letters=int(dead),
             max_events=self.max_events,
         )
 
     def dead_letters(self, limit: int = 100) -> list[tuple[int, str, str, float, str]]:
         """(seq, event id, reason, failed at, body) of the oldest dead letters."""
-        rows = (
-            self._db()
-            .execute("SELECT seq, event_id, reason, failed_at, body FROM dead_letters ORDER BY seq LIMIT ?", (limit,))
-            .fetchall()
+        rows = self._read(
+            "SELECT seq, event_id, reason, failed_at, body FROM dead_letters ORDER BY seq LIMIT ?", (limit,)
         )
         return [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4])) for r in rows]
 
@@ -248,7 +270,30 @@ class Spool:
         return len(rows)
 
     def close(self) -> None:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None and getattr(self._local, "pid", None) == os.getpid():
-            db.close()
-        self._local = threading.local()
+        with _gate:
+            for db in self._connections:
+                db.close()
+            self._connections = []
+            self._local = threading.local()
+
+
+# Every SQLite call of the spool holds this gate, and fork() takes it first: so no thread is inside
+# SQLite when a pre-fork server forks. A child forked while another thread held SQLite's internal
+# mutexes would deadlock in its first SQLite call (seen under gunicorn --preload).
+_gate = threading.RLock()
+_spools: weakref.WeakSet[Spool] = weakref.WeakSet()
+_abandoned: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    global _gate
+    _gate = threading.RLock()
+    for spool in list(_spools):
+        spool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    # Looked up at call time: a child replaces the gate, and its own children must use the new one.
+    os.register_at_fork(
+        before=lambda: _gate.acquire(), after_in_parent=lambda: _gate.release(), after_in_child=_after_fork_in_child
+    )
