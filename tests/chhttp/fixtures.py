@@ -71,7 +71,9 @@ class ClickHouseServer:
         """Start the server on its port and data folder; return once it answers /ping."""
         if self.external:
             return
-        assert self.data_dir is not None and self.port is not None and self.log is not None
+        assert self.data_dir is not None
+        assert self.port is not None
+        assert self.log is not None
         if self.running:
             raise AssertionError("the ClickHouse test server is already running")
         args = [sys.executable, "-m", "tests.chhttp.server", "--data", str(self.data_dir), "--port", str(self.port)]
@@ -80,7 +82,9 @@ class ClickHouseServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the ClickHouse test server exited with {self.process.returncode}:\n{self.output()}")
+                raise AssertionError(
+                    f"the ClickHouse test server exited with {self.process.returncode}:\n{self.output()}"
+                )
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1).text == "Ok.\n":
                     return

@@ -351,11 +351,16 @@ class Engine:
         ).bytes()
         self.codes = {name: int(code) for code, name in (line.split("\t") for line in rows.decode().splitlines())}
         self.names = {code: name for name, code in self.codes.items()}
-        self.status = {self.codes[n]: status for status, names in STATUS_BY_ERROR.items() for n in names if n in self.codes}
+        self.status = {
+            self.codes[n]: status for status, names in STATUS_BY_ERROR.items() for n in names if n in self.codes
+        }
         # The server-wide default of response compression (clickhouse-connect reads it at connect).
-        self.http_compression = self._root.query(
-            "SELECT value FROM system.settings WHERE name = 'enable_http_compression'", "TabSeparated"
-        ).bytes().decode().strip()
+        self.http_compression = (
+            self._root.query("SELECT value FROM system.settings WHERE name = 'enable_http_compression'", "TabSeparated")
+            .bytes()
+            .decode()
+            .strip()
+        )
         self.users = {"default": password}
         self.sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
@@ -455,7 +460,9 @@ class Engine:
         path.write_bytes(insert.data)
         try:
             quoted = str(path).replace("\\", "\\\\").replace("'", "\\'")
-            sql = insert.head + f" FROM INFILE '{quoted}' ".encode() + insert.settings + f" FORMAT {insert.fmt}".encode()
+            sql = (
+                insert.head + f" FROM INFILE '{quoted}' ".encode() + insert.settings + f" FORMAT {insert.fmt}".encode()
+            )
             return conn.query(sql, "TabSeparated", params=bind)
         finally:
             path.unlink(missing_ok=True)
@@ -492,7 +499,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "chhttp"
     engine: Engine  # set on the subclass made by serve()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"chhttp {self.address_string()} {format % args}\n")
 
     def do_GET(self) -> None:
@@ -557,10 +564,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise engine.error("UNKNOWN_TYPE_OF_QUERY", f"There is no handle {url.path}")
             reply = self._query(params, body, common)
         except ClickHouseError as exc:
-            message = exc.message if exc.message.startswith("Code: ") else f"Code: {exc.code}. DB::Exception: {exc.message}. ({exc.name})"
+            message = (
+                exc.message
+                if exc.message.startswith("Code: ")
+                else f"Code: {exc.code}. DB::Exception: {exc.message}. ({exc.name})"
+            )
             if "(version " not in message:
                 message = f"{message} (version {engine.version})"
-            headers = dict(common, **{"X-ClickHouse-Exception-Code": str(exc.code), "Content-Type": "text/plain; charset=UTF-8"})
+            headers = dict(
+                common, **{"X-ClickHouse-Exception-Code": str(exc.code), "Content-Type": "text/plain; charset=UTF-8"}
+            )
             reply = Reply(engine.status.get(exc.code, 500), f"{message}\n".encode(), headers)
         self._send(reply)
 

@@ -138,7 +138,9 @@ def _wide_rows(n: int) -> list[list[Any]]:
 
 
 @pytest.mark.parametrize("compress", [False, "lz4", "zstd", "gzip", True])
-def test_inserts_stream_chunked_and_compressed(clickhouse_server: ClickHouseServer, database: str, compress: Any) -> None:
+def test_inserts_stream_chunked_and_compressed(
+    clickhouse_server: ClickHouseServer, database: str, compress: Any
+) -> None:
     client = clickhouse_server.client(compress=compress, autogenerate_session_id=False)
     client.command(f"CREATE TABLE {database}.wide (n UInt32, s String) ENGINE = MergeTree ORDER BY n")
     rows = _wide_rows(50_000)  # ~5 MB: several Native blocks, so several compressed frames, chunked
@@ -258,24 +260,34 @@ def test_deduplication_token_never_leaks_into_the_next_insert(
 
     # A token, then the same rows without one: two different blocks ids, both stored. Were the
     # token carried over, the second insert would count as a repeat and be dropped.
-    client.insert("first", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-1"})
+    client.insert(
+        "first", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-1"}
+    )
     client.insert("first", rows, column_names=["n", "s"], database=database)
     assert count("first") == 4
     # The same token twice: stored once.
-    client.insert("second", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-2"})
-    client.insert("second", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-2"})
+    client.insert(
+        "second", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-2"}
+    )
+    client.insert(
+        "second", rows, column_names=["n", "s"], database=database, settings={"insert_deduplication_token": "t-2"}
+    )
     assert count("second") == 2
 
 
 def test_concurrent_clients_query_and_insert(clickhouse_server: ClickHouseServer, database: str) -> None:
-    clickhouse_server.client().command(f"CREATE TABLE {database}.conc (w UInt8, n UInt32) ENGINE = MergeTree ORDER BY (w, n)")
+    clickhouse_server.client().command(
+        f"CREATE TABLE {database}.conc (w UInt8, n UInt32) ENGINE = MergeTree ORDER BY (w, n)"
+    )
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
         try:
             client = clickhouse_server.client(autogenerate_session_id=False)
             for k in range(5):
-                client.insert("conc", [[worker, k * 100 + i] for i in range(100)], column_names=["w", "n"], database=database)
+                client.insert(
+                    "conc", [[worker, k * 100 + i] for i in range(100)], column_names=["w", "n"], database=database
+                )
                 client.query(f"SELECT count() FROM {database}.conc WHERE w = {{w:UInt8}}", parameters={"w": worker})
         except BaseException as exc:
             errors.append(exc)
@@ -287,7 +299,9 @@ def test_concurrent_clients_query_and_insert(clickhouse_server: ClickHouseServer
         t.join(120)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
-    counts = clickhouse_server.client().query(f"SELECT w, count() FROM {database}.conc GROUP BY w ORDER BY w").result_rows
+    counts = (
+        clickhouse_server.client().query(f"SELECT w, count() FROM {database}.conc GROUP BY w ORDER BY w").result_rows
+    )
     assert counts == [(w, 500) for w in range(4)]
 
 
@@ -309,7 +323,11 @@ def test_the_store_works_end_to_end_over_http(clickhouse_url: str, database: str
     assert cursor is None
     assert sorted(r["request_id"] for r in rows) == [f"r-{n}" for n in range(5)]
     [one], _ = store.search_audit(AuditQuery(actor="acct-1", request_id="r-1"))
-    assert (one["browser"], one["organisation"], one["event_time"]) == ("Mobile Safari", "org-a", "2025-11-29T09:53:21.000Z")
+    assert (one["browser"], one["organisation"], one["event_time"]) == (
+        "Mobile Safari",
+        "org-a",
+        "2025-11-29T09:53:21.000Z",
+    )
 
     today = datetime.now(UTC).date()
     summary = store.summarise_usage(UsageQuery(since=today - timedelta(days=1), until=today))
