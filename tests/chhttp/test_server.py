@@ -32,6 +32,7 @@ from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery
 from ccaudit.store.client import open_client
+from ccaudit.store.migrate import load_migrations
 from ccaudit.store.usage import UsageQuery
 from tests.chhttp.fixtures import ClickHouseServer, start_clickhouse_server
 from tests.ingest.test_pipeline import batch, wire
@@ -312,7 +313,7 @@ def _events() -> list[dict[str, Any]]:
 
 def test_the_store_works_end_to_end_over_http(clickhouse_url: str, database: str) -> None:
     store = Store(open_client(clickhouse_url), database)
-    assert [m.version for m in store.migrate()] == [1, 2]
+    assert [m.version for m in store.migrate()] == [m.version for m in load_migrations()]
     assert store.migrate() == []
     ingestor = Ingestor(Settings(), store)
     events = _events()
