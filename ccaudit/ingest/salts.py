@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import command
+from ccaudit.store.client import command, insert_rows, query_rows
 
 
 def _today() -> date:
@@ -63,21 +63,23 @@ class DailySalts:
         return hmac.new(salt, message, hashlib.sha256).hexdigest()[:32]
 
     def _read(self, day: date) -> bytes | None:
-        rows = self._client.query(
+        rows = query_rows(
+            self._client,
             f"SELECT salt FROM {self._db}.visitor_salts WHERE day = {{day:Date}} ORDER BY created_at LIMIT 1",
-            parameters={"day": day},
-        ).result_rows
+            {"day": day},
+        )
         return bytes.fromhex(rows[0][0]) if rows else None
 
     def _load_or_create(self, day: date) -> bytes | None:
         salt = self._read(day)
         if salt is not None:
             return salt
-        self._client.insert(
+        insert_rows(
+            self._client,
+            self._db,
             "visitor_salts",
             [[day, secrets.token_hex(32), datetime.now(UTC)]],
-            column_names=["day", "salt", "created_at"],
-            database=self._db,
+            ["day", "salt", "created_at"],
             settings={"insert_deduplication_token": f"visitor-salt-{day.isoformat()}"},
         )
         return self._read(day)

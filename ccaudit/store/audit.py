@@ -11,9 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from ccaudit.errors import StoreError, StoreUnavailable
+from ccaudit.store.client import insert_rows, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -29,12 +28,7 @@ READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
 
 def insert_audit(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert rows laid out as COLUMNS."""
-    try:
-        client.insert("audit_events", rows, column_names=COLUMNS, database=database)
-    except OperationalError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-    except ClickHouseError as exc:
-        raise StoreError(str(exc)) from exc
+    insert_rows(client, database, "audit_events", rows, COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +106,7 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
         "ORDER BY event_time DESC, event_id DESC LIMIT {limit:UInt32}"
     )
-    try:
-        result = client.query(sql, parameters=params)
-    except OperationalError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-    except ClickHouseError as exc:
-        raise StoreError(str(exc)) from exc
-    rows = [dict(zip(READ_COLUMNS, row, strict=True)) for row in result.result_rows]
+    rows = [dict(zip(READ_COLUMNS, row, strict=True)) for row in query_rows(client, sql, params)]
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

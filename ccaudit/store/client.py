@@ -8,6 +8,8 @@ clear error instead of chDB's own.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -67,11 +69,37 @@ def _open_embedded(dsn: str) -> Client:
         return client
 
 
-def command(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-    """Run a statement, mapping driver errors to ccaudit's."""
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Driver errors → ccaudit's: StoreUnavailable when the store cannot be reached, else StoreError."""
     try:
-        return client.command(sql, parameters=parameters)
+        yield
     except OperationalError as exc:
         raise StoreUnavailable(str(exc)) from exc
     except ClickHouseError as exc:
         raise StoreError(str(exc)) from exc
+
+
+def command(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+    """Run a statement."""
+    with mapped_errors():
+        return client.command(sql, parameters=parameters)
+
+
+def query_rows(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> list[Sequence[Any]]:
+    """Run a query; its rows."""
+    with mapped_errors():
+        return list(client.query(sql, parameters=parameters).result_rows)
+
+
+def insert_rows(
+    client: Client,
+    database: str,
+    table: str,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Insert rows laid out as ``columns``."""
+    with mapped_errors():
+        client.insert(table, rows, column_names=list(columns), database=database, settings=settings)

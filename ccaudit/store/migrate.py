@@ -25,7 +25,7 @@ from string import Template
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.errors import MigrationError
-from ccaudit.store.client import command
+from ccaudit.store.client import command, insert_rows, query_rows
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -84,7 +84,7 @@ def migrate(client: Client, database: str, folder: Path | None = None) -> list[M
     )
     applied = {
         int(row[0]): (str(row[1]), str(row[2]))
-        for row in client.query(f"SELECT version, name, checksum FROM {database}.schema_migrations").result_rows
+        for row in query_rows(client, f"SELECT version, name, checksum FROM {database}.schema_migrations")
     }
     done = []
     for migration in load_migrations(folder):
@@ -98,11 +98,12 @@ def migrate(client: Client, database: str, folder: Path | None = None) -> list[M
             continue
         for statement in migration.statements(database):
             command(client, statement)
-        client.insert(
+        insert_rows(
+            client,
+            database,
             "schema_migrations",
             [[migration.version, migration.name, migration.checksum, datetime.now(UTC)]],
-            column_names=["version", "name", "checksum", "applied_at"],
-            database=database,
+            ["version", "name", "checksum", "applied_at"],
         )
         done.append(migration)
     return done

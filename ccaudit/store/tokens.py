@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from ccaudit.errors import StoreError, StoreUnavailable
+from ccaudit.store.client import insert_rows, query_rows
 
 _TOKEN = re.compile(r"^cca_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})$")
 _COLUMNS = ("token_id", "platform", "secret_sha256", "created_at", "not_after", "version")
@@ -119,17 +118,13 @@ class TokenStore:
             self._loaded = time.monotonic()
 
     def _rows(self) -> list[tuple[TokenInfo, str]]:
-        try:
-            result = self._client.query(
-                f"SELECT token_id, platform, secret_sha256, created_at, not_after "
-                f"FROM {self._db}.platform_tokens FINAL ORDER BY created_at"
-            )
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except ClickHouseError as exc:
-            raise StoreError(str(exc)) from exc
+        rows = query_rows(
+            self._client,
+            f"SELECT token_id, platform, secret_sha256, created_at, not_after "
+            f"FROM {self._db}.platform_tokens FINAL ORDER BY created_at",
+        )
         out = []
-        for token_id, platform, digest, created, not_after in result.result_rows:
+        for token_id, platform, digest, created, not_after in rows:
             created = created.replace(tzinfo=UTC)
             not_after = not_after.replace(tzinfo=UTC) if not_after is not None else None
             out.append((TokenInfo(str(token_id), str(platform), created, not_after), str(digest)))
@@ -143,13 +138,6 @@ class TokenStore:
         if not rows:
             return
         version = time.time_ns()
-        try:
-            self._client.insert(
-                "platform_tokens", [[*row, version] for row in rows], column_names=_COLUMNS, database=self._db
-            )
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except ClickHouseError as exc:
-            raise StoreError(str(exc)) from exc
+        insert_rows(self._client, self._db, "platform_tokens", [[*row, version] for row in rows], _COLUMNS)
         with self._lock:
             self._loaded = 0.0  # see the change at once in this process

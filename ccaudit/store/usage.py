@@ -8,9 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from ccaudit.errors import StoreError, StoreUnavailable
+from ccaudit.store.client import insert_rows, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "page", "admin_area", "referrer_host", "browser",
@@ -28,22 +27,8 @@ DIMENSIONS = {
 }
 
 
-def _run(client: Client, sql: str, params: dict[str, Any]) -> list[Sequence[Any]]:
-    try:
-        return list(client.query(sql, parameters=params).result_rows)
-    except OperationalError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-    except ClickHouseError as exc:
-        raise StoreError(str(exc)) from exc
-
-
 def insert_usage(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
-    try:
-        client.insert("usage_events", rows, column_names=COLUMNS, database=database)
-    except OperationalError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-    except ClickHouseError as exc:
-        raise StoreError(str(exc)) from exc
+    insert_rows(client, database, "usage_events", rows, COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +53,7 @@ def summarise_usage(client: Client, database: str, query: UsageQuery) -> dict[st
             params[column] = value
     where = " AND ".join(clauses)
     source = f"{database}.usage_events FINAL WHERE {where}"
-    per_day = _run(
+    per_day = query_rows(
         client,
         "SELECT toDate(event_time) AS day, countIf(NOT is_bot) AS views, "
         "uniqExactIf(visitor_hash, NOT is_bot AND visitor_hash != '') AS visitors, countIf(is_bot) AS bots "
@@ -87,7 +72,7 @@ def summarise_usage(client: Client, database: str, query: UsageQuery) -> dict[st
     summary["page_views"] = sum(d["page_views"] for d in summary["days"])
     summary["bot_views"] = sum(d["bot_views"] for d in summary["days"])
     for name, column in DIMENSIONS.items():
-        rows = _run(
+        rows = query_rows(
             client,
             f"SELECT {column} AS key, count() AS n FROM {source} AND NOT is_bot AND {column} != '' "
             "GROUP BY key ORDER BY n DESC, key LIMIT {top:UInt16}",
