@@ -56,13 +56,31 @@ def raw_path(environ: Environ) -> str:
 def environ_facts(environ: Environ, header_key: str) -> RequestFacts:
     """The request details the core records, read from a WSGI environ (header values are latin-1 text)."""
     forwarded = environ.get(header_key)
+
+    def header(key: str) -> str | None:
+        value = environ.get(key)
+        return str(value) if value is not None else None
+
     return RequestFacts(
-        route=str(environ.get(ROUTE_KEY) or raw_path(environ)),
+        route=str(environ.get(ROUTE_KEY) or ""),  # '' = no template: the core falls back to the path
         user_agent=str(environ.get("HTTP_USER_AGENT", "")),
         forwarded=str(forwarded) if forwarded is not None else None,
         request_id=str(environ.get("HTTP_X_REQUEST_ID", "")),
         peer=str(environ.get("REMOTE_ADDR") or ""),
+        cookie=header("HTTP_COOKIE"),
+        gpc=header("HTTP_SEC_GPC"),
+        dnt=header("HTTP_DNT"),
+        referer=header("HTTP_REFERER"),
+        host=header("HTTP_HOST"),
     )
+
+
+def is_html(headers: list[tuple[str, str]]) -> bool:
+    """Whether response headers declare an HTML body."""
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value[:9].lower() == "text/html"
+    return False
 
 
 def environ_identity(environ: MutableMapping[str, Any]) -> Identity | None:
@@ -179,6 +197,8 @@ class WsgiCaptureMiddleware:
         ) -> Callable[[bytes], object]:
             state.status = _status_code(status)
             state.response_started = True
+            if state.method == "GET":
+                state.html = is_html(headers)
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)

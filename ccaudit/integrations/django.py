@@ -141,6 +141,8 @@ class AuditMiddleware:
             _current.reset(token)
         state.status = response.status_code
         state.response_started = True
+        if state.method == "GET":
+            state.html = str(response.get("Content-Type", ""))[:9].lower() == "text/html"
         self._note(request, state)
         if response.streaming and not getattr(response, "is_async", False):
             response.streaming_content = ResponseBody(state, request.META, response.streaming_content, self._complete)

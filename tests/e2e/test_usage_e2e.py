@@ -83,3 +83,25 @@ def test_usage_summary_requires_the_admin_token_and_names_bad_parameters(service
         response = httpx.get(service.url + "/v1/usage/summary", params=params, headers=headers)
         assert response.status_code == 400
         assert response.json()["error"].startswith(named + ":")
+
+
+@pytest.mark.parametrize(("kit_name", "platform"), [("flask_kit", "learning"), ("django_kit", "library")])
+def test_wsgi_kits_record_page_views_only_with_consent(
+    kit_name: str, platform: str, service: Service, request: pytest.FixtureRequest
+) -> None:
+    kit: Proc = request.getfixturevalue(kit_name)
+    run = uuid.uuid4().hex[:8]
+    with_consent, with_gpc = f"yes-{run}.example", f"gpc-{run}.example"
+    with httpx.Client(base_url=kit.url, cookies={"ccaudit_consent": consent()}, timeout=10) as client:
+        assert client.get("/", headers={"User-Agent": CHROME, "Referer": f"https://{with_consent}/"}).status_code == 200
+        client.get("/", headers={"User-Agent": CHROME, "Referer": f"https://{with_gpc}/", "Sec-GPC": "1"})
+
+    def views(host: str) -> int:
+        return int(service.usage_summary(platform=platform, referrer=host)["page_views"])
+
+    wait_until(lambda: views(with_consent) == 1)
+    time.sleep(0.5)
+    assert views(with_consent) == 1
+    assert views(with_gpc) == 0
+    summary = service.usage_summary(platform=platform, referrer=with_consent)
+    assert summary["pages"] == [{"key": "/", "page_views": 1}]
