@@ -116,14 +116,29 @@ class CaptureMiddleware:
             await self.app(scope, receive, send)
             return
         root_path = str(scope.get("root_path", ""))
+        if state.fail_closed and not await asyncio.to_thread(core.may_proceed, state):
+            # Like Vault: an operation that cannot be audited does not run.
+            await self._refuse(state, send)
+            self._finish(state, scope, root_path)
+            return
+        refused = False
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal refused
+            if refused:
+                return  # the app's own response was replaced by a 503
             kind = message["type"]
             if kind == "http.response.start":
                 state.status = message["status"]
                 state.response_started = True
                 if state.method == "GET":
                     state.html = _is_html(message.get("headers"))
+                if state.strict:
+                    facts = _facts(scope, self._header, root_path)
+                    if not await asyncio.to_thread(core.keep_now, state, facts, scope):
+                        refused = True
+                        await self._refuse(state, send)
+                        return
             elif kind == "http.response.body" and not message.get("more_body", False):
                 state.ended = time.perf_counter()
             try:
@@ -150,6 +165,22 @@ class CaptureMiddleware:
         finally:
             _current.reset(token)
             self._finish(state, scope, root_path)
+
+    @staticmethod
+    async def _refuse(state: RequestState, send: Send) -> None:
+        """Answer 503: the audit event of this operation could not be kept durably."""
+        state.status = 503
+        state.response_started = True
+        body = b'{"error":"the operation cannot be audited right now; try again later"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"5")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        state.ended = time.perf_counter()
 
     def _finish(self, state: RequestState, scope: Scope, root_path: str) -> None:
         self.core.complete(state, lambda: _facts(scope, self._header, root_path), scope)

@@ -53,13 +53,16 @@ class RequestState(RequestContext):
         "admin",
         "ended",
         "error",
+        "fail_closed",
         "html",
+        "kept",
         "kind",
         "method",
         "path",
         "response_started",
         "started",
         "status",
+        "strict",
     )
 
     def __init__(self, kind: Kind, admin: bool, method: str, path: str) -> None:
@@ -79,6 +82,9 @@ class RequestState(RequestContext):
         self.error = False
         self.aborted = False
         self.html = False  # the adapter sets it for a GET whose response is text/html
+        self.strict = False
+        self.fail_closed = False
+        self.kept: list[AuditEvent] | None = None  # a strict route's events, already in the spool
 
 
 class RequestFacts(NamedTuple):
@@ -146,10 +152,52 @@ class CaptureCore:
             settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days, settings.honour_dnt
         )
         self.errors = 0
+        self._durable_routes = bool(settings.strict_paths or settings.fail_closed_paths)
 
     def begin(self, method: str, path: str) -> RequestState:
         kind, admin = self.rules.classify(method, path)
-        return RequestState(kind, admin, method, path)
+        state = RequestState(kind, admin, method, path)
+        if kind in _CANDIDATES and self._durable_routes:
+            state.strict, state.fail_closed = self.rules.durability(path)
+        return state
+
+    # --- strict and fail-closed routes: the only places where capture waits for the disk ---
+
+    def may_proceed(self, state: RequestState) -> bool:
+        """For a fail-closed route: whether its audit event can be kept durably. Blocking I/O:
+        adapters call it off the event loop. Other routes always proceed."""
+        if not state.fail_closed:
+            return True
+        can_keep = getattr(self.sink, "can_keep", None)
+        try:
+            ok = bool(can_keep()) if can_keep is not None else False
+        except Exception:
+            log.exception("ccaudit: cannot tell whether the spool has room")
+            ok = False
+        if not ok:
+            log.error("ccaudit: refusing %s %s: its audit event could not be kept", state.method, state.path[:200])
+        return ok
+
+    def keep_now(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> bool:
+        """For a strict route, at response start: put its audit events in the spool now. Blocking I/O.
+
+        Returns False when they could not be kept; the adapter then answers 503 instead.
+        """
+        if not state.strict or state.kept is not None:
+            return True
+        keep = getattr(self.sink, "keep", None)
+        try:
+            events = self.audit_events(state, facts, scope)
+            ok = not events or (keep is not None and bool(keep(events)))
+        except Exception:
+            log.exception("ccaudit: a strict route's audit event could not be built or kept")
+            ok = False
+        if ok:
+            state.kept = events
+        else:
+            self.errors += 1
+            log.error("ccaudit: %s %s answered 503: its audit event could not be kept", state.method, state.path[:200])
+        return ok
 
     def wants_facts(self, state: RequestState) -> bool:
         """Whether this request may be recorded, so the adapter should extract its details."""
@@ -226,10 +274,20 @@ class CaptureCore:
             return None
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
+        events = self.audit_events(state, facts, scope)
+        if state.kept:
+            events = events[len(state.kept) :]  # a strict route's events are in the spool already
+        for event in events:
+            self.sink.emit(event)
+
+    def audit_events(
+        self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]
+    ) -> list[AuditEvent]:
+        """The audit events this request records so far (none if the rules say so)."""
         identity = _merge(self._resolve(scope), state.identity)
         explicit = state.notes is not None or state.auth is not None
         if not (explicit or should_record(state.kind, state.admin, identity.authenticated)):
-            return
+            return []
         outcome, status = outcome_of(state.status, state.error, state.aborted)
         now = time.perf_counter()
         ended = state.ended or now
@@ -277,9 +335,9 @@ class CaptureCore:
             span_id,
             dict(first.details),
         )
-        self.sink.emit(event)
+        events = [event]
         for note in notes[1:]:
-            self.sink.emit(
+            events.append(
                 event._replace(
                     event_id=new_id(started_ms),
                     action=note.action,
@@ -290,3 +348,4 @@ class CaptureCore:
                     details=note.details,
                 )
             )
+        return events

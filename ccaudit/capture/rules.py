@@ -50,6 +50,10 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out) + "/?"
 
 
+def _patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{glob_to_regex(p)})" for p in patterns)) if patterns else None
+
+
 def _is_under(path: str, prefixes: tuple[str, ...]) -> bool:
     for prefix in prefixes:
         if path.startswith(prefix):
@@ -71,13 +75,12 @@ class AuditRules:
     login_paths: frozenset[str]
     logout_paths: frozenset[str]
     personal_data: re.Pattern[str] | None
+    strict: re.Pattern[str] | None = None
+    fail_closed: re.Pattern[str] | None = None
     _cache: dict[tuple[str, str], tuple[Kind, bool]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditRules:
-        personal = None
-        if settings.personal_data_paths:
-            personal = re.compile("|".join(f"(?:{glob_to_regex(p)})" for p in settings.personal_data_paths))
         return cls(
             audited_methods=frozenset(settings.audited_methods),
             admin_prefixes=settings.admin_prefixes,
@@ -85,7 +88,16 @@ class AuditRules:
             static_prefixes=settings.static_prefixes,
             login_paths=frozenset(p.rstrip("/") or "/" for p in settings.login_paths),
             logout_paths=frozenset(p.rstrip("/") or "/" for p in settings.logout_paths),
-            personal_data=personal,
+            personal_data=_patterns(settings.personal_data_paths),
+            strict=_patterns(settings.strict_paths),
+            fail_closed=_patterns(settings.fail_closed_paths),
+        )
+
+    def durability(self, path: str) -> tuple[bool, bool]:
+        """(strict, fail-closed) for an audited request to ``path``."""
+        return (
+            self.strict is not None and self.strict.fullmatch(path) is not None,
+            self.fail_closed is not None and self.fail_closed.fullmatch(path) is not None,
         )
 
     def classify(self, method: str, path: str) -> tuple[Kind, bool]:

@@ -96,6 +96,44 @@ def _status_code(status: str) -> int:
         return 0
 
 
+_REFUSED_STATUS = "503 Service Unavailable"
+_REFUSED_HEADERS = (("Content-Type", "application/json"), ("Retry-After", "5"))
+_REFUSED_BODY = b'{"error":"the operation cannot be audited right now; try again later"}'
+
+
+class _Refusal:
+    __slots__ = ("refused",)
+
+    def __init__(self) -> None:
+        self.refused = False
+
+
+class _Refusable:
+    """A strict route's body: replaced by the 503 body once its audit event could not be kept.
+
+    The app may call start_response before returning (the refusal is known before the first chunk)
+    or lazily, on its first chunk (then that chunk is discarded).
+    """
+
+    def __init__(self, inner: Iterable[bytes], refusal: _Refusal) -> None:
+        self._inner = inner
+        self._refusal = refusal
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._refusal.refused:
+            for chunk in self._inner:
+                if self._refusal.refused:
+                    break
+                yield chunk
+        if self._refusal.refused:
+            yield _REFUSED_BODY
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
 class ResponseBody:
     """A response iterable, wrapped: sees the end of the body and ends the request exactly once.
 
@@ -192,6 +230,13 @@ class WsgiCaptureMiddleware:
             log.exception("ccaudit: could not classify request")
             return self.app(environ, start_response)
 
+        if state.fail_closed and not core.may_proceed(state):
+            # Like Vault: an operation that cannot be audited does not run.
+            state.status, state.response_started = 503, True
+            start_response(_REFUSED_STATUS, list(_REFUSED_HEADERS))
+            return ResponseBody(state, environ, [_REFUSED_BODY], self._finish)
+        refusal = _Refusal()
+
         def capture_start(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
         ) -> Callable[[bytes], object]:
@@ -199,6 +244,10 @@ class WsgiCaptureMiddleware:
             state.response_started = True
             if state.method == "GET":
                 state.html = is_html(headers)
+            if state.strict and not core.keep_now(state, environ_facts(environ, self._header_key), environ):
+                refusal.refused = True
+                state.status = 503
+                status, headers = _REFUSED_STATUS, list(_REFUSED_HEADERS)
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
@@ -212,6 +261,8 @@ class WsgiCaptureMiddleware:
             raise
         finally:
             _current.reset(token)
+        if state.strict:
+            result = _Refusable(result, refusal)
         return ResponseBody(state, environ, result, self._finish)
 
     def _finish(self, state: RequestState, environ: Environ) -> None:

@@ -127,6 +127,10 @@ class AuditMiddleware:
             core.errors += 1
             log.exception("ccaudit: could not classify request")
             return self.get_response(request)
+        if state.fail_closed and not core.may_proceed(state):
+            state.status, state.response_started = 503, True
+            self._complete(state, request.META)
+            return _refused()  # like Vault: an operation that cannot be audited does not run
         if state.kind is Kind.LOGOUT:
             self._note_identity(request)  # after the view, the user is logged out
         token = _current.set(state)
@@ -144,6 +148,10 @@ class AuditMiddleware:
         if state.method == "GET":
             state.html = str(response.get("Content-Type", ""))[:9].lower() == "text/html"
         self._note(request, state)
+        if state.strict and not core.keep_now(state, environ_facts(request.META, self._header_key), request.META):
+            state.status = 503
+            response.close()
+            response = _refused()
         if response.streaming and not getattr(response, "is_async", False):
             response.streaming_content = ResponseBody(state, request.META, response.streaming_content, self._complete)
         else:
@@ -189,3 +197,11 @@ class AuditMiddleware:
 
     def _complete(self, state: RequestState, environ: Environ) -> None:
         self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)
+
+
+def _refused() -> HttpResponseBase:
+    from django.http import JsonResponse
+
+    response = JsonResponse({"error": "the operation cannot be audited right now; try again later"}, status=503)
+    response["Retry-After"] = "5"
+    return response

@@ -144,6 +144,22 @@ class Recorder:
         if full:
             self._wake.set()
 
+    # --- strict and fail-closed routes (blocking: adapters call these off the event loop) ---
+
+    def can_keep(self) -> bool:
+        """Whether an audit event emitted now would be kept durably: a spool with room."""
+        return self.spool is not None and not self._stopping and self.spool.has_room()
+
+    def keep(self, events: Sequence[Event]) -> bool:
+        """Write ``events`` to the spool now, before returning; True if all of them are on disk."""
+        if self.spool is None or self._stopping:
+            return False
+        pairs = [(e.event_id, _encode(e)) for e in events]
+        accepted = self.spool.put(pairs)
+        self._count("spooled", accepted)
+        self._ship_wake.set()
+        return accepted == len(pairs)
+
     # --- control ---
 
     def stats(self) -> dict[str, int]:

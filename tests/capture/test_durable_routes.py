@@ -1,0 +1,153 @@
+"""Strict and fail-closed routes, through the real recorder and spool (ASGI and WSGI)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccaudit import CaptureMiddleware, Identity, WsgiCaptureMiddleware
+from ccaudit.shipping.recorder import Recorder
+from ccaudit.shipping.spool import Spool
+from ccaudit.shipping.transport import DeliveryError
+from tests.conftest import settings_for_tests
+
+ROUTES = {"strict_paths": ("/admin/strict/*",), "fail_closed_paths": ("/admin/critical/*",)}
+
+
+class Down:
+    """The service is unreachable: spooled events stay in the spool, where the test can see them."""
+
+    def send(self, payload: bytes) -> None:
+        raise DeliveryError("down", retryable=True)
+
+
+def actor(scope: Any) -> Identity:
+    return Identity(account_id="alice", role="admin")
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool.sqlite3", max_events=5)
+
+
+@pytest.fixture
+def recorder(spool: Spool) -> Iterator[Recorder]:
+    recorder = Recorder(Down(), platform="test", spool=spool, flush_interval=60)
+    yield recorder
+    recorder.shutdown(1)
+
+
+def fill(spool: Spool) -> None:
+    spool.put([(f"filler-{i}", "{}") for i in range(spool.max_events)])
+
+
+def asgi_call(app: Any, path: str, spool: Spool) -> tuple[int, bytes, list[int], bool]:
+    """(status, body, spool depth seen when the response started, whether the app ran)."""
+    ran: list[bool] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        ran.append(True)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    app.app = inner
+    seen: list[int] = []
+    status: list[int] = []
+    body: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+            seen.append(spool.status().depth)
+        else:
+            body.append(message.get("body", b""))
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "client": ("192.0.2.1", 1)}
+    asyncio.run(app(scope, receive, send))
+    return status[0], b"".join(body), seen, bool(ran)
+
+
+def test_asgi_strict_route_has_its_event_on_disk_before_the_response(recorder: Recorder, spool: Spool) -> None:
+    app = CaptureMiddleware(None, settings_for_tests(**ROUTES), resolver=actor, recorder=recorder)  # type: ignore[arg-type]
+    status, body, seen, ran = asgi_call(app, "/admin/strict/1", spool)
+    assert (status, body, ran) == (200, b"done", True)
+    assert seen == [1]  # already in the spool when the response started
+    recorder.force_flush(0.5)
+    assert spool.status().depth == 1  # and not written a second time at the end of the request
+
+
+def test_asgi_strict_route_answers_503_when_the_event_cannot_be_kept(recorder: Recorder, spool: Spool) -> None:
+    fill(spool)
+    app = CaptureMiddleware(None, settings_for_tests(**ROUTES), resolver=actor, recorder=recorder)  # type: ignore[arg-type]
+    status, body, _, ran = asgi_call(app, "/admin/strict/1", spool)
+    assert status == 503
+    assert b"cannot be audited" in body
+    assert b"done" not in body
+    assert ran  # a strict route runs first and is checked at its response
+
+
+def test_asgi_fail_closed_route_does_not_run_without_room(recorder: Recorder, spool: Spool) -> None:
+    app = CaptureMiddleware(None, settings_for_tests(**ROUTES), resolver=actor, recorder=recorder)  # type: ignore[arg-type]
+    assert asgi_call(app, "/admin/critical/1", spool)[::3] == (200, True)
+    fill(spool)
+    status, _, _, ran = asgi_call(app, "/admin/critical/2", spool)
+    assert (status, ran) == (503, False)
+    # Ordinary routes are not held back by a full spool (fail-open, the loss is counted).
+    assert asgi_call(app, "/admin/other", spool)[::3] == (200, True)
+
+
+def test_fail_closed_without_a_spool_refuses(spool: Spool) -> None:
+    memory_only = Recorder(Down(), platform="test", flush_interval=60)
+    app = CaptureMiddleware(None, settings_for_tests(**ROUTES), resolver=actor, recorder=memory_only)  # type: ignore[arg-type]
+    assert asgi_call(app, "/admin/critical/1", spool)[::3] == (503, False)
+    memory_only.shutdown(1)
+
+
+def wsgi_call(app: WsgiCaptureMiddleware, path: str, spool: Spool, lazy: bool = False) -> tuple[str, bytes, list[int], bool]:
+    ran: list[bool] = []
+
+    def eager(environ: Any, start_response: Any) -> list[bytes]:
+        ran.append(True)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    def generator(environ: Any, start_response: Any) -> Iterator[bytes]:
+        ran.append(True)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"done"
+
+    app.app = generator if lazy else eager
+    statuses: list[str] = []
+    seen: list[int] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        seen.append(spool.status().depth)
+        return None
+
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "REMOTE_ADDR": "192.0.2.1"}
+    result = app(environ, start_response)
+    body = b"".join(result)
+    result.close()  # type: ignore[attr-defined]
+    return statuses[0], body, seen, bool(ran)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_wsgi_strict_and_fail_closed(recorder: Recorder, spool: Spool, lazy: bool) -> None:
+    app = WsgiCaptureMiddleware(lambda e, s: [], settings_for_tests(**ROUTES), resolver=actor, recorder=recorder)
+    status, body, seen, _ = wsgi_call(app, "/admin/strict/1", spool, lazy)
+    assert (status, body, seen) == ("200 OK", b"done", [1])
+    assert wsgi_call(app, "/admin/critical/1", spool, lazy)[::3] == ("200 OK", True)
+    fill(spool)
+    status, body, _, _ = wsgi_call(app, "/admin/strict/2", spool, lazy)
+    assert status.startswith("503")
+    assert b"cannot be audited" in body
+    assert b"done" not in body
+    assert wsgi_call(app, "/admin/critical/2", spool, lazy)[::3] == ("503 Service Unavailable", False)
