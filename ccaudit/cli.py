@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -256,6 +257,80 @@ def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
     table = Table("id", "platform", "created", "works until")
     for row in rows:
         table.add_row(row["token_id"], row["platform"], row["created_at"], row["not_after"] or "-")
+    out.print(table)
+
+
+spool_app = typer.Typer(no_args_is_help=True, help="The platform's local spool of audit events.")
+app.add_typer(spool_app, name="spool")
+
+
+def _open_spool(settings: Settings) -> Any:
+    from ccaudit.shipping.spool import Spool
+
+    path = settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"
+    if not path.exists():
+        _fail(f"no spool at {path} (CCAUDIT_SPOOL_PATH, or CCAUDIT_DATA_DIR and CCAUDIT_PLATFORM)")
+    return Spool(
+        path,
+        max_events=settings.spool_max_events,
+        max_age=settings.spool_max_age_days * 86400.0,
+        dead_max_age=settings.dead_letter_max_age_days * 86400.0,
+    )
+
+
+@spool_app.command("status")
+def spool_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Events waiting, the oldest one's age, dead letters."""
+    settings = _settings()
+    status = _open_spool(settings).status()
+    data = {
+        "path": str(settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"),
+        "platform": settings.platform,
+        "depth": status.depth,
+        "ready": status.ready,
+        "oldest_age_seconds": round(status.oldest_age, 1),
+        "dead_letters": status.dead_letters,
+        "max_events": status.max_events,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    for key, value in data.items():
+        out.print(f"{key:20} {value}", highlight=False)
+
+
+@spool_app.command("drain")
+def spool_drain(timeout: Annotated[float, typer.Option(help="Seconds to try.")] = 60.0) -> None:
+    """Ship everything in the spool now; exit 1 if some is left when the time is up."""
+    from ccaudit.shipping.recorder import build_recorder
+
+    settings = _settings()
+    _open_spool(settings)  # fails clearly when there is no spool
+    recorder = build_recorder(settings)
+    try:
+        drained = recorder.force_flush(timeout)
+    finally:
+        recorder.shutdown(5)
+    status = _open_spool(settings).status()
+    out.print(f"shipped {recorder.stats()['shipped']}, left {status.depth}, dead letters {status.dead_letters}")
+    if not drained:
+        _fail(f"{status.depth} events are still in the spool (is the service at {settings.service_url} up?)")
+
+
+@spool_app.command("dead-letters")
+def spool_dead_letters(
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    requeue: Annotated[bool, typer.Option("--requeue", help="Put them all back into the spool.")] = False,
+) -> None:
+    """Events the service refused, with the reason; --requeue sends them again (after a fix)."""
+    spool = _open_spool(_settings())
+    if requeue:
+        out.print(f"requeued {spool.requeue_dead_letters()}")
+        return
+    table = Table("seq", "event id", "failed at (UTC)", "reason")
+    for seq, event_id, reason, failed_at, _ in spool.dead_letters(limit):
+        when = datetime.fromtimestamp(failed_at, UTC).isoformat(timespec="seconds")
+        table.add_row(str(seq), event_id, when, reason[:200])
     out.print(table)
 
 

@@ -83,3 +83,32 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"port {port}" in done.stderr
     assert "already in use" in done.stderr
+
+
+def test_spool_status_drain_and_dead_letters(tmp_path: Path, service: Service) -> None:
+    from ccaudit.shipping.spool import Spool
+
+    spool = Spool(tmp_path / "spool-coop.sqlite3")
+    good = wire(7, request_id="cli-spool-drain")
+    spool.put([(good["event_id"], json.dumps(good)), ("bad-1", json.dumps(wire(8, outcome="??")))])
+    [first, bad] = spool.claim(10, 60)  # as a shipper would, before the service refused one
+    spool.dead_letter([(bad.seq, "outcome: Input should be 'success', ...")])
+    spool.retry([first.seq], 0)
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_PLATFORM": "coop", "CCAUDIT_SERVICE_URL": service.url,
+           "CCAUDIT_INGEST_TOKEN": service.ingest_token("coop")}  # fmt: skip
+
+    status = json.loads(ccaudit("spool", "status", "--json", **env).stdout)
+    assert (status["depth"], status["dead_letters"]) == (1, 1)
+    listing = ccaudit("spool", "dead-letters", **env)
+    assert "bad-1" in listing.stdout
+    assert "outcome" in listing.stdout
+
+    drained = ccaudit("spool", "drain", "--timeout", "30", **env)
+    assert drained.returncode == 0, drained.stderr
+    assert [e["request_id"] for e in service.events(request_id="cli-spool-drain")] == ["cli-spool-drain"]
+
+    assert "requeued 1" in ccaudit("spool", "dead-letters", "--requeue", **env).stdout
+    down = {**env, "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{free_port()}"}
+    stuck = ccaudit("spool", "drain", "--timeout", "2", **down)
+    assert stuck.returncode == 1
+    assert "still in the spool" in stuck.stderr

@@ -110,7 +110,9 @@ def test_fail_closed_without_a_spool_refuses(spool: Spool) -> None:
     memory_only.shutdown(1)
 
 
-def wsgi_call(app: WsgiCaptureMiddleware, path: str, spool: Spool, lazy: bool = False) -> tuple[str, bytes, list[int], bool]:
+def wsgi_call(
+    app: WsgiCaptureMiddleware, path: str, spool: Spool, lazy: bool = False
+) -> tuple[str, bytes, list[int], bool]:
     ran: list[bool] = []
 
     def eager(environ: Any, start_response: Any) -> list[bytes]:
