@@ -23,6 +23,9 @@ from typing import Any
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from ccaudit.events import AuditEvent
 from ccaudit.settings import Settings
@@ -250,6 +253,25 @@ def flask_kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def django_kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     """The Django kit under gunicorn (two workers, --preload), shipping to ``service`` over HTTP."""
     yield from _wsgi_kit("middleware.django_kit.wsgi", "library", service, tmp_path_factory, "django_kit")
+
+
+@pytest.fixture(scope="session")
+def metric_reader() -> InMemoryMetricReader:
+    """The process-wide OpenTelemetry meter provider for tests (it can be set only once)."""
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    return reader
+
+
+def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    """Data points by metric name, from one collection."""
+    points: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points.setdefault(metric.name, []).extend(metric.data.data_points)
+    return points
 
 
 def settings_for_tests(**overrides: Any) -> Settings:

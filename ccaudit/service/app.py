@@ -11,6 +11,7 @@ from ccaudit import __version__
 from ccaudit.ingest import Ingestor
 from ccaudit.service.audit_routes import make_search_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
@@ -27,6 +28,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     tokens = TokenStore(store.client, store.database)
     limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
     counters = IngestCounters()
+
+    document = openapi()
+
+    async def openapi_document(request: Request) -> JSONResponse:
+        return JSONResponse(document)
 
     async def health(request: Request) -> JSONResponse:
         store_ok = store.ping()
@@ -45,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
             Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
             *token_routes(settings, tokens),
+            Route("/v1/openapi.json", openapi_document, methods=["GET"]),
         ]
     )
     app.state.settings = settings

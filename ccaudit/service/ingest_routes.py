@@ -16,8 +16,12 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 import zlib
+from collections.abc import Iterable
+from typing import Any
 
+from opentelemetry import metrics, trace
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
@@ -86,8 +90,32 @@ async def _read_body(request: Request) -> bytes:
     return body
 
 
+def _instruments(counters: IngestCounters) -> metrics.Histogram:
+    """The service's OpenTelemetry metrics: ingest counters and the latency of stored batches."""
+    meter = metrics.get_meter("ccaudit.service")
+
+    def observe(name: str) -> Any:
+        def callback(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            yield metrics.Observation(counters.snapshot()[name])
+
+        return callback
+
+    for name in counters.snapshot():
+        meter.create_observable_counter(f"ccaudit.ingest.{name}", callbacks=[observe(name)])
+    return meter.create_histogram("ccaudit.ingest.duration", unit="ms", description="time to store one batch")
+
+
 def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLimiter, counters: IngestCounters):  # type: ignore[no-untyped-def]
+    latency = _instruments(counters)
+    tracer = trace.get_tracer("ccaudit.service")
+
     async def ingest(request: Request) -> JSONResponse:
+        with tracer.start_as_current_span("ccaudit.ingest", kind=trace.SpanKind.SERVER) as span:
+            response = await _ingest(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _ingest(request: Request) -> JSONResponse:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         try:
             platform = await run_in_threadpool(tokens.verify, token.strip()) if scheme.lower() == "bearer" else None
@@ -120,6 +148,7 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
         if isinstance(data, dict) and data.get("platform") not in (None, platform):
             counters.add(rejected_batches=1)
             return _error(403, f"this token writes for platform {platform!r}, not {data.get('platform')!r}")
+        started = time.perf_counter()
         try:
             result = await run_in_threadpool(ingestor.ingest, data, platform=platform)
         except IngestError as exc:
@@ -133,6 +162,8 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
             counters.add(store_errors=1)
             return _error(500, f"store error: {exc}")
         counters.add(batches=1, events=result.accepted)
+        latency.record((time.perf_counter() - started) * 1000.0, {"platform": platform})
+        trace.get_current_span().set_attributes({"ccaudit.platform": platform, "ccaudit.events": result.accepted})
         return JSONResponse({"batch_id": result.batch_id, "accepted": result.accepted})
 
     return ingest

@@ -9,15 +9,13 @@ import time
 from typing import Any
 
 import pytest
-from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from ccaudit.events import AuditEvent
 from ccaudit.ids import new_id
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.transport import DeliveryError, HttpTransport
-from tests.conftest import free_port
+from tests.conftest import free_port, metric_points
 
 
 def event(n: int = 0) -> AuditEvent:
@@ -180,21 +178,16 @@ def test_forked_child_never_resends_its_parents_events() -> None:
     recorder.shutdown(5)
 
 
-def test_counters_are_exported_as_opentelemetry_metrics() -> None:
-    reader = InMemoryMetricReader()
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+def test_counters_are_exported_as_opentelemetry_metrics(metric_reader: InMemoryMetricReader) -> None:
     recorder = Recorder(Collect(), platform="metrics-test", flush_interval=60)
     recorder.emit(event())
     recorder.force_flush(5)
-    data = reader.get_metrics_data()
-    assert data is not None
-    seen: dict[str, int] = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    if point.attributes.get("platform") == "metrics-test":
-                        seen[metric.name] = int(point.value)
+    seen = {
+        name: int(point.value)
+        for name, points in metric_points(metric_reader).items()
+        for point in points
+        if point.attributes.get("platform") == "metrics-test"
+    }
     assert seen["ccaudit.recorder.emitted"] == 1
     assert seen["ccaudit.recorder.shipped"] == 1
     assert seen["ccaudit.recorder.dropped"] == 0

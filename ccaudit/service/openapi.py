@@ -1,0 +1,178 @@
+"""The service's API description (OpenAPI 3.1), served at ``GET /v1/openapi.json``.
+
+Built from the same pydantic models that validate ingest, so the document cannot drift from the
+code; non-Python platforms can generate a client from it or read it as the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from ccaudit import __version__
+from ccaudit.wire import MAX_EVENTS_PER_BATCH, AuditEventIn, UsageEventIn
+
+
+class Batch(BaseModel):
+    """A v1 batch. The platform must be the one the ingest token was made for."""
+
+    schema_version: Literal[1]
+    batch_id: UUID
+    platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    events: Annotated[
+        list[Annotated[AuditEventIn | UsageEventIn, Field(discriminator="stream")]],
+        Field(max_length=MAX_EVENTS_PER_BATCH),
+    ]
+
+
+def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if retry_after:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return response
+
+
+def _query(name: str, description: str, kind: str = "string", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": {"type": kind}}
+
+
+def openapi() -> dict[str, Any]:
+    schemas = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schemas.pop("$defs", {})
+    components["Batch"] = schemas
+    components["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+        "required": ["error"],
+    }
+    admin: list[dict[str, list[str]]] = [{"admin": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ccaudit service", "version": __version__},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "ingest": {"type": "http", "scheme": "bearer", "description": "a platform ingest token (cca_...)"},
+                "admin": {"type": "http", "scheme": "bearer", "description": "CCAUDIT_ADMIN_TOKEN"},
+            },
+        },
+        "paths": {
+            "/v1/events": {
+                "post": {
+                    "summary": "Store a batch of events (idempotent per event id)",
+                    "security": [{"ingest": []}],
+                    "requestBody": {
+                        "required": True,
+                        "description": "JSON, optionally with Content-Encoding: gzip; at most 16 MiB either way",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "stored",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"batch_id": {"type": "string"}, "accepted": {"type": "integer"}},
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("malformed JSON or invalid events (problems name each index); nothing stored"),
+                        "401": _error("no valid ingest token"),
+                        "403": _error("the token belongs to another platform"),
+                        "413": _error("body larger than 16 MiB (compressed or not)"),
+                        "429": _error("rate limit of the token exceeded", retry_after=True),
+                        "503": _error("the store is unavailable; retry", retry_after=True),
+                    },
+                }
+            },
+            "/v1/audit/events": {
+                "get": {
+                    "summary": "Search the audit trail, newest first (keyset pagination)",
+                    "security": admin,
+                    "parameters": [
+                        _query("since", "ISO 8601 time, inclusive"),
+                        _query("until", "ISO 8601 time, exclusive"),
+                        *(_query(n, f"exact {n}") for n in ("platform", "organisation", "subject", "action")),
+                        _query("actor", "account or profile id"),
+                        _query("outcome", "success, denied, failed, error or aborted"),
+                        _query("request_id", "the request id (X-Request-ID)"),
+                        _query("limit", "1 to CCAUDIT_MAX_PAGE_SIZE (default 100)", "integer"),
+                        _query("cursor", "next_cursor of the previous page"),
+                    ],
+                    "responses": {
+                        "200": {"description": "events and next_cursor"},
+                        "400": _error("bad parameter"),
+                        "401": _error("no admin token"),
+                    },
+                }
+            },
+            "/v1/usage/summary": {
+                "get": {
+                    "summary": "Page views, visitors and top lists per day",
+                    "security": admin,
+                    "parameters": [
+                        _query("since", "date, inclusive (default: 29 days before until)"),
+                        _query("until", "date, inclusive (default: today, UTC)"),
+                        _query("platform", "one platform (default: all)"),
+                        _query("page", "one page"),
+                        _query("referrer", "one referrer host"),
+                        _query("top", "length of the top lists, 1 to 100 (default 10)", "integer"),
+                    ],
+                    "responses": {
+                        "200": {"description": "the summary"},
+                        "400": _error("bad parameter"),
+                        "401": _error("no admin token"),
+                    },
+                }
+            },
+            "/v1/admin/tokens": {
+                "get": {
+                    "summary": "List ingest tokens",
+                    "security": admin,
+                    "responses": {"200": {"description": "tokens"}},
+                },
+                "post": {
+                    "summary": "Make an ingest token for {platform}",
+                    "security": admin,
+                    "responses": {"201": {"description": "the token, shown once"}},
+                },
+            },
+            "/v1/admin/tokens/rotate": {
+                "post": {
+                    "summary": "New token; current ones work for the grace period",
+                    "security": admin,
+                    "responses": {"201": {"description": "the token, shown once"}},
+                },
+            },
+            "/v1/admin/tokens/{token_id}": {
+                "delete": {
+                    "summary": "Revoke a token now",
+                    "security": admin,
+                    "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "revoked"}, "404": _error("no such token")},
+                },
+            },
+            "/health": {
+                "get": {
+                    "summary": "Liveness, store reachability, ingest counters",
+                    "responses": {"200": {"description": "ok"}, "503": {"description": "store down"}},
+                }
+            },
+        },
+    }
