@@ -36,4 +36,20 @@ USAGE_EVENTS = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS,)
+
+# Personal data outside ClickHouse: audit events waiting on a platform host. Their age is bounded by
+# configuration (spool_max_age_days, dead_letter_max_age_days), and subject tooling must reach them.
+SPOOL = TableInfo(
+    name="spool (SQLite, <data_dir>/spool-<platform>.sqlite3, table `spool`)",
+    stream="audit",
+    subject_columns=("body",),
+    purpose="audit events not yet stored by the service (JSON in `body`)",
+)
+DEAD_LETTERS = TableInfo(
+    name="spool (SQLite, same file, table `dead_letters`)",
+    stream="audit",
+    subject_columns=("body",),
+    purpose="audit events the service refused, with the reason, for an operator to fix and requeue",
+)
+LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL, DEAD_LETTERS)
 ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS)
