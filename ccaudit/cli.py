@@ -260,6 +260,72 @@ def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
     out.print(table)
 
 
+@app.command("register")
+def register_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the processing register: streams per platform, purposes, legal basis, consent, retention."""
+    from ccaudit.register import PURPOSES
+
+    register = _settings().processing_register
+    if as_json:
+        sys.stdout.write(json.dumps(register.describe(), indent=2) + "\n")
+        return
+    table = Table("platform", "stream", "purposes", "legal basis", "consent category", "retention (days)")
+    for platform, streams in [("(default)", register.default), *register.platforms.items()]:
+        for stream, declaration in streams.items():
+            table.add_row(
+                platform, stream, ", ".join(declaration.purposes), declaration.legal_basis,
+                declaration.consent_category or "-", str(declaration.retention_days),
+            )  # fmt: skip
+    out.print(table)
+    for code, meaning in PURPOSES.items():
+        out.print(f"{code}  {meaning}", highlight=False)
+
+
+consent_app = typer.Typer(no_args_is_help=True, help="Consent: why a visitor is (not) counted.")
+app.add_typer(consent_app, name="consent")
+
+
+def _parse_header_block(text: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() and " " not in name.strip():
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}; {value.strip()}" if key == "cookie" and key in headers else value.strip()
+    return headers
+
+
+@consent_app.command("decide")
+def consent_decide(
+    cookie: Annotated[str | None, typer.Option(help="The Cookie header's value.")] = None,
+    header: Annotated[list[str] | None, typer.Option(help="Another header, 'Name: value' (repeatable).")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read a raw header block from standard input.")] = False,
+    platform: Annotated[
+        str | None, typer.Option(help="Whose register's consent category (default CCAUDIT_PLATFORM).")
+    ] = None,
+) -> None:
+    """Print the consent decision for a request's headers, with its reason, as JSON."""
+    from ccaudit.consent.decision import ConsentPolicy, decide
+
+    settings = _settings(platform=platform)
+    headers = _parse_header_block(sys.stdin.read()) if stdin else {}
+    headers.update(_parse_header_block("\n".join(header or [])))
+    if cookie is not None:
+        headers["cookie"] = cookie
+    usage = settings.processing_register.declaration(settings.platform, "usage")
+    if usage is None or usage.consent_category is None:
+        _fail(f"the processing register declares no usage stream for platform {settings.platform!r}", 2)
+    policy = ConsentPolicy(
+        settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days,
+        settings.honour_dnt, settings.gpc_override,
+    )  # fmt: skip
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    decision = decide(policy, now_ms, headers.get("cookie"), headers.get("sec-gpc"), headers.get("dnt"),
+                      usage.consent_category)  # fmt: skip
+    result = {"platform": settings.platform, "category": usage.consent_category, **decision._asdict()}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 spool_app = typer.Typer(no_args_is_help=True, help="The platform's local spool of audit events.")
 app.add_typer(spool_app, name="spool")
 

@@ -15,15 +15,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ccaudit.errors import ConfigurationError
+from ccaudit.register import DEFAULT_REGISTER, ProcessingRegister, load_register
 
 ENV_PREFIX = "CCAUDIT_"
 # Environment keys with this prefix belong to the test suite, not to the product.
 _TEST_PREFIX = "CCAUDIT_TEST_"
-STREAMS = ("audit", "usage", "learning", "consent")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _PLATFORM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     consent_revision: int = Field(1, ge=1, description="Current policy revision; older consents count as none.")
     consent_max_age_days: int = Field(182, ge=1, le=395, description="Consent older than this is void.")
     honour_dnt: bool = Field(True, description="Treat `DNT: 1` as a refusal of analytics.")
+    gpc_override: bool = Field(
+        False, description="Let an explicit on-site consent count despite `Sec-GPC: 1` (say so to visitors)."
+    )
     usage_page_patterns: StrList = Field(
         (), description="Page patterns for paths without a route template; others count as '(other)'."
     )
@@ -96,10 +99,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".ccaudit-data")
     dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")
     database: str = "ccaudit"
-    retention_days: dict[str, int] = Field(
-        default_factory=lambda: {"audit": 730, "usage": 30},
-        description='Days kept, by "stream" or "platform:stream" (the more specific wins).',
+    processing_register: ProcessingRegister = Field(
+        DEFAULT_REGISTER, description="The processing register (JSON); see ccaudit/register.py."
     )
+    register_file: Path | None = Field(None, description="A JSON file with the processing register.")
     geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
 
     @field_validator(
@@ -185,18 +188,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("retention_days")
-    @classmethod
-    def _retention(cls, value: dict[str, int]) -> dict[str, int]:
-        for key, days in value.items():
-            stream = key.rsplit(":", 1)[-1]
-            if stream not in STREAMS:
-                raise ValueError(f"{key!r}: unknown stream {stream!r} (known: {', '.join(STREAMS)})")
-            if not 1 <= days <= 36500:
-                raise ValueError(f"{key!r}: days must be between 1 and 36500")
-        if "audit" not in value:
-            raise ValueError('needs a default for "audit"')
-        return value
+    @model_validator(mode="after")
+    def _register_file(self) -> Settings:
+        if self.register_file is not None:
+            try:
+                register = load_register(self.register_file)
+            except ValueError as exc:
+                raise ValueError(f"register_file: {exc}") from None
+            object.__setattr__(self, "processing_register", register)
+        return self
 
     @property
     def store_dsn(self) -> str:
@@ -204,9 +204,14 @@ class Settings(BaseSettings):
         return self.dsn or f"chdb://{self.data_dir.resolve() / 'chdb'}"
 
     def retention_for(self, platform: str, stream: str) -> int:
-        """Days to keep rows of ``stream`` from ``platform``."""
-        days = self.retention_days.get(f"{platform}:{stream}") or self.retention_days.get(stream)
-        return days if days is not None else self.retention_days["audit"]
+        """Days to keep rows of ``stream`` from ``platform``, as the processing register declares.
+
+        Ingest refuses undeclared streams before it asks, so a missing declaration is a bug here.
+        """
+        declaration = self.processing_register.declaration(platform, stream)
+        if declaration is None:
+            raise LookupError(f"{platform}/{stream} is not in the processing register")
+        return declaration.retention_days
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -222,8 +227,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"]) from None
+        loc = [str(part) for part in err["loc"]]
+        field = loc[0] if loc else "?"
+        if field == "register_file" or (not loc and "register_file" in err["msg"]):
+            raise ConfigurationError(ENV_PREFIX + "REGISTER_FILE", err["msg"]) from None
+        where = f" (at {'.'.join(loc[1:])})" if len(loc) > 1 else ""
+        raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"] + where) from None
     except ValueError as exc:  # pydantic-settings fails to decode a JSON value before validation
         named = re.search(r'field "(\w+)"', str(exc))
         key = ENV_PREFIX + (named.group(1).upper() if named else "?")

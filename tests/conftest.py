@@ -184,7 +184,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         CCAUDIT_DATA_DIR=str(folder / "data"),
         CCAUDIT_PORT=str(port),
         CCAUDIT_ADMIN_TOKEN=token,
-        CCAUDIT_RETENTION_DAYS='{"audit": 730, "coop:audit": 400}',
     )
     proc = start_process(
         [sys.executable, "-m", "ccaudit", "serve"], env, f"http://127.0.0.1:{port}", folder / "log", "/health"

@@ -112,3 +112,31 @@ def test_spool_status_drain_and_dead_letters(tmp_path: Path, service: Service) -
     stuck = ccaudit("spool", "drain", "--timeout", "2", **down)
     assert stuck.returncode == 1
     assert "still in the spool" in stuck.stderr
+
+
+def test_consent_decide_explains_the_decision() -> None:
+    import time
+
+    from ccaudit.consent import ConsentRecord, encode_consent_cookie
+
+    now = time.time_ns() // 1_000_000
+    cookie = "ccaudit_consent=" + encode_consent_cookie(
+        ConsentRecord("0b9f3c1e-5a3d-4c1b-9a7e-3f2d1c0b9a8e", 1, frozenset({"analytics"}), now, now)
+    )
+    granted = json.loads(ccaudit("consent", "decide", "--cookie", cookie).stdout)
+    assert (granted["analytics"], granted["reason"], granted["category"]) == (True, "granted", "analytics")
+    gpc = subprocess.run(
+        [sys.executable, "-m", "ccaudit", "consent", "decide", "--stdin"], input=f"Host: x\nCookie: {cookie}\nSec-GPC: 1\n",
+        env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(gpc.stdout)["reason"] == "gpc"
+    assert json.loads(ccaudit("consent", "decide", "--cookie", cookie, "--header", "DNT: 1").stdout)["reason"] == "dnt"
+    overridden = ccaudit("consent", "decide", "--cookie", cookie, "--header", "Sec-GPC: 1", CCAUDIT_GPC_OVERRIDE="true")
+    assert json.loads(overridden.stdout)["reason"] == "granted-over-gpc"
+
+
+def test_register_shows_purposes_and_retention() -> None:
+    shown = json.loads(ccaudit("register", "--json").stdout)
+    assert shown["default"]["usage"]["consent_category"] == "analytics"
+    assert shown["default"]["audit"]["retention_days"] == 730
+    assert "P5" in shown["purposes"]

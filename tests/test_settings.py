@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ccaudit.errors import ConfigurationError
@@ -28,9 +31,17 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CCAUDIT_DATABASE", "x; DROP TABLE y"),
         ("CCAUDIT_PLATFORM", "Coop Platform"),
         ("CCAUDIT_SERVICE_URL", "ftp://x"),
-        ("CCAUDIT_RETENTION_DAYS", '{"audit": 0}'),
-        ("CCAUDIT_RETENTION_DAYS", '{"audit": 30, "coop:clicks": 5}'),
-        ("CCAUDIT_RETENTION_DAYS", "two years"),
+        (
+            "CCAUDIT_PROCESSING_REGISTER",
+            '{"default": {"audit": {"purposes": ["P2"], "legal_basis": "legitimate_interests", "retention_days": 0}}}',
+        ),
+        ("CCAUDIT_PROCESSING_REGISTER", '{"default": {"clicks": {}}}'),
+        (
+            "CCAUDIT_PROCESSING_REGISTER",
+            '{"default": {"usage": {"purposes": ["P5"], "legal_basis": "contract", "retention_days": 9}}}',
+        ),
+        ("CCAUDIT_PROCESSING_REGISTER", "two years"),
+        ("CCAUDIT_REGISTER_FILE", "/no/such/register.json"),
         ("CCAUDIT_TRANSPORT", "carrier-pigeon"),
     ],
 )
@@ -57,11 +68,22 @@ def test_lists_as_json_or_commas(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.audited_methods == ("POST", "DELETE")
 
 
-def test_retention_more_specific_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CCAUDIT_RETENTION_DAYS", '{"audit": 730, "library:audit": 365}')
+def test_register_file_sets_retention_per_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    audit = {"purposes": ["P2", "P3"], "legal_basis": "legitimate_interests", "retention_days": 730}
+    register = {"default": {"audit": audit}, "platforms": {"library": {"audit": {**audit, "retention_days": 365}}}}
+    (tmp_path / "register.json").write_text(json.dumps(register))
+    monkeypatch.setenv("CCAUDIT_REGISTER_FILE", str(tmp_path / "register.json"))
     settings = load_settings()
     assert settings.retention_for("library", "audit") == 365
     assert settings.retention_for("coop", "audit") == 730
+    assert settings.processing_register.declaration("coop", "usage") is None
+
+
+def test_a_usage_stream_without_consent_is_refused(tmp_path: Path) -> None:
+    usage = {"purposes": ["P5"], "legal_basis": "legitimate_interests", "retention_days": 30}
+    (tmp_path / "register.json").write_text(json.dumps({"default": {"usage": usage}}))
+    with pytest.raises(ConfigurationError, match=r"CCAUDIT_REGISTER_FILE: .*legal_basis 'consent'"):
+        load_settings(register_file=tmp_path / "register.json")
 
 
 def test_default_dsn_is_embedded_under_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:

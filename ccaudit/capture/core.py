@@ -149,8 +149,17 @@ class CaptureCore:
         self.resolver = resolver
         self.pages = PageNames(settings.usage_page_patterns)
         self.consent = ConsentPolicy(
-            settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days, settings.honour_dnt
+            settings.consent_cookie,
+            settings.consent_revision,
+            settings.consent_max_age_days,
+            settings.honour_dnt,
+            settings.gpc_override,
         )
+        # The processing register decides which streams this platform records at all.
+        register = settings.processing_register
+        usage = register.declaration(settings.platform, "usage")
+        self.records_audit = register.declaration(settings.platform, "audit") is not None
+        self.usage_category = usage.consent_category if usage is not None else None
         self.errors = 0
         self._durable_routes = bool(settings.strict_paths or settings.fail_closed_paths)
 
@@ -208,10 +217,10 @@ class CaptureCore:
             or self._page_view_candidate(state)
         )
 
-    @staticmethod
-    def _page_view_candidate(state: RequestState) -> bool:
+    def _page_view_candidate(self, state: RequestState) -> bool:
         return (
-            state.html
+            self.usage_category is not None
+            and state.html
             and 200 <= state.status < 300
             and not (state.error or state.aborted)
             and state.method == "GET"
@@ -240,7 +249,7 @@ class CaptureCore:
         try:
             if self._page_view_candidate(state):
                 self._page_view(state, facts)
-            if state.kind in _CANDIDATES or state.notes is not None or state.auth is not None:
+            if self.records_audit and (state.kind in _CANDIDATES or state.notes is not None or state.auth is not None):
                 self._finish(state, facts, scope)
         except Exception:  # capture must never break the platform
             self.errors += 1
@@ -248,7 +257,8 @@ class CaptureCore:
 
     def _page_view(self, state: RequestState, facts: RequestFacts) -> None:
         now_ms = time.time_ns() // 1_000_000
-        if not decide(self.consent, now_ms, facts.cookie, facts.gpc, facts.dnt).analytics:
+        assert self.usage_category is not None  # a candidate only when usage is declared
+        if not decide(self.consent, now_ms, facts.cookie, facts.gpc, facts.dnt, self.usage_category).analytics:
             return
         started_ms = now_ms - int((time.perf_counter() - state.started) * 1000)
         self.sink.emit(

@@ -2,7 +2,9 @@
 
 Precedence, first match wins:
 
-1. ``Sec-GPC: 1`` (Global Privacy Control) → deny, reason ``gpc``;
+1. ``Sec-GPC: 1`` (Global Privacy Control) → deny, reason ``gpc``; unless the operator configured
+   ``gpc_override``: then an explicit, valid on-site consent still counts (W3C GPC §: a site may
+   honour a later, specific consent the person gave it) and the reason says so (``granted-over-gpc``);
 2. ``DNT: 1`` → deny, reason ``dnt`` (unless the policy says not to honour DNT);
 3. no consent cookie → deny, ``no-consent``; a malformed one → deny, ``malformed``;
 4. consent given under an older policy revision → deny, ``old-revision``;
@@ -30,6 +32,7 @@ class ConsentPolicy(NamedTuple):
     revision: int = 1
     max_age_days: int = 182
     honour_dnt: bool = True
+    gpc_override: bool = False
 
 
 class ConsentDecision(NamedTuple):
@@ -55,10 +58,17 @@ def cookie_value(cookie_header: str, name: str) -> str | None:
 
 
 def decide(
-    policy: ConsentPolicy, now_ms: int, cookie_header: str | None, gpc: str | None, dnt: str | None
+    policy: ConsentPolicy,
+    now_ms: int,
+    cookie_header: str | None,
+    gpc: str | None,
+    dnt: str | None,
+    category: str = ANALYTICS,
 ) -> ConsentDecision:
-    """Decide from the request's Cookie, Sec-GPC and DNT header values (None when absent)."""
-    if gpc is not None and gpc.strip() == "1":
+    """Decide from the request's Cookie, Sec-GPC and DNT header values (None when absent) whether
+    ``category`` (the processing register's consent category for the stream) is allowed."""
+    gpc_on = gpc is not None and gpc.strip() == "1"
+    if gpc_on and not policy.gpc_override:
         return ConsentDecision(False, "gpc")
     if policy.honour_dnt and dnt is not None and dnt.strip() == "1":
         return ConsentDecision(False, "dnt")
@@ -73,6 +83,6 @@ def decide(
     if now_ms - record.updated_ms > policy.max_age_days * _DAY_MS or record.updated_ms > now_ms + _DAY_MS:
         # A timestamp in the future (beyond clock skew) is as untrustworthy as an old one.
         return ConsentDecision(False, "expired", record.consent_id)
-    if ANALYTICS not in record.categories:
+    if category not in record.categories:
         return ConsentDecision(False, "not-granted", record.consent_id)
-    return ConsentDecision(True, "granted", record.consent_id)
+    return ConsentDecision(True, "granted-over-gpc" if gpc_on else "granted", record.consent_id)

@@ -17,6 +17,7 @@ from ccaudit.errors import IngestError
 from ccaudit.ingest.enrich import UserAgentEnricher
 from ccaudit.ingest.geo import CountryLookup
 from ccaudit.ingest.salts import DailySalts
+from ccaudit.register import STREAMS
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.wire import AuditEventIn, UsageEventIn, parse_envelope, parse_events
@@ -57,8 +58,15 @@ class Ingestor:
         if platform is not None and envelope.platform != platform:
             raise IngestError([(None, f"platform {envelope.platform!r} does not match the credentials")])
         events, problems = parse_events(envelope.events)
+        register = self.settings.processing_register
+        for index, item in enumerate(envelope.events):
+            stream = item.get("stream")
+            if stream in STREAMS and register.declaration(envelope.platform, stream) is None:
+                problems.append(
+                    (index, f"stream {stream!r} is not in the processing register for {envelope.platform!r}")
+                )
         if problems:
-            raise IngestError(list(problems))
+            raise IngestError(sorted(problems))
         received = datetime.now(UTC)
         audit_rows: list[Sequence[Any]] = []
         usage_rows: list[Sequence[Any]] = []

@@ -30,6 +30,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     counters = IngestCounters()
 
     document = openapi()
+    register = settings.processing_register.describe()
+
+    async def register_document(request: Request) -> JSONResponse:
+        # No personal data: what is processed, why and for how long is public information.
+        return JSONResponse(register)
 
     async def openapi_document(request: Request) -> JSONResponse:
         return JSONResponse(document)
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
             *token_routes(settings, tokens),
             Route("/v1/openapi.json", openapi_document, methods=["GET"]),
+            Route("/v1/register", register_document, methods=["GET"]),
         ]
     )
     app.state.settings = settings

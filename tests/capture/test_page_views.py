@@ -189,3 +189,29 @@ def test_no_usage_event_unless_the_decision_allowed_it(
 )
 def test_referrer_host(referer: str | None, host: str | None, expected: str) -> None:
     assert referrer_host(referer, host) == expected
+
+
+def test_the_register_decides_which_streams_a_platform_records() -> None:
+    from ccaudit.register import DEFAULT_REGISTER
+
+    audit_only = DEFAULT_REGISTER.model_copy(
+        update={"platforms": {"test": {"audit": DEFAULT_REGISTER.default["audit"]}}}
+    )
+    sink = MemorySink()
+    recorder: Any = sink
+    app = CaptureMiddleware(
+        Starlette(routes=[Route("/courses/{course_id}", html)]),
+        settings_for_tests(processing_register=audit_only),
+        recorder=recorder,
+    )
+    scope = {"type": "http", "method": "GET", "path": "/courses/1", "root_path": "", "headers": [(b"cookie", consent_cookie().encode())],
+             "client": ("198.51.100.4", 1)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        pass
+
+    asyncio.run(app(scope, receive, send))
+    assert sink.events == []  # consent given, but this platform declares no usage stream

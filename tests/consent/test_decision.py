@@ -95,3 +95,15 @@ def test_decision_never_raises(header: str | None, gpc: str | None, dnt: str | N
 def test_any_cookie_value_parses_or_is_refused(raw: str) -> None:
     record = parse_consent_cookie(raw)
     assert record is None or isinstance(record, ConsentRecord)
+
+
+def test_gpc_may_yield_to_an_explicit_consent_only_where_configured() -> None:
+    assert decide(POLICY, NOW, cookie(), "1", None).reason == "gpc"
+    overridden = decide(POLICY._replace(gpc_override=True), NOW, cookie(), "1", None)
+    assert (overridden.analytics, overridden.reason) == (True, "granted-over-gpc")
+    assert decide(POLICY._replace(gpc_override=True), NOW, None, "1", None).reason == "no-consent"
+
+
+def test_the_category_comes_from_the_register() -> None:
+    assert decide(POLICY, NOW, cookie(categories=("statistics",)), None, None, "statistics").analytics
+    assert not decide(POLICY, NOW, cookie(categories=("statistics",)), None, None).analytics

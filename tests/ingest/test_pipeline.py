@@ -11,6 +11,7 @@ from ccaudit.errors import IngestError
 from ccaudit.ids import new_id
 from ccaudit.ingest import Ingestor
 from ccaudit.ingest.inprocess import inprocess_transport
+from ccaudit.register import DEFAULT_REGISTER, Declaration
 from ccaudit.settings import Settings
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.store import Store
@@ -37,7 +38,11 @@ def batch(events: list[dict[str, Any]], platform: str = "coop") -> dict[str, Any
 
 @pytest.fixture
 def ingestor(store: Store) -> Ingestor:
-    return Ingestor(Settings(retention_days={"audit": 730, "library:audit": 90}), store)
+    audit = Declaration(purposes=("P2", "P3"), legal_basis="legitimate_interests", retention_days=730)
+    register = DEFAULT_REGISTER.model_copy(
+        update={"platforms": {"library": {"audit": audit.model_copy(update={"retention_days": 90})}}}
+    )
+    return Ingestor(Settings(processing_register=register), store)
 
 
 def count(store: Store) -> int:
@@ -62,6 +67,15 @@ def test_retention_is_set_per_platform_and_stream(ingestor: Ingestor, store: Sto
         f"SELECT platform, retention_days FROM {store.database}.audit_events ORDER BY platform"
     ).result_rows
     assert rows == [("coop", 730), ("library", 90)]
+
+
+def test_streams_outside_the_register_are_refused(ingestor: Ingestor, store: Store) -> None:
+    from tests.ingest.test_usage import view
+
+    with pytest.raises(IngestError) as caught:
+        ingestor.ingest(batch([wire(0), view("192.0.2.1", "UA")], platform="library"))  # no usage there
+    assert caught.value.problems == [(1, "stream 'usage' is not in the processing register for 'library'")]
+    assert count(store) == 0
 
 
 def test_invalid_events_refuse_the_batch_naming_each_index(ingestor: Ingestor, store: Store) -> None:
