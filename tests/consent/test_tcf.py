@@ -16,8 +16,8 @@ HAND_BUILT_CORE = (
     "000100101100"  # CmpId 300
     "000000000010"  # CmpVersion 2
     "000001"  # ConsentScreen 1
-    "001101"
-    "001011"  # ConsentLanguage "NL": N = 13, L = 11 (A = 0)
+    "001101"  # ConsentLanguage "NL": N = 13 (A = 0)...
+    "001011"  # ...L = 11
     "000001111000"  # VendorListVersion 120
     "000101"  # TcfPolicyVersion 5 (TCF v2.3)
     "1"  # IsServiceSpecific
@@ -26,16 +26,21 @@ HAND_BUILT_CORE = (
     "100000011000000000000000"  # PurposesConsent 1, 8, 9 (the vendors' side: must not count for us)
     "010000100000000000000000"  # PurposesLITransparency 2, 7
     "0"  # PurposeOneTreatment
-    "001101"
-    "001011"  # PublisherCC "NL"
-    "0000000000000011"
-    "0"
-    "101"  # vendor consents: MaxVendorId 3, bit field, vendors 1 and 3
-    "0000000000000000"
-    "0"  # vendor legitimate interests: MaxVendorId 0, an empty bit field
+    "001101"  # PublisherCC "NL": N...
+    "001011"  # ...L
+    "0000000000000011"  # vendor consents: MaxVendorId 3
+    "0"  # IsRangeEncoding 0: a bit field follows
+    "101"  # vendors 1 and 3
+    "0000000000000000"  # vendor legitimate interests: MaxVendorId 0
+    "0"  # an empty bit field
     "000000000000"  # NumPubRestrictions 0
 )
-HAND_BUILT_DISCLOSED = "00100000000000000110101"  # type 1, MaxVendorId 3, vendors 1 and 3
+HAND_BUILT_DISCLOSED = (
+    "001"  # SegmentType 1: disclosed vendors
+    "0000000000000011"  # MaxVendorId 3
+    "0"  # a bit field
+    "101"  # vendors 1 and 3
+)
 HAND_BUILT_PUBLISHER = (
     "011"  # SegmentType 3: publisher TC
     "100000010000000000000000"  # PubPurposesConsent 1 and 8
