@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 NECESSARY = "necessary"
 ANALYTICS = "analytics"
@@ -40,8 +39,7 @@ _ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 _CATEGORY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
+class Consent(NamedTuple):
     """A consent manager's record of one visitor's choice, in our categories.
 
     ``categories_denied`` holds the categories the record refuses (explicitly, or by leaving them out of
@@ -51,6 +49,9 @@ class Consent:
     manager's own). Times are epoch milliseconds, None when the manager does not record them.
     ``explicit`` is False only when the manager does not say whether the visitor acted (values it calls
     implied are not a consent at all and come back as None).
+
+    A NamedTuple like the cookie's ``ConsentRecord``: immutable, and built several times faster than a
+    frozen dataclass, which matters on a first parse.
     """
 
     categories_granted: frozenset[str]

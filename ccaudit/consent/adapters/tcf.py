@@ -43,6 +43,7 @@ MIN_POLICY_VERSION = 4  # TCF v2.2; v2.3 is 5
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _DISCLOSED_VENDORS, _ALLOWED_VENDORS, _PUBLISHER_TC = 1, 2, 3
 _PURPOSE_BITS = 24
+_CORE_FIXED_BITS = 213  # Version to PublisherCC
 
 
 class _Truncated(Exception):
@@ -86,21 +87,27 @@ def _segment_bits(segment: str) -> _Bits | None:
 
 
 def _skip_vendors(bits: _Bits) -> None:
-    max_vendor_id = bits.read(16)
-    if bits.read(1) == 0:  # a bit field, one bit per vendor
-        bits.skip(max_vendor_id)
+    head = bits.read(16 + 1)  # MaxVendorId, IsRangeEncoding
+    if head & 1 == 0:  # a bit field, one bit per vendor
+        bits.skip(head >> 1)
         return
-    for _ in range(bits.read(12)):  # ranges; each entry consumes bits, so truncation ends the loop
-        is_a_range = bits.read(1)
-        bits.skip(32 if is_a_range else 16)
+    _skip_ranges(bits, bits.read(12))
+
+
+def _skip_ranges(bits: _Bits, entries: int) -> None:
+    # Each entry consumes bits, so a count larger than the data ends in _Truncated, not a long loop.
+    for _ in range(entries):
+        if bits.read(1 + 16) >> 16:  # IsARange, StartOrOnlyVendorId
+            bits.skip(16)  # EndVendorId
 
 
 def _skip_restrictions(bits: _Bits) -> None:
     for _ in range(bits.read(12)):
-        bits.skip(6 + 2)  # PurposeId, RestrictionType
-        for _ in range(bits.read(12)):
-            is_a_range = bits.read(1)
-            bits.skip(32 if is_a_range else 16)
+        _skip_ranges(bits, bits.read(6 + 2 + 12) & 0xFFF)  # PurposeId, RestrictionType, NumEntries
+
+
+def _field(fixed: int, offset: int, width: int) -> int:
+    return (fixed >> (_CORE_FIXED_BITS - offset - width)) & ((1 << width) - 1)
 
 
 def _has(purposes: int, purpose: int) -> bool:
@@ -115,15 +122,12 @@ def parse(raw: str) -> Consent | None:
         return None
     publisher_consents: int | None = None
     try:
-        if core.read(6) != 2:
+        # The fixed-width fields in one read (a few small ints are cheaper than a read per field).
+        fixed = core.read(_CORE_FIXED_BITS)
+        if _field(fixed, 0, 6) != 2 or _field(fixed, 132, 6) < MIN_POLICY_VERSION:  # Version, TcfPolicyVersion
             return None
-        created, last_updated = core.read(36), core.read(36)
-        core.skip(12 + 12 + 6 + 12 + 12)  # CmpId, CmpVersion, ConsentScreen, ConsentLanguage, VendorListVersion
-        if core.read(6) < MIN_POLICY_VERSION:
-            return None
-        # IsServiceSpecific, UseNonStandardTexts, SpecialFeatureOptIns, PurposesConsent,
-        # PurposesLITransparency, PurposeOneTreatment, PublisherCC: the vendors' side, not ours.
-        core.skip(1 + 1 + 12 + 24 + 24 + 1 + 12)
+        created, last_updated = _field(fixed, 6, 36), _field(fixed, 42, 36)
+        # The rest (CMP, language, vendor list, the vendors' purposes, publisher country) is not ours to use.
         _skip_vendors(core)  # consents
         _skip_vendors(core)  # legitimate interests
         _skip_restrictions(core)
@@ -135,9 +139,10 @@ def parse(raw: str) -> Consent | None:
             if kind == _PUBLISHER_TC:
                 if publisher_consents is not None:  # two publisher segments: which one is true?
                     return None
-                publisher_consents = bits.read(_PURPOSE_BITS)
-                bits.skip(_PURPOSE_BITS)  # legitimate interests: never count
-                bits.skip(2 * bits.read(6))  # custom purposes: consents and legitimate interests
+                # PubPurposesConsent, PubPurposesLITransparency (never counts), NumCustomPurposes
+                fields = bits.read(2 * _PURPOSE_BITS + 6)
+                publisher_consents = fields >> (_PURPOSE_BITS + 6)
+                bits.skip(2 * (fields & 0x3F))  # custom purposes: consents and legitimate interests
             elif kind not in (_DISCLOSED_VENDORS, _ALLOWED_VENDORS):
                 return None
     except _Truncated:
