@@ -1,0 +1,38 @@
+"""The consent signals in a request's Cookie header, as the configured adapters read them.
+
+Each active adapter's cookie is looked up with the decision's own ``cookie_value`` (first occurrence
+of the exact name wins) and parsed through the adapter's cache. Nothing here decides: precedence,
+revision, age and expiry are the decision's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from ccaudit.consent.adapters.base import Consent, ConsentAdapter
+from ccaudit.consent.decision import cookie_value
+
+
+class Reading(NamedTuple):
+    """One adapter's cookie found in the header: its consent, or None if the value is not one."""
+
+    adapter: str
+    consent: Consent | None
+
+
+def read_signals(cookie_header: str | None, adapters: Iterable[ConsentAdapter]) -> list[Reading]:
+    """A reading for every adapter whose cookie is present, in the adapters' order. Never raises."""
+    if not cookie_header:
+        return []
+    readings = []
+    for adapter in adapters:
+        raw = cookie_value(cookie_header, adapter.cookie_name)
+        if raw is not None:
+            readings.append(Reading(adapter.name, adapter.parse(raw)))
+    return readings
+
+
+def read_consents(cookie_header: str | None, adapters: Iterable[ConsentAdapter]) -> list[tuple[str, Consent]]:
+    """``(adapter name, consent)`` for every adapter whose cookie holds a consent, in the adapters' order."""
+    return [(r.adapter, r.consent) for r in read_signals(cookie_header, adapters) if r.consent is not None]
