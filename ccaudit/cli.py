@@ -305,7 +305,8 @@ def consent_decide(
     ] = None,
 ) -> None:
     """Print the consent decision for a request's headers, with its reason, as JSON."""
-    from ccaudit.consent.decision import ConsentPolicy, decide
+    from ccaudit.consent.decision import decide
+    from ccaudit.consent.policy import policy_from_settings
 
     settings = _settings(platform=platform)
     headers = _parse_header_block(sys.stdin.read()) if stdin else {}
@@ -315,10 +316,7 @@ def consent_decide(
     usage = settings.processing_register.declaration(settings.platform, "usage")
     if usage is None or usage.consent_category is None:
         _fail(f"the processing register declares no usage stream for platform {settings.platform!r}", 2)
-    policy = ConsentPolicy(
-        settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days,
-        settings.honour_dnt, settings.gpc_override,
-    )  # fmt: skip
+    policy = policy_from_settings(settings)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     decision = decide(policy, now_ms, headers.get("cookie"), headers.get("sec-gpc"), headers.get("dnt"),
                       usage.consent_category)  # fmt: skip

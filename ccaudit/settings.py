@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     gpc_override: bool = Field(
         False, description="Let an explicit on-site consent count despite `Sec-GPC: 1` (say so to visitors)."
     )
+    consent_adapters: StrList = Field(
+        ("ccaudit",),
+        description="Consent managers read, in order: ccaudit, orestbida, klaro, cookiebot, cookieyes, osano, tcf.",
+    )
+    consent_cookies: dict[str, str] = Field(default_factory=dict, description="Cookie name per manager, if not theirs.")
+    consent_mappings: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per manager, its category (Klaro: service) names → ours, e.g. {'klaro': {'matomo': 'analytics'}}.",
+    )
+    consent_revisions: dict[str, int] = Field(
+        default_factory=dict, description="Per manager, the lowest policy revision still valid."
+    )
     usage_page_patterns: StrList = Field(
         (), description="Page patterns for paths without a route template; others count as '(other)'."
     )
@@ -117,6 +129,7 @@ class Settings(BaseSettings):
         "usage_page_patterns",
         "strict_paths",
         "fail_closed_paths",
+        "consent_adapters",
         mode="before",
     )
     @classmethod
@@ -189,6 +202,18 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _consent_managers(self) -> Settings:
+        # Imported here: the adapters import this module's neighbours, not the other way round.
+        from ccaudit.consent.adapters import build_adapters
+        from ccaudit.consent.policy import adapter_config
+
+        try:
+            build_adapters(adapter_config(self))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"consent_adapters: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _register_file(self) -> Settings:
         if self.register_file is not None:
             try:
@@ -228,9 +253,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [str(part) for part in err["loc"]]
-        field = loc[0] if loc else "?"
-        if field == "register_file" or (not loc and "register_file" in err["msg"]):
-            raise ConfigurationError(ENV_PREFIX + "REGISTER_FILE", err["msg"]) from None
+        named = re.match(r"^Value error, (\w+): ", err["msg"])
+        field = loc[0] if loc else (named.group(1) if named else "?")
         where = f" (at {'.'.join(loc[1:])})" if len(loc) > 1 else ""
         raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"] + where) from None
     except ValueError as exc:  # pydantic-settings fails to decode a JSON value before validation

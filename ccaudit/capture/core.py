@@ -22,7 +22,8 @@ from ccaudit.capture.context import AuditNote, RequestContext
 from ccaudit.capture.identity import Identity, Resolver
 from ccaudit.capture.pages import PageNames, referrer_host
 from ccaudit.capture.rules import AuditRules, Kind, should_record
-from ccaudit.consent.decision import ConsentPolicy, decide
+from ccaudit.consent.decision import decide
+from ccaudit.consent.policy import policy_from_settings
 from ccaudit.events import AuditEvent, Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
@@ -148,13 +149,7 @@ class CaptureCore:
         self.sink = sink
         self.resolver = resolver
         self.pages = PageNames(settings.usage_page_patterns)
-        self.consent = ConsentPolicy(
-            settings.consent_cookie,
-            settings.consent_revision,
-            settings.consent_max_age_days,
-            settings.honour_dnt,
-            settings.gpc_override,
-        )
+        self.consent = policy_from_settings(settings)
         # The processing register decides which streams this platform records at all.
         register = settings.processing_register
         usage = register.declaration(settings.platform, "usage")

@@ -1,7 +1,7 @@
 """The consent signals in a request's Cookie header, as the configured adapters read them.
 
-Each active adapter's cookie is looked up with the decision's own ``cookie_value`` (first occurrence
-of the exact name wins) and parsed through the adapter's cache. Nothing here decides: precedence,
+Each active adapter's cookie is looked up with ``cookie_value`` (first occurrence of the exact name
+wins) and parsed through the adapter's cache. Nothing here decides: precedence,
 revision, age and expiry are the decision's.
 """
 
@@ -11,7 +11,22 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from ccaudit.consent.adapters.base import Consent, ConsentAdapter
-from ccaudit.consent.decision import cookie_value
+
+
+def cookie_value(cookie_header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie header, tolerant of garbage; the first one wins.
+
+    Searched with ``str.find`` rather than split into pairs: it runs on every page view.
+    """
+    key = name + "="
+    at = cookie_header.find(key)
+    while at != -1:
+        if at == 0 or cookie_header[at - 1] in "; \t":  # a whole name, not the tail of another
+            start = at + len(key)
+            end = cookie_header.find(";", start)
+            return (cookie_header[start:] if end == -1 else cookie_header[start:end]).strip().strip('"')
+        at = cookie_header.find(key, at + 1)
+    return None
 
 
 class Reading(NamedTuple):

@@ -107,3 +107,37 @@ def test_gpc_may_yield_to_an_explicit_consent_only_where_configured() -> None:
 def test_the_category_comes_from_the_register() -> None:
     assert decide(POLICY, NOW, cookie(categories=("statistics",)), None, None, "statistics").analytics
     assert not decide(POLICY, NOW, cookie(categories=("statistics",)), None, None).analytics
+
+
+def test_consent_from_real_managers_through_the_settings() -> None:
+    from ccaudit.consent.policy import policy_from_settings
+    from ccaudit.settings import Settings
+    from tests.consent.test_adapters import cookiebot_value
+
+    settings = Settings(consent_adapters=("cookiebot", "cookieyes", "ccaudit"), consent_revisions={"cookiebot": 1})
+    policy = policy_from_settings(settings)
+    bot = f"CookieConsent={cookiebot_value()}"
+    yes = "cookieyes-consent=consentid:abc123,consent:yes,action:yes,necessary:yes,analytics:yes"
+    no = "cookieyes-consent=consentid:abc123,consent:yes,action:yes,necessary:yes,analytics:no"
+    now = 1_764_410_000_000 + DAY
+    granted = decide(policy, now, bot, None, None)
+    assert (granted.analytics, granted.reason, granted.source) == (True, "granted", "cookiebot")
+    assert decide(policy, now, yes, None, None).source == "cookieyes"
+    assert (
+        decide(policy, now, f"CookieConsent={cookiebot_value(method=chr(39) + 'implied' + chr(39))}", None, None).reason
+        == "malformed"
+    )
+    assert decide(policy, now, f"CookieConsent={cookiebot_value(ver='0')}", None, None).reason == "old-revision"
+    # Two managers disagree: the explicit refusal wins.
+    assert decide(policy, now, f"{bot}; {no}", None, None) == (False, "not-granted", "abc123", "cookieyes")
+    # Our own cookie still works beside them.
+    assert decide(policy._replace(revision=3), NOW, cookie(), None, None).reason == "granted"
+
+
+def test_unknown_consent_manager_is_a_setting_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ccaudit.errors import ConfigurationError
+    from ccaudit.settings import load_settings
+
+    monkeypatch.setenv("CCAUDIT_CONSENT_ADAPTERS", "tcf,onetrust")
+    with pytest.raises(ConfigurationError, match="^CCAUDIT_CONSENT_ADAPTERS: .*onetrust"):
+        load_settings()
