@@ -257,9 +257,7 @@ def spooled_request_ids(spool: Path) -> set[str]:
     return {json.loads(body)["request_id"] for body in bodies}
 
 
-def tally(
-    name: str, sent: set[str], found: Counter[str], storage: dict[str, int], notes: list[str]
-) -> Outcome:
+def tally(name: str, sent: set[str], found: Counter[str], storage: dict[str, int], notes: list[str]) -> Outcome:
     """The outcome line: ``sent`` against what the read API shows, and FINAL at the storage level."""
     stored = len(sent & set(found))
     api_duplicates = sum(n - 1 for n in found.values() if n > 1)

@@ -1,6 +1,6 @@
 """``make faults``: run every fault scenario, one line each; exit 1 if any lost or doubled an event.
 
-    python -m tests.faults.run [scenario ...]
+python -m tests.faults.run [scenario ...]
 """
 
 from __future__ import annotations
