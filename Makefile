@@ -33,6 +33,7 @@ faults: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/enrich.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
