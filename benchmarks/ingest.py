@@ -42,8 +42,9 @@ def events(n: int) -> list:  # type: ignore[type-arg]
     from ccaudit.ids import new_id
 
     now = time.time_ns() // 1_000_000
-    return [
-        AuditEvent(
+
+    def one(i: int) -> AuditEvent:
+        return AuditEvent(
             event_id=new_id(), event_time_ms=now + i, organisation=f"org-{i % 7}", actor_account_id=f"acct-{i % 50}",
             actor_profile_id=f"p-{i % 50}", actor_role="admin", admin_operation=True, subject_id=f"person:{i % 300}",
             action="http.POST", route="/admin/people/{person_id}", resource_type="person", resource_id=str(i % 300),
@@ -51,8 +52,8 @@ def events(n: int) -> list:  # type: ignore[type-arg]
             peer_ip="192.0.2.7", user_agent=AGENTS[i % len(AGENTS)], request_id=f"req-{i}", trace_id="", span_id="",
             details={"fields": "email"},
         )  # fmt: skip
-        for i in range(n)
-    ]
+
+    return [one(i) for i in range(n)]
 
 
 # --- bare: the engine's own rate (child process) ---
