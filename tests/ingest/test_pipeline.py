@@ -56,8 +56,10 @@ def test_stores_validated_enriched_rows(ingestor: Ingestor, store: Store) -> Non
 
 
 def test_retention_is_set_per_platform_and_stream(ingestor: Ingestor, store: Store) -> None:
-    ingestor.ingest(batch([wire(1)], platform="coop"))
-    ingestor.ingest(batch([wire(2)], platform="library"))
+    # Now, not T0: a year-old library row is past its 90 days, and the TTL may remove it at any time.
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    ingestor.ingest(batch([wire(1, event_time=now)], platform="coop"))
+    ingestor.ingest(batch([wire(2, event_time=now)], platform="library"))
     rows = store.client.query(
         f"SELECT platform, retention_days FROM {store.database}.audit_events ORDER BY platform"
     ).result_rows
