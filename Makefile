@@ -8,7 +8,7 @@ PLATFORM_PORT ?= 8788
 FLASK_PORT ?= 8789
 DJANGO_PORT ?= 8790
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench faults lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,13 @@ test: $(STAMP)
 	$(BIN)/mypy ccaudit
 	$(BIN)/python -m pytest
 
+faults: $(STAMP)
+	$(BIN)/python -m tests.faults.run
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/enrich.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

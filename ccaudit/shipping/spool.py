@@ -98,7 +98,9 @@ class Spool:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != os.getpid():
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            # Each connection is used by its own thread only (thread-local), but close() runs on
+            # whichever thread closes the spool, after the recorder's threads have finished.
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")

@@ -1,0 +1,289 @@
+"""The durable spool: put/claim/ack/retry/dead letters, its bounds, leases, several processes on one
+file, and the recorder shipping from it through a transport that fails in the ways the service can."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ccaudit.shipping import spool as spool_module
+from ccaudit.shipping.recorder import Recorder
+from ccaudit.shipping.spool import Spool
+from ccaudit.shipping.transport import DeliveryError
+from tests.shipping.test_recorder import event
+
+
+def pairs(*names: str) -> list[tuple[str, str]]:
+    return [(name, json.dumps({"request_id": name})) for name in names]
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """The spool's wall clock, moved by hand: ``clock.now += 61``."""
+    fake = SimpleNamespace(now=1_800_000_000.0)
+    monkeypatch.setattr(spool_module, "time", SimpleNamespace(time=lambda: fake.now))
+    return fake
+
+
+def test_put_claim_ack(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    assert spool.put(pairs("a", "b", "c")) == 3
+    claimed = spool.claim(10, lease=60)
+    assert [e.event_id for e in claimed] == ["a", "b", "c"]  # oldest first
+    assert [json.loads(e.body)["request_id"] for e in claimed] == ["a", "b", "c"]
+    assert spool.claim(10, lease=60) == []  # leased
+    spool.ack([claimed[0].seq, claimed[1].seq])
+    status = spool.status()
+    assert (status.depth, status.ready, status.dead_letters) == (1, 0, 0)
+
+
+def test_an_event_id_already_spooled_is_accepted_once(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    assert spool.put(pairs("a", "b")) == 2
+    assert spool.put(pairs("b", "c")) == 2
+    assert [e.event_id for e in spool.claim(10, 60)] == ["a", "b", "c"]
+
+
+def test_retry_releases_after_the_delay_and_counts_attempts(tmp_path: Path, clock: SimpleNamespace) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.put(pairs("a", "b"))
+    first = spool.claim(10, 60)
+    spool.retry([e.seq for e in first], delay=5)
+    assert spool.claim(10, 60) == []  # not before 5 s
+    clock.now += 5
+    again = spool.claim(10, 60)
+    assert [(e.event_id, e.attempts) for e in again] == [("a", 1), ("b", 1)]
+    spool.retry([again[0].seq], delay=0)
+    assert [(e.event_id, e.attempts) for e in spool.claim(10, 60)] == [("a", 2)]
+
+
+def test_dead_letters_keep_the_reason_and_can_be_requeued(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.put(pairs("a", "b", "c"))
+    claimed = spool.claim(10, 60)
+    assert spool.dead_letter([(claimed[0].seq, "status: bad"), (claimed[2].seq, "HTTP 413")]) == 2
+    assert spool.dead_letter([(claimed[0].seq, "again")]) == 0  # already moved
+    letters = spool.dead_letters()
+    assert [(event_id, reason) for _, event_id, reason, _, _ in letters] == [("a", "status: bad"), ("c", "HTTP 413")]
+    assert json.loads(letters[0][4]) == {"request_id": "a"}
+    assert (spool.status().depth, spool.status().dead_letters) == (1, 2)
+    assert spool.requeue_dead_letters([letters[1][0]]) == 1
+    assert [e.event_id for e in spool.claim(10, 60)] == ["c"]
+    assert spool.requeue_dead_letters() == 1
+    assert [e.event_id for e in spool.claim(10, 60)] == ["a"]
+    assert spool.status().dead_letters == 0
+
+
+def test_a_full_spool_accepts_only_what_fits(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3", max_events=5)
+    assert spool.put(pairs("a", "b", "c")) == 3
+    assert spool.put(pairs("d", "e", "f", "g")) == 2
+    assert spool.put(pairs("h")) == 0
+    assert not spool.has_room()
+    assert [e.event_id for e in spool.claim(10, 60)] == ["a", "b", "c", "d", "e"]  # the first that fit
+    spool.ack([1, 2])
+    assert spool.has_room()
+    assert spool.put(pairs("h", "i", "j")) == 2
+
+
+def test_age_bounds_move_old_events_to_dead_letters_and_delete_old_dead_letters(
+    tmp_path: Path, clock: SimpleNamespace
+) -> None:
+    spool = Spool(tmp_path / "s.sqlite3", max_age=100, dead_max_age=1000)
+    spool.put(pairs("old"))
+    clock.now += 60
+    spool.put(pairs("young"))
+    assert spool.enforce_age() == (0, 0)
+    clock.now += 50  # "old" is 110 s old, "young" 50 s
+    assert spool.enforce_age() == (1, 0)
+    [(_, event_id, reason, _, _)] = spool.dead_letters()
+    assert event_id == "old"
+    assert "not delivered within 100s" in reason
+    assert [e.event_id for e in spool.claim(10, 60)] == ["young"]
+    clock.now += 999
+    assert spool.enforce_age() == (1, 0)  # young is too old now; old's dead letter is 999 s old
+    clock.now += 2
+    assert spool.enforce_age() == (0, 1)
+    assert [e[1] for e in spool.dead_letters()] == ["young"]
+
+
+def test_a_claimed_row_is_not_claimable_until_its_lease_expires(tmp_path: Path, clock: SimpleNamespace) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.put(pairs("a"))
+    other = Spool(tmp_path / "s.sqlite3")  # another handle on the file, as another process has
+    assert [e.event_id for e in spool.claim(10, lease=30)] == ["a"]
+    clock.now += 29
+    assert other.claim(10, lease=30) == []
+    assert spool.status().ready == 0
+    clock.now += 1
+    assert [(e.event_id, e.attempts) for e in other.claim(10, lease=30)] == [("a", 0)]
+
+
+def test_close_from_another_thread_than_the_ones_that_used_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    worker = threading.Thread(target=lambda: spool.put(pairs("a")))
+    worker.start()
+    worker.join()
+    spool.close()
+    assert Spool(tmp_path / "s.sqlite3").status().depth == 1
+
+
+# --- several processes on one file ---
+
+WRITERS, CLAIMERS, PER_WRITER = 3, 3, 300
+
+
+def _write(spool: Spool, writer: int) -> None:
+    for start in range(0, PER_WRITER, 10):
+        assert spool.put(pairs(*(f"w{writer}-{n}" for n in range(start, start + 10)))) == 10
+
+
+def _claim(spool: Spool, out: Path, writers_done: Any) -> None:
+    claimed: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        batch = spool.claim(25, lease=60)
+        if batch:
+            claimed += [e.event_id for e in batch]
+            spool.ack(e.seq for e in batch)
+        elif writers_done.is_set() and spool.status().depth == 0:
+            break
+        else:
+            time.sleep(0.005)
+    out.write_text("\n".join(claimed))
+
+
+def test_writers_and_claimers_in_several_processes_share_one_file(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    spool = Spool(tmp_path / "shared.sqlite3")  # opened in the parent, used by forked children
+    spool.put(pairs("parent"))
+    writers_done = ctx.Event()
+    claimers = [ctx.Process(target=_claim, args=(spool, tmp_path / f"c{i}", writers_done)) for i in range(CLAIMERS)]
+    writers = [ctx.Process(target=_write, args=(spool, w)) for w in range(WRITERS)]
+    for p in claimers + writers:
+        p.start()
+    for p in writers:
+        p.join(60)
+        assert p.exitcode == 0
+    writers_done.set()
+    for p in claimers:
+        p.join(90)
+        assert p.exitcode == 0
+    claimed = [line for i in range(CLAIMERS) for line in (tmp_path / f"c{i}").read_text().split("\n") if line]
+    expected = {"parent"} | {f"w{w}-{n}" for w in range(WRITERS) for n in range(PER_WRITER)}
+    assert len(claimed) == len(expected)  # nothing claimed twice
+    assert set(claimed) == expected  # nothing missed
+    assert spool.status().depth == 0
+
+
+# --- the recorder shipping from the spool ---
+
+
+class Scripted:
+    """A transport standing in for the service: ``script(batch)`` raises to refuse a batch."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.sends: list[tuple[float, list[str]]] = []
+        self.delivered: list[str] = []
+
+    def send(self, payload: bytes) -> None:
+        ids = [e["request_id"] for e in json.loads(payload)["events"]]
+        self.sends.append((time.time(), ids))
+        self.script(ids, len(self.sends))
+        self.delivered += ids
+
+
+class Backoffs(Recorder):
+    """Records each backoff the recorder chose, to check it against what was asked."""
+
+    chosen: list[tuple[int, float | None, float]]
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        value = super()._backoff(attempt, retry_after)
+        self.__dict__.setdefault("chosen", []).append((attempt, retry_after, value))
+        return value
+
+
+def _recorder(transport: Scripted, tmp_path: Path) -> tuple[Backoffs, Spool]:
+    spool = Spool(tmp_path / "r.sqlite3")
+    recorder = Backoffs(transport, platform="p", spool=spool, batch_size=100, flush_interval=60, backoff_max=2.0)
+    return recorder, spool
+
+
+def test_failures_are_retried_with_backoff_and_retry_after_is_honoured(tmp_path: Path) -> None:
+    def script(ids: list[str], n: int) -> None:
+        if n == 1:
+            raise DeliveryError("HTTP 503", retryable=True, retry_after=0.3, status=503)
+        if n in (2, 3):
+            raise DeliveryError("cannot reach", retryable=True)
+
+    transport = Scripted(script)
+    recorder, spool = _recorder(transport, tmp_path)
+    for n in range(10):
+        recorder.emit(event(n))
+    assert recorder.force_flush(15)
+    recorder.shutdown(5)
+    assert sorted(transport.delivered, key=int) == [str(n) for n in range(10)]  # once each
+    assert [ids for _, ids in transport.sends] == [transport.delivered] * 4  # the same batch, resent
+    assert recorder.stats()["retries"] == 3
+    assert recorder.stats()["shipped"] == 10
+    chosen = recorder.chosen
+    assert chosen[0] == (1, 0.3, 0.3)  # Retry-After, as asked
+    assert transport.sends[1][0] - transport.sends[0][0] >= 0.3 - 0.01  # and not resent before
+    for attempt, retry_after, value in chosen[1:]:  # exponential with jitter, within its bounds
+        assert retry_after is None
+        assert 0.05 <= value <= min(2.0, 0.1 * 2**attempt)
+    assert [c[0] for c in chosen] == [1, 2, 3]
+    assert spool.status().depth == 0
+
+
+def test_events_the_service_refuses_are_dead_lettered_with_the_reason_and_the_rest_resent(tmp_path: Path) -> None:
+    def script(ids: list[str], n: int) -> None:
+        bad = [(i, f"audit.status: bad in {rid}") for i, rid in enumerate(ids) if rid in ("3", "7")]
+        if bad:
+            raise DeliveryError("HTTP 400", retryable=False, problems=bad, status=400)
+
+    transport = Scripted(script)
+    recorder, spool = _recorder(transport, tmp_path)
+    for n in range(10):
+        recorder.emit(event(n))
+    assert recorder.force_flush(15)
+    recorder.shutdown(5)
+    assert sorted(transport.delivered, key=int) == [str(n) for n in range(10) if n not in (3, 7)]
+    letters = spool.dead_letters()
+    assert sorted((json.loads(body)["request_id"], reason) for _, _, reason, _, body in letters) == [
+        ("3", "audit.status: bad in 3"),
+        ("7", "audit.status: bad in 7"),
+    ]
+    assert recorder.stats()["dead_lettered"] == 2
+    assert spool.status().depth == 0
+
+
+def test_a_batch_refused_whole_with_413_is_dead_lettered(tmp_path: Path) -> None:
+    def script(ids: list[str], n: int) -> None:
+        if "big" in ids:
+            raise DeliveryError("HTTP 413: body larger than 16777216 bytes", retryable=False, status=413)
+
+    transport = Scripted(script)
+    recorder, spool = _recorder(transport, tmp_path)
+    first = [event(n)._replace(request_id="big" if n == 0 else f"a{n}") for n in range(4)]
+    for e in first:
+        recorder.emit(e)
+    assert recorder.force_flush(15)
+    recorder.emit(event(99))
+    assert recorder.force_flush(15)
+    recorder.shutdown(5)
+    assert transport.delivered == ["99"]
+    letters = spool.dead_letters()
+    assert sorted(json.loads(body)["request_id"] for *_, body in letters) == ["a1", "a2", "a3", "big"]
+    assert all("413" in reason for _, _, reason, _, _ in letters)
+    assert len(transport.sends) == 2  # never retried
+    assert spool.status().depth == 0
