@@ -139,5 +139,5 @@ def test_unknown_consent_manager_is_a_setting_error(monkeypatch: pytest.MonkeyPa
     from ccaudit.settings import load_settings
 
     monkeypatch.setenv("CCAUDIT_CONSENT_ADAPTERS", "tcf,onetrust")
-    with pytest.raises(ConfigurationError, match="^CCAUDIT_CONSENT_ADAPTERS: .*onetrust"):
+    with pytest.raises(ConfigurationError, match=r"^CCAUDIT_CONSENT_ADAPTERS: .*onetrust"):
         load_settings()
