@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     spool_max_events: int = Field(1_000_000, gt=0, le=100_000_000)
     spool_max_age_days: float = Field(7.0, gt=0, le=366)
     dead_letter_max_age_days: float = Field(30.0, gt=0, le=366)
+    spool_lease_seconds: float | None = Field(
+        None, gt=0, le=3600, description="How long a shipper's claim lasts; default twice send_timeout."
+    )
     strict_paths: StrList = Field((), description="Routes whose audit event is on disk before the response.")
     fail_closed_paths: StrList = Field((), description="Routes refused with 503 when their audit cannot be kept.")
     queue_size: int = Field(20_000, gt=0, le=10_000_000)

@@ -13,7 +13,6 @@ Contract (documented in the README and in ``GET /v1/openapi.json``):
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -21,13 +20,14 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from opentelemetry import metrics, trace
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from ccaudit.errors import IngestError, StoreError, StoreUnavailable
-from ccaudit.ingest import Ingestor
+from ccaudit.ingest import Ingestor, IngestResult
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.store.tokens import TokenStore
 
@@ -60,6 +60,24 @@ class IngestCounters:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Malformed(Exception):
+    pass
+
+
+class _OtherPlatform(Exception):
+    pass
+
+
+def _decode_and_ingest(ingestor: Ingestor, body: bytes, platform: str) -> IngestResult:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _Malformed(str(exc)) from None
+    if isinstance(data, dict) and data.get("platform") not in (None, platform):
+        raise _OtherPlatform(data.get("platform"))
+    return ingestor.ingest(data, platform=platform)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
@@ -140,17 +158,17 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
         except (ValueError, zlib.error) as exc:
             counters.add(rejected_batches=1)
             return _error(400, f"unreadable body: {exc}")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            counters.add(rejected_batches=1)
-            return _error(400, f"malformed JSON: {exc}")
-        if isinstance(data, dict) and data.get("platform") not in (None, platform):
-            counters.add(rejected_batches=1)
-            return _error(403, f"this token writes for platform {platform!r}, not {data.get('platform')!r}")
         started = time.perf_counter()
         try:
-            result = await run_in_threadpool(ingestor.ingest, data, platform=platform)
+            # Decoding, validation and the insert all run in a worker thread: a large batch must not
+            # hold the event loop (and with it every other platform's requests).
+            result = await run_in_threadpool(_decode_and_ingest, ingestor, body, platform)
+        except _Malformed as exc:
+            counters.add(rejected_batches=1)
+            return _error(400, f"malformed JSON: {exc}")
+        except _OtherPlatform as exc:
+            counters.add(rejected_batches=1)
+            return _error(403, f"this token writes for platform {platform!r}, not {exc.args[0]!r}")
         except IngestError as exc:
             counters.add(rejected_batches=1)
             problems = [{"index": i, "reason": r} for i, r in exc.problems]

@@ -60,7 +60,7 @@ _COUNTERS = (
     "dead_lettered",  # events moved to the dead letters
     "usage_dropped",  # usage events not delivered (best effort)
 )
-_LEASE = 60.0  # seconds a claimed spool batch is ours; a dead process's lease simply runs out
+_SHIP_BATCH = 2000  # events per delivery from the spool: fewer, larger requests ship faster
 _IDLE_POLL = 1.0  # seconds between spool checks when idle (rows of other processes, backoffs)
 
 
@@ -102,6 +102,7 @@ class Recorder:
         max_attempts: int = 6,
         backoff_max: float = 30.0,
         shutdown_timeout: float = 5.0,
+        lease: float = 30.0,
     ) -> None:
         self.transport = transport
         self.platform = platform
@@ -112,6 +113,8 @@ class Recorder:
         self.max_attempts = max_attempts
         self.backoff_max = backoff_max
         self._shutdown_timeout = shutdown_timeout
+        # Seconds a claimed spool batch is this process's; if it dies, another sends it after that.
+        self.lease = lease
         self._init_state()
         self._start()
         _register(self)
@@ -193,11 +196,11 @@ class Recorder:
         if self.spool is None:
             return True
         while time.monotonic() < deadline:
-            if self.spool.status().depth == 0:
+            if self.spool.depth() == 0:
                 return True
             self._ship_wake.set()
-            time.sleep(0.02)
-        return self.spool.status().depth == 0
+            time.sleep(0.05)
+        return self.spool.depth() == 0
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Stop accepting events, persist or ship what is queued, stop the threads. Idempotent, bounded.
@@ -325,7 +328,7 @@ class Recorder:
                 return
             try:
                 self._enforce_age(spool)
-                claimed = spool.claim(self.batch_size, _LEASE)
+                claimed = spool.claim(max(self.batch_size, _SHIP_BATCH), self.lease)
             except Exception:
                 log.exception("ccaudit: the spool could not be read")
                 claimed = []
@@ -349,7 +352,8 @@ class Recorder:
             self.transport.send(_payload(self.platform, (e.body for e in claimed)))
         except DeliveryError as exc:
             if exc.retryable:
-                attempts = max(e.attempts for e in claimed) + 1
+                # The freshest row sets the pace: new events must not inherit an old row's long backoff.
+                attempts = min(e.attempts for e in claimed) + 1
                 self._count("retries", 1)
                 spool.retry([e.seq for e in claimed], self._backoff(attempts, exc.retry_after))
                 if exc.status in (401, 403):
@@ -501,4 +505,7 @@ def build_recorder(settings: Settings) -> Recorder:
         batch_size=settings.batch_size,
         flush_interval=settings.flush_interval,
         shutdown_timeout=settings.shutdown_timeout,
+        lease=max(settings.send_timeout * 2, 5.0)
+        if settings.spool_lease_seconds is None
+        else settings.spool_lease_seconds,
     )

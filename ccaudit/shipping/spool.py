@@ -166,6 +166,10 @@ class Spool:
             )
         return len(accepted)
 
+    def depth(self) -> int:
+        """Events waiting (one count query; status() does three)."""
+        return int(self._read("SELECT count(*) FROM spool")[0][0])
+
     def has_room(self) -> bool:
         return int(self._read("SELECT count(*) FROM spool")[0][0]) < self.max_events
 

@@ -4,14 +4,13 @@ Every ``POST /admin/items`` is an admin operation, so each acknowledged request 
 event, found in the store by the request's ``X-Request-ID``. Settings come from the ``CCAUDIT_*``
 environment like any platform's (service URL, ingest token, data folder with the spool, flush interval).
 
-One knob is the test suite's own: ``CCAUDIT_TEST_SPOOL_LEASE`` shortens how long a shipper's claim on
-spooled rows lasts (60 s in the product), so that after a SIGKILL the restarted process picks up the
-rows the dead one had claimed within seconds instead of a minute. The mechanism is the same.
+The harness shortens ``CCAUDIT_SPOOL_LEASE_SECONDS`` (how long a shipper's claim on spooled rows
+lasts), so that after a SIGKILL the restarted process picks up the rows the dead one had claimed
+within seconds. The mechanism is the same as in production.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,10 +20,6 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from ccaudit import CaptureMiddleware, Identity, load_settings
-from ccaudit.shipping import recorder as _recorder
-
-if os.environ.get("CCAUDIT_TEST_SPOOL_LEASE"):
-    _recorder._LEASE = float(os.environ["CCAUDIT_TEST_SPOOL_LEASE"])
 
 
 def resolve(scope: Any) -> Identity | None:

@@ -122,7 +122,7 @@ class PlatformProcess:
             CCAUDIT_SERVICE_URL=service.url,
             CCAUDIT_INGEST_TOKEN=service.api.ingest_token(platform),
             CCAUDIT_DATA_DIR=str(folder),
-            CCAUDIT_TEST_SPOOL_LEASE="2",
+            CCAUDIT_SPOOL_LEASE_SECONDS="2",
             **env,
         )
         self.proc: Proc | None = None
