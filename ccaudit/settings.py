@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     consent_revision: int = Field(1, ge=1, description="Current policy revision; older consents count as none.")
     consent_max_age_days: int = Field(182, ge=1, le=395, description="Consent older than this is void.")
     honour_dnt: bool = Field(True, description="Treat `DNT: 1` as a refusal of analytics.")
+    consent_path_prefix: str = Field(
+        "/.ccaudit", description="Where the middleware serves the banner and takes receipts on the platform's origin."
+    )
     usage_page_patterns: StrList = Field(
         (), description="Page patterns for paths without a route template; others count as '(other)'."
     )
@@ -97,7 +100,8 @@ class Settings(BaseSettings):
     dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")
     database: str = "ccaudit"
     retention_days: dict[str, int] = Field(
-        default_factory=lambda: {"audit": 730, "usage": 30},
+        # consent: receipts are the proof of consent (art. 7(1)), kept 5 years.
+        default_factory=lambda: {"audit": 730, "usage": 30, "consent": 1825},
         description='Days kept, by "stream" or "platform:stream" (the more specific wins).',
     )
     geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
@@ -154,6 +158,13 @@ class Settings(BaseSettings):
     def _cookie_name(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", value):
             raise ValueError("a cookie name of letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("consent_path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.match(r"^(/[A-Za-z0-9._~-]+)+$", value):
+            raise ValueError("a path such as /.ccaudit: starts with '/', no trailing '/', no query")
         return value
 
     @field_validator("geoip_db")
