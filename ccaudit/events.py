@@ -72,6 +72,7 @@ class UsageEvent(NamedTuple):
 
 _USAGE_WIRE_NAMES = tuple("event_time" if name == "event_time_ms" else name for name in UsageEvent._fields)
 
+
 class ConsentEvent(NamedTuple):
     """A consent receipt (stream ``consent``): a consent given, changed or withdrawn.
 
