@@ -19,11 +19,10 @@ from ccaudit.consent.receipts import ReceiptError, make_receipt
 from ccaudit.errors import IngestError
 from ccaudit.events import ConsentEvent
 from ccaudit.ingest import Ingestor
-from ccaudit.service.app import create_app
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.tables import CONSENT_RECEIPTS, PERSONAL_DATA_TABLES
-from tests.conftest import MemorySink, settings_for_tests
+from tests.conftest import MemorySink, Service, settings_for_tests
 from tests.ingest.test_pipeline import batch
 
 T0 = 1_764_410_000_000
@@ -188,18 +187,21 @@ def test_consent_receipts_are_registered_as_personal_data() -> None:
     assert CONSENT_RECEIPTS.subject_columns == ("consent_id", "account_id")
 
 
-def test_history_route(store: Store) -> None:
-    settings = Settings(admin_token="s3cret")
-    app = create_app(settings, store)
-    Ingestor(settings, store).ingest(batch([consent_wire(cid := str(uuid.uuid4()), 1)]))
-    auth = {"Authorization": "Bearer s3cret"}
-    response = request(app, "GET", f"/v1/consent/{cid.upper()}", headers=auth)
+@pytest.mark.e2e
+def test_history_route_over_http(service: Service) -> None:
+    # Through the real service process: an in-process app here would register the service's
+    # OpenTelemetry instruments before the observability test installs its meter provider.
+    cid = str(uuid.uuid4())
+    assert service.post_batch(batch([consent_wire(cid, 1)])).status_code == 200
+    auth = {"Authorization": f"Bearer {service.token}"}
+    response = httpx.get(f"{service.url}/v1/consent/{cid.upper()}", headers=auth, timeout=10)
     assert response.status_code == 200
     body = response.json()
     assert body["consent_id"] == cid
     assert [r["action"] for r in body["receipts"]] == ["accept_all"]
-    assert request(app, "GET", f"/v1/consent/{cid}").status_code == 401
-    assert request(app, "GET", f"/v1/consent/{uuid.uuid4()}", headers=auth).status_code == 404
-    bad = request(app, "GET", "/v1/consent/not-a-uuid", headers=auth)
+    assert body["receipts"][0]["policy_revision"] == 1
+    assert httpx.get(f"{service.url}/v1/consent/{cid}", timeout=10).status_code == 401
+    assert httpx.get(f"{service.url}/v1/consent/{uuid.uuid4()}", headers=auth, timeout=10).status_code == 404
+    bad = httpx.get(f"{service.url}/v1/consent/not-a-uuid", headers=auth, timeout=10)
     assert bad.status_code == 400
     assert "consent_id" in bad.json()["error"]
