@@ -23,10 +23,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from ccaudit.capture.core import EventSink
 from ccaudit.capture.identity import Identity, Resolver
 from ccaudit.consent.banner import CATEGORIES, render_banner
 from ccaudit.consent.receipts import ReceiptError, header_flag, make_receipt
-from ccaudit.events import Event
+from ccaudit.events import ConsentEvent
 from ccaudit.settings import Settings
 
 log = logging.getLogger("ccaudit.capture")
@@ -65,7 +66,7 @@ def _names(data: dict[str, Any], key: str) -> list[str]:
 class PlatformRoutes:
     """The banner, the receipt endpoint and gpc.json, for one middleware instance."""
 
-    def __init__(self, settings: Settings, sink: Any, resolver: Resolver | None = None) -> None:
+    def __init__(self, settings: Settings, sink: EventSink, resolver: Resolver | None = None) -> None:
         self.settings = settings
         self.sink = sink
         self.resolver = resolver
@@ -137,7 +138,7 @@ class PlatformRoutes:
         self.receipts += 1
         return 204, [_NO_STORE], b""
 
-    def _receipt(self, body: bytes, headers: Mapping[str, str], identity: Identity | None) -> Event:
+    def _receipt(self, body: bytes, headers: Mapping[str, str], identity: Identity | None) -> ConsentEvent:
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
