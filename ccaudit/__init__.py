@@ -6,7 +6,7 @@ platforms that use them.
 """
 
 from ccaudit.capture.asgi import CaptureMiddleware
-from ccaudit.capture.context import record_audit, record_auth, set_actor, set_subject
+from ccaudit.capture.context import record_audit, record_auth, record_consent, set_actor, set_subject
 from ccaudit.capture.identity import Identity, Resolver, starlette_user_resolver
 from ccaudit.capture.wsgi import WsgiCaptureMiddleware
 from ccaudit.errors import (
@@ -40,6 +40,7 @@ __all__ = [
     "load_settings",
     "record_audit",
     "record_auth",
+    "record_consent",
     "set_actor",
     "set_subject",
     "starlette_user_resolver",

@@ -72,4 +72,42 @@ class UsageEvent(NamedTuple):
 
 _USAGE_WIRE_NAMES = tuple("event_time" if name == "event_time_ms" else name for name in UsageEvent._fields)
 
-Event = AuditEvent | UsageEvent
+
+class ConsentEvent(NamedTuple):
+    """A consent receipt (stream ``consent``): a consent given, changed or withdrawn.
+
+    Proof of consent (GDPR art. 7(1)): who (a pseudonymous consent id, and the account id when the
+    visitor is logged in), what (categories and services accepted and rejected), how (``method``
+    banner or api, ``action``), under which policy revision and banner text (its SHA-256), in which
+    language, and whether the browser sent GPC or DNT. Never an IP address or a user agent.
+    """
+
+    event_id: str
+    event_time_ms: int
+    consent_id: str
+    account_id: str
+    categories_accepted: tuple[str, ...]
+    categories_rejected: tuple[str, ...]
+    services_accepted: tuple[str, ...]
+    services_rejected: tuple[str, ...]
+    method: str
+    action: str
+    policy_revision: int
+    banner_text_sha256: str
+    language: str
+    gpc: bool
+    dnt: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = dict(zip(_CONSENT_WIRE_NAMES, self, strict=True))
+        wire["categories_accepted"] = list(self.categories_accepted)
+        wire["categories_rejected"] = list(self.categories_rejected)
+        wire["services_accepted"] = list(self.services_accepted)
+        wire["services_rejected"] = list(self.services_rejected)
+        wire["stream"] = "consent"
+        return wire
+
+
+_CONSENT_WIRE_NAMES = tuple("event_time" if name == "event_time_ms" else name for name in ConsentEvent._fields)
+
+Event = AuditEvent | UsageEvent | ConsentEvent

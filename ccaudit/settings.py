@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     consent_revisions: dict[str, int] = Field(
         default_factory=dict, description="Per manager, the lowest policy revision still valid."
     )
+    consent_path_prefix: str = Field(
+        "/.ccaudit", description="Where the middleware serves the banner and takes receipts on the platform's origin."
+    )
     usage_page_patterns: StrList = Field(
         (), description="Page patterns for paths without a route template; others count as '(other)'."
     )
@@ -173,6 +176,13 @@ class Settings(BaseSettings):
     def _cookie_name(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", value):
             raise ValueError("a cookie name of letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("consent_path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.match(r"^(/[A-Za-z0-9._~-]+)+$", value):
+            raise ValueError("a path such as /.ccaudit: starts with '/', no trailing '/', no query")
         return value
 
     @field_validator("geoip_db")

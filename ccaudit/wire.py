@@ -5,7 +5,7 @@
 
 ``event_time`` is UTC: epoch milliseconds or an ISO 8601 string with an offset. Unknown fields are
 errors, so a typo in a non-Python client is caught rather than silently dropped. Streams: ``audit``
-and ``usage`` (page views); later streams (learning, consent) join the ``stream`` union without
+``usage`` (page views) and ``consent`` (receipts); later streams (learning) join the ``stream`` union without
 changing the envelope.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 SCHEMA_VERSION = 1
 MAX_EVENTS_PER_BATCH = 10_000
@@ -69,9 +69,49 @@ class UsageEventIn(_Frozen):
     client_ip: Annotated[str, Field(max_length=64)] = ""
 
 
-EventIn = Annotated[AuditEventIn | UsageEventIn, Field(discriminator="stream")]
-_event_adapter: TypeAdapter[AuditEventIn | UsageEventIn] = TypeAdapter(EventIn)
-_batch_adapter: TypeAdapter[list[AuditEventIn | UsageEventIn]] = TypeAdapter(list[EventIn])
+_Category = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+_Categories = Annotated[list[_Category], Field(max_length=32)]
+_Service = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+_Services = Annotated[list[_Service], Field(max_length=64)]
+
+
+class ConsentEventIn(_Frozen):
+    """A consent receipt on the wire: proof of a consent given, changed or withdrawn (art. 7(1)).
+
+    No IP address and no user agent: the receipt identifies the visitor only by a pseudonymous
+    consent id (and the account id when logged in).
+    """
+
+    stream: Literal["consent"]
+    event_id: UUID
+    event_time: AwareDatetime
+    consent_id: UUID
+    account_id: _Short = ""
+    categories_accepted: _Categories = Field(default_factory=list)
+    categories_rejected: _Categories = Field(default_factory=list)
+    services_accepted: _Services = Field(default_factory=list)
+    services_rejected: _Services = Field(default_factory=list)
+    method: Literal["banner", "api"]
+    action: Literal["accept_all", "custom", "reject_all", "withdraw"]
+    policy_revision: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    banner_text_sha256: Annotated[str, Field(pattern=r"^([0-9a-f]{64})?$")] = ""
+    language: Annotated[str, Field(pattern=r"^([a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3})?$")] = ""
+    gpc: bool = False
+    dnt: bool = False
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ConsentEventIn:
+        if set(self.categories_accepted) & set(self.categories_rejected):
+            raise ValueError("a category is both accepted and rejected")
+        if set(self.services_accepted) & set(self.services_rejected):
+            raise ValueError("a service is both accepted and rejected")
+        return self
+
+
+AnyEventIn = AuditEventIn | UsageEventIn | ConsentEventIn
+EventIn = Annotated[AnyEventIn, Field(discriminator="stream")]
+_event_adapter: TypeAdapter[AnyEventIn] = TypeAdapter(EventIn)
+_batch_adapter: TypeAdapter[list[AnyEventIn]] = TypeAdapter(list[EventIn])
 
 
 class BatchEnvelope(_Frozen):
@@ -89,14 +129,14 @@ def _reason(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}" if where else err["msg"]
 
 
-def parse_events(raw: list[dict[str, Any]]) -> tuple[list[AuditEventIn | UsageEventIn], list[tuple[int, str]]]:
+def parse_events(raw: list[dict[str, Any]]) -> tuple[list[AnyEventIn], list[tuple[int, str]]]:
     """Validate each event; return the valid ones and ``(index, reason)`` for each invalid one."""
     try:
         # The common case, a valid batch, in one call: pydantic's loop runs in Rust.
         return _batch_adapter.validate_python(raw), []
     except ValidationError:
         pass  # find and name every bad event, one by one
-    good: list[AuditEventIn | UsageEventIn] = []
+    good: list[AnyEventIn] = []
     bad: list[tuple[int, str]] = []
     for index, item in enumerate(raw):
         try:

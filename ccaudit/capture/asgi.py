@@ -17,6 +17,7 @@ from typing import Any
 from ccaudit.capture.context import _current
 from ccaudit.capture.core import CaptureCore, RequestFacts, RequestState
 from ccaudit.capture.identity import Resolver
+from ccaudit.capture.platform_routes import PlatformRoutes
 from ccaudit.settings import Settings, load_settings
 from ccaudit.shipping.recorder import Recorder, build_recorder
 
@@ -96,6 +97,7 @@ class CaptureMiddleware:
         self.recorder = recorder or build_recorder(self.settings)
         self.core = CaptureCore(self.settings, self.recorder, resolver)
         self._header = self.core.ip.header_name
+        self.platform_routes = PlatformRoutes(self.settings, self.recorder, resolver)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -107,6 +109,9 @@ class CaptureMiddleware:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(self.platform_routes.paths):  # banner, receipts, gpc.json: ours, not the app's
+            await self.platform_routes.asgi(scope, receive, send)
+            return
         core = self.core
         try:
             state = core.begin(scope["method"], scope["path"])

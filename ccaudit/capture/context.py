@@ -9,14 +9,19 @@ Outside a request these functions do nothing and return False.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ccaudit.capture.identity import Identity
+from ccaudit.consent.receipts import make_receipt
+from ccaudit.events import ConsentEvent
 
 AuthEvent = Literal["login", "login_failed", "logout"]
 Outcome = Literal["success", "denied", "failed", "error", "aborted"]
+ConsentAction = Literal["accept_all", "custom", "reject_all", "withdraw"]
+ConsentMethod = Literal["banner", "api"]
 
 _MAX_DETAILS = 32
 _MAX_TEXT = 512
@@ -42,16 +47,19 @@ class RequestContext:
     """Per-request state shared by the middleware and app code.
 
     A plain slotted class: one is made for every request, so it is kept as cheap as possible
-    (``notes`` stays None until the first ``record_audit``).
+    (``notes`` stays None until the first ``record_audit``, ``consents`` until the first
+    ``record_consent``).
     """
 
-    __slots__ = ("auth", "identity", "notes", "subject_id")
+    __slots__ = ("auth", "consents", "identity", "notes", "subject_id")
 
     def __init__(self) -> None:
         self.identity: Identity | None = None
         self.subject_id = ""
         self.auth: AuthEvent | None = None
         self.notes: list[AuditNote] | None = None
+        # Receipts waiting for the end of the request, which adds the account id and GPC/DNT flags.
+        self.consents: list[ConsentEvent] | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("ccaudit_request", default=None)
@@ -142,4 +150,48 @@ def record_auth(event: AuthEvent, account_id: str | None = None) -> bool:
     ctx.auth = event
     if account_id is not None:
         set_actor(account_id)
+    return True
+
+
+def record_consent(
+    consent_id: str,
+    accepted: Iterable[str],
+    rejected: Iterable[str],
+    *,
+    action: ConsentAction,
+    method: ConsentMethod = "api",
+    revision: int,
+    services_accepted: Iterable[str] = (),
+    services_rejected: Iterable[str] = (),
+    language: str = "",
+) -> bool:
+    """Record a consent receipt: for platforms whose own consent manager took the visitor's choice.
+
+    Call it when a consent is given, changed or withdrawn (``action="withdraw"`` when a category
+    accepted before is now rejected). ``consent_id`` is the pseudonymous id your consent manager
+    keeps for the visitor (a UUID); ``accepted``/``rejected`` are category names (``analytics``),
+    ``revision`` the policy revision the visitor saw. At the end of the request the receipt gets the
+    account id of the request's actor (if logged in) and the request's ``Sec-GPC``/``DNT`` flags,
+    and is shipped like an audit event. Never an IP address or user agent.
+
+    Raises ValueError (``ReceiptError``) at once for an invalid receipt, so it cannot fail later at
+    the service; returns False outside a request.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    receipt = make_receipt(
+        consent_id=consent_id,
+        accepted=accepted,
+        rejected=rejected,
+        action=action,
+        method=method,
+        revision=revision,
+        services_accepted=services_accepted,
+        services_rejected=services_rejected,
+        language=language,
+    )
+    if ctx.consents is None:
+        ctx.consents = []
+    ctx.consents.append(receipt)
     return True

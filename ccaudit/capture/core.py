@@ -24,6 +24,7 @@ from ccaudit.capture.pages import PageNames, referrer_host
 from ccaudit.capture.rules import AuditRules, Kind, should_record
 from ccaudit.consent.decision import decide
 from ccaudit.consent.policy import policy_from_settings
+from ccaudit.consent.receipts import header_flag
 from ccaudit.events import AuditEvent, Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
@@ -72,6 +73,7 @@ class RequestState(RequestContext):
         self.subject_id = ""
         self.auth = None
         self.notes = None
+        self.consents = None
         self.kind = kind
         self.admin = admin
         self.method = method
@@ -209,6 +211,7 @@ class CaptureCore:
             state.kind in _CANDIDATES
             or state.notes is not None
             or state.auth is not None
+            or state.consents is not None
             or self._page_view_candidate(state)
         )
 
@@ -246,6 +249,8 @@ class CaptureCore:
                 self._page_view(state, facts)
             if self.records_audit and (state.kind in _CANDIDATES or state.notes is not None or state.auth is not None):
                 self._finish(state, facts, scope)
+            if state.consents is not None:
+                self._consents(state, facts, scope)
         except Exception:  # capture must never break the platform
             self.errors += 1
             log.exception("ccaudit: capture failed for %s %s", state.method, state.path[:200])
@@ -277,6 +282,13 @@ class CaptureCore:
             self.errors += 1
             log.exception("ccaudit: identity resolver failed")
             return None
+
+    def _consents(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
+        # Receipts from record_consent: completed with what only the request knows. Never the IP or UA.
+        account = _merge(self._resolve(scope), state.identity).account_id[:256]
+        gpc, dnt = header_flag(facts.gpc), header_flag(facts.dnt)
+        for receipt in state.consents or ():
+            self.sink.emit(receipt._replace(account_id=account, gpc=gpc, dnt=dnt))
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         events = self.audit_events(state, facts, scope)

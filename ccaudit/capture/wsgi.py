@@ -28,6 +28,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from ccaudit.capture.context import _current
 from ccaudit.capture.core import CaptureCore, RequestFacts, RequestState
 from ccaudit.capture.identity import Identity, Resolver
+from ccaudit.capture.platform_routes import PlatformRoutes
 from ccaudit.settings import Settings, load_settings
 from ccaudit.shipping.recorder import Recorder, build_recorder
 
@@ -220,8 +221,11 @@ class WsgiCaptureMiddleware:
         self.recorder = recorder or build_recorder(self.settings)
         self.core = CaptureCore(self.settings, self.recorder, resolver or environ_identity)
         self._header_key = environ_header_key(self.core.ip.header_name)
+        self.platform_routes = PlatformRoutes(self.settings, self.recorder, resolver or environ_identity)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if raw_path(environ).startswith(self.platform_routes.paths):  # banner, receipts, gpc.json: ours
+            return self.platform_routes.wsgi(environ, start_response)
         core = self.core
         try:
             state = core.begin(str(environ.get("REQUEST_METHOD", "")), raw_path(environ))

@@ -20,7 +20,7 @@ from ccaudit.ingest.salts import DailySalts
 from ccaudit.register import STREAMS
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.wire import AuditEventIn, UsageEventIn, parse_envelope, parse_events
+from ccaudit.wire import AuditEventIn, ConsentEventIn, UsageEventIn, parse_envelope, parse_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +70,19 @@ class Ingestor:
         received = datetime.now(UTC)
         audit_rows: list[Sequence[Any]] = []
         usage_rows: list[Sequence[Any]] = []
+        consent_rows: list[Sequence[Any]] = []
         for event in events:
             if isinstance(event, AuditEventIn):
                 audit_rows.append(self._audit_row(event, envelope.platform, received))
+            elif isinstance(event, ConsentEventIn):
+                consent_rows.append(self._consent_row(event, envelope.platform, received))
             else:
                 usage_rows.append(self._usage_row(event, envelope.platform, received))
         # Audit first: if the usage insert fails, the retried batch stores the audit rows once anyway.
         if audit_rows:
             self.store.insert_audit(audit_rows)
+        if consent_rows:
+            self.store.insert_consent(consent_rows)
         if usage_rows:
             self.store.insert_usage(usage_rows)
         return IngestResult(str(envelope.batch_id), len(events))
@@ -102,4 +107,12 @@ class Ingestor:
             ua.browser, ua.browser_version, ua.os, ua.device, ua.is_bot, self.geo.country(ev.client_ip),
             self.salts.visitor_hash(day, platform, ev.client_ip, ev.user_agent),
             self.settings.retention_for(platform, "usage"),
+        )  # fmt: skip
+
+    def _consent_row(self, ev: ConsentEventIn, platform: str, received: datetime) -> Sequence[Any]:
+        return (
+            ev.event_id, ev.event_time, received, platform, str(ev.consent_id), ev.account_id,
+            list(ev.categories_accepted), list(ev.categories_rejected), list(ev.services_accepted),
+            list(ev.services_rejected), ev.method, ev.action, ev.policy_revision, ev.banner_text_sha256,
+            ev.language, ev.gpc, ev.dnt, self.settings.retention_for(platform, "consent"),
         )  # fmt: skip

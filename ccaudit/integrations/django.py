@@ -37,6 +37,7 @@ from django.utils.module_loading import import_string
 from ccaudit.capture.context import _current, current_context
 from ccaudit.capture.core import CaptureCore, RequestState
 from ccaudit.capture.identity import Identity
+from ccaudit.capture.platform_routes import MAX_RECEIPT_BYTES, WANTED_HEADERS, PlatformRoutes
 from ccaudit.capture.rules import Kind
 from ccaudit.capture.wsgi import (
     IDENTITY_KEY,
@@ -115,8 +116,11 @@ class AuditMiddleware:
         self.core = core
         self._identity = _identity_lookup()
         self._header_key = environ_header_key(core.ip.header_name)
+        self.platform_routes = PlatformRoutes(core.settings, core.sink)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path.startswith(self.platform_routes.paths):  # banner, receipts, gpc.json: ours
+            return self._platform_route(request)
         outer = current_context()
         if isinstance(outer, RequestState):
             return self._glue_only(request, outer)
@@ -194,6 +198,29 @@ class AuditMiddleware:
             return
         if identity is not None:
             request.META[IDENTITY_KEY] = identity
+
+    def _platform_route(self, request: HttpRequest) -> HttpResponseBase:
+        from django.http import HttpResponse
+
+        method = request.method or ""
+        headers = {name: value for name in WANTED_HEADERS if (value := request.headers.get(name)) is not None}
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        body = None if declared > MAX_RECEIPT_BYTES else (request.body if method == "POST" else b"")
+        identity = None
+        if method == "POST":
+            try:
+                identity = self._identity(request)
+            except Exception:
+                log.exception("ccaudit: identity lookup failed on a consent receipt")
+        answer = self.platform_routes.handle(method, request.path, headers, body, identity)
+        status, response_headers, payload = answer or (404, [], b"")
+        response = HttpResponse(b"" if method == "HEAD" else payload, status=status)
+        for name, value in response_headers:
+            response[name] = value
+        return response
 
     def _complete(self, state: RequestState, environ: Environ) -> None:
         self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)

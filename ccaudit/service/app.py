@@ -1,4 +1,5 @@
-"""The service's Starlette app factory: health, ingest, the audit read API, the usage summary."""
+"""The service's Starlette app factory: health, ingest, the audit read API, the usage summary,
+consent histories."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.routing import Route
 from ccaudit import __version__
 from ccaudit.ingest import Ingestor
 from ccaudit.service.audit_routes import make_search_endpoint
+from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
             Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
             Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
+            Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
             *token_routes(settings, tokens),
             Route("/v1/openapi.json", openapi_document, methods=["GET"]),
             Route("/v1/register", register_document, methods=["GET"]),

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ccaudit import __version__
-from ccaudit.wire import MAX_EVENTS_PER_BATCH, AuditEventIn, UsageEventIn
+from ccaudit.wire import MAX_EVENTS_PER_BATCH, AuditEventIn, ConsentEventIn, UsageEventIn
 
 
 class Batch(BaseModel):
@@ -22,7 +22,7 @@ class Batch(BaseModel):
     batch_id: UUID
     platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
     events: Annotated[
-        list[Annotated[AuditEventIn | UsageEventIn, Field(discriminator="stream")]],
+        list[Annotated[AuditEventIn | UsageEventIn | ConsentEventIn, Field(discriminator="stream")]],
         Field(max_length=MAX_EVENTS_PER_BATCH),
     ]
 

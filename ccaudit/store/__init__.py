@@ -9,7 +9,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.settings import Settings
-from ccaudit.store import audit, usage
+from ccaudit.store import audit, consent, usage
 from ccaudit.store.client import open_client
 from ccaudit.store.migrate import Migration, migrate
 
@@ -45,6 +45,12 @@ class Store:
 
     def summarise_usage(self, query: usage.UsageQuery) -> dict[str, Any]:
         return usage.summarise_usage(self.client, self.database, query)
+
+    def insert_consent(self, rows: Sequence[Sequence[Any]]) -> None:
+        consent.insert_consent(self.client, self.database, rows)
+
+    def consent_history(self, consent_id: str) -> list[dict[str, Any]]:
+        return consent.consent_history(self.client, self.database, consent_id)
 
 
 __all__ = ["Store"]

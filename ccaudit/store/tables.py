@@ -35,7 +35,15 @@ USAGE_EVENTS = TableInfo(
     purpose="P5 statistics of use (privacy statement §3, §4.5), with analytics consent only",
 )
 
-PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS,)
+CONSENT_RECEIPTS = TableInfo(
+    name="consent_receipts",
+    stream="consent",
+    # Pseudonymous: the consent id lives in the visitor's cookie; the account id when logged in.
+    subject_columns=("consent_id", "account_id"),
+    purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
+)
+
+PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS)
 
 # Personal data outside ClickHouse: audit events waiting on a platform host. Their age is bounded by
 # configuration (spool_max_age_days, dead_letter_max_age_days), and subject tooling must reach them.
@@ -43,7 +51,7 @@ SPOOL = TableInfo(
     name="spool (SQLite, <data_dir>/spool-<platform>.sqlite3, table `spool`)",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events not yet stored by the service (JSON in `body`)",
+    purpose="audit events and consent receipts not yet stored by the service (JSON in `body`)",
 )
 DEAD_LETTERS = TableInfo(
     name="spool (SQLite, same file, table `dead_letters`)",
@@ -52,4 +60,4 @@ DEAD_LETTERS = TableInfo(
     purpose="audit events the service refused, with the reason, for an operator to fix and requeue",
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL, DEAD_LETTERS)
-ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS)
+ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS)

@@ -21,8 +21,12 @@ MEMBERS: dict[int, dict[str, str]] = {
 }
 
 
+# ccaudit's consent banner, served by the middleware on this origin: one tag on every page.
+BANNER = '<script src="/.ccaudit/banner.js" defer></script>'
+
+
 def page(title: str, body: str, status: int = 200) -> HttpResponse:
-    text = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}"
+    text = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}" + BANNER
     return HttpResponse(text, status=status)
 
 

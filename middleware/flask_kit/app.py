@@ -46,8 +46,12 @@ LEARNERS: dict[int, dict[str, str]] = {
 }
 
 
+# ccaudit's consent banner, served by the middleware on this origin: one tag on every page.
+BANNER = '<script src="/.ccaudit/banner.js" defer></script>'
+
+
 def page(title: str, body: str, status: int = 200) -> Response:
-    text = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}"
+    text = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}" + BANNER
     return Response(text, status=status, mimetype="text/html")
 
 

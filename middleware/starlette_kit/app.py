@@ -70,9 +70,13 @@ def resolve_identity(scope: Any) -> Identity | None:
     return Identity(account_id=a.username, profile_id=a.profile_id, organisation=a.organisation, role=a.role)
 
 
+# ccaudit's consent banner, served by the middleware on this origin: one tag on every page.
+BANNER = '<script src="/.ccaudit/banner.js" defer></script>'
+
+
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}", status
+        f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}" + BANNER, status
     )
 
 

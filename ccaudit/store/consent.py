@@ -1,0 +1,44 @@
+"""Writing consent receipts and reading one consent's history. Every value is a bound parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from clickhouse_connect.driver.client import Client
+
+from ccaudit.store.client import insert_rows, query_rows
+
+COLUMNS = (
+    "event_id", "event_time", "received_at", "platform", "consent_id", "account_id", "categories_accepted",
+    "categories_rejected", "services_accepted", "services_rejected", "method", "action", "policy_revision",
+    "banner_text_sha256", "language", "gpc", "dnt", "retention_days",
+)  # fmt: skip
+
+# Returned by the read API; retention_days is bookkeeping, not part of the receipt.
+READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
+
+
+def insert_consent(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows laid out as COLUMNS."""
+    insert_rows(client, database, "consent_receipts", rows, COLUMNS)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def consent_history(client: Client, database: str, consent_id: str) -> list[dict[str, Any]]:
+    """Every receipt of ``consent_id`` (the canonical lower-case UUID text), oldest first."""
+    sql = (
+        f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.consent_receipts FINAL "
+        "WHERE consent_id = {consent_id:String} ORDER BY event_time, event_id"
+    )
+    rows = query_rows(client, sql, {"consent_id": consent_id})
+    return [{k: _jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]
