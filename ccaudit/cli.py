@@ -324,6 +324,38 @@ def consent_decide(
     sys.stdout.write(json.dumps(result) + "\n")
 
 
+@consent_app.command("show")
+def consent_show(
+    consent_id: Annotated[str, typer.Argument(help="The pseudonymous consent id (from the consent cookie).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A consent's history: every receipt, oldest first."""
+    import uuid
+
+    settings = _settings()
+    try:
+        uuid.UUID(consent_id)
+    except ValueError:
+        _fail(f"{consent_id!r} is not a consent id (a UUID)", 2)
+    data = _api(settings, "GET", f"/v1/consent/{consent_id}")
+    if data is None:
+        receipts = _direct_store(settings, "reading").consent_history(consent_id)
+        data = {"consent_id": consent_id, "receipts": receipts}
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table("time (UTC)", "action", "method", "accepted", "rejected", "revision", "account", "gpc/dnt")
+    for r in data["receipts"]:
+        table.add_row(
+            str(r["event_time"]), r["action"], r["method"], ", ".join(r["categories_accepted"]),
+            ", ".join(r["categories_rejected"]), str(r["policy_revision"]), r["account_id"] or "-",
+            f"{r['gpc']}/{r['dnt']}",
+        )  # fmt: skip
+    out.print(table)
+    if not data["receipts"]:
+        _fail(f"no receipts for consent {consent_id}")
+
+
 spool_app = typer.Typer(no_args_is_help=True, help="The platform's local spool of audit events.")
 app.add_typer(spool_app, name="spool")
 

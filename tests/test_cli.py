@@ -140,3 +140,18 @@ def test_register_shows_purposes_and_retention() -> None:
     assert shown["default"]["usage"]["consent_category"] == "analytics"
     assert shown["default"]["audit"]["retention_days"] == 730
     assert "P5" in shown["purposes"]
+
+
+def test_consent_show_prints_a_consents_history(service: Service) -> None:
+    import uuid
+
+    from tests.consent.test_receipts import consent_wire
+
+    consent_id = str(uuid.uuid4())
+    given, withdrawn = consent_wire(consent_id, 1), consent_wire(consent_id, 2, action="withdraw")
+    service.post_batch(batch([given, withdrawn])).raise_for_status()
+    env = {"CCAUDIT_SERVICE_URL": service.url, "CCAUDIT_ADMIN_TOKEN": service.token}
+    shown = ccaudit("consent", "show", consent_id, "--json", **env)
+    assert shown.returncode == 0, shown.stderr
+    assert [r["action"] for r in json.loads(shown.stdout)["receipts"]][-1] == "withdraw"
+    assert ccaudit("consent", "show", "not-a-uuid", **env).returncode == 2

@@ -25,7 +25,7 @@ from typing import Any
 
 from ccaudit.capture.core import EventSink
 from ccaudit.capture.identity import Identity, Resolver
-from ccaudit.consent.banner import CATEGORIES, render_banner
+from ccaudit.consent.banner import render_banner
 from ccaudit.consent.receipts import ReceiptError, header_flag, make_receipt
 from ccaudit.events import ConsentEvent
 from ccaudit.settings import Settings
@@ -44,8 +44,6 @@ _RECEIPT_KEYS = frozenset(
      "banner_text_sha256", "language"}
 )  # fmt: skip
 _REQUIRED = frozenset({"consent_id", "accepted", "rejected", "action", "revision", "banner_text_sha256", "language"})
-_CATEGORY_NAMES = frozenset(c.name for c in CATEGORIES)
-_REQUIRED_CATEGORIES = frozenset(c.name for c in CATEGORIES if c.required)
 
 Response = tuple[int, list[tuple[str, str]], bytes]
 _NO_STORE = ("Cache-Control", "no-store")
@@ -74,6 +72,8 @@ class PlatformRoutes:
         # What adapters test with one startswith call.
         self.paths: tuple[str, ...] = (self.prefix + "/", GPC_PATH)
         self.banner = render_banner(settings)
+        self._category_names = frozenset(c.name for c in self.banner.categories)
+        self._required = frozenset(c.name for c in self.banner.categories if c.required)
         self.receipts = 0  # receipts emitted
         self.refused = 0  # receipts refused (400/403)
 
@@ -152,10 +152,10 @@ class PlatformRoutes:
         if missing:
             raise ReceiptError(f"{missing[0]}: missing")
         accepted, rejected = _names(data, "accepted"), _names(data, "rejected")
-        strange = sorted((set(accepted) | set(rejected)) - _CATEGORY_NAMES)
+        strange = sorted((set(accepted) | set(rejected)) - self._category_names)
         if strange:
             raise ReceiptError(f"{strange[0]}: not a category of this banner")
-        if _REQUIRED_CATEGORIES & set(rejected):
+        if self._required & set(rejected):
             raise ReceiptError("rejected: necessary cookies cannot be rejected")
         revision = data["revision"]
         if revision != self.settings.consent_revision or isinstance(revision, bool):

@@ -4,7 +4,7 @@
 the queue is full the event is dropped and counted (``dropped``): memory stays bounded and the
 platform stays up. The worker wakes when a batch is full or ``flush_interval`` has passed:
 
-- **audit** events go to the durable spool (``spool.py``) when one is configured, and a shipper
+- **audit** events and consent **receipts** go to the durable spool (``spool.py``) when one is configured, and a shipper
   thread delivers them from there, with retries, backoff and jitter, honouring ``Retry-After``,
   dead-lettering what the service refuses. Without a spool they are shipped from memory with the
   same retries (a crash then loses what is in memory).

@@ -25,6 +25,7 @@ from ccaudit import CaptureMiddleware, Identity, WsgiCaptureMiddleware
 from ccaudit.capture.platform_routes import MAX_RECEIPT_BYTES
 from ccaudit.consent.banner import CATEGORIES, LANGUAGES, TEXTS, render_banner, shown_text
 from ccaudit.events import ConsentEvent
+from ccaudit.settings import Settings
 from tests.conftest import MemorySink, settings_for_tests
 
 SETTINGS = settings_for_tests(consent_revision=3)
@@ -293,3 +294,20 @@ def test_wsgi_serves_the_same_routes() -> None:
     assert calls == []
     wsgi_call(app, "GET", "/about")
     assert calls == ["/about"]
+
+
+def test_the_banner_asks_for_the_categories_the_register_declares() -> None:
+    from ccaudit.consent.banner import categories_for
+    from ccaudit.register import DEFAULT_REGISTER, Declaration
+
+    statistics = Declaration(purposes=("P5",), legal_basis="consent", consent_category="statistics",
+                             retention_days=30, description="counting page views")  # fmt: skip
+    audit_only = {"audit": DEFAULT_REGISTER.default["audit"]}
+    register = DEFAULT_REGISTER.model_copy(update={"platforms": {"lib": audit_only, "stats": {"usage": statistics}}})
+    assert [c.name for c in categories_for(Settings(platform="coop", processing_register=register))] == [
+        "necessary",
+        "analytics",
+    ]
+    assert [c.name for c in categories_for(Settings(platform="lib", processing_register=register))] == ["necessary"]
+    [_, stats] = categories_for(Settings(platform="stats", processing_register=register))
+    assert (stats.name, stats.description["nl"]) == ("statistics", "counting page views")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 
 from ccaudit.settings import Settings
@@ -112,7 +111,25 @@ TEXTS: dict[str, dict[str, str]] = {
 LANGUAGES = tuple(TEXTS)
 
 
-def shown_text(language: str) -> str:
+def categories_for(settings: Settings) -> tuple[Category, ...]:
+    """The categories the banner asks about: ``necessary``, then each consent category the processing
+    register declares for this platform, explained in plain language (a category we have no text for
+    is explained by the register's description of its stream)."""
+    streams = settings.processing_register.streams(settings.platform)
+    known = {c.name: c for c in CATEGORIES}
+    chosen = [c for c in CATEGORIES if c.required]
+    for declaration in streams.values():
+        name = declaration.consent_category
+        if name is None or any(c.name == name for c in chosen):
+            continue
+        text = declaration.description or name
+        chosen.append(
+            known.get(name) or Category(name, False, dict.fromkeys(LANGUAGES, name), dict.fromkeys(LANGUAGES, text))
+        )
+    return tuple(chosen)
+
+
+def shown_text(language: str, categories: tuple[Category, ...] = CATEGORIES) -> str:
     """Every text the banner's dialog shows in ``language``, in the order it shows them, one per line.
 
     ``banner.js`` builds the dialog from the same strings in the same order; the receipt's
@@ -120,7 +137,7 @@ def shown_text(language: str) -> str:
     """
     t = TEXTS[language]
     parts = [t["title"], t["intro"], t["accept_all"], t["reject_all"], t["customise"]]
-    for category in CATEGORIES:
+    for category in categories:
         parts += [category.title[language], category.description[language]]
         if category.required:
             parts.append(t["always_on"])
@@ -128,8 +145,8 @@ def shown_text(language: str) -> str:
     return "\n".join(parts)
 
 
-def text_sha256(language: str) -> str:
-    return hashlib.sha256(shown_text(language).encode()).hexdigest()
+def text_sha256(language: str, categories: tuple[Category, ...] = CATEGORIES) -> str:
+    return hashlib.sha256(shown_text(language, categories).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +157,12 @@ class RenderedBanner:
     etag: str
     hashes: dict[str, str]
     revision: int
+    categories: tuple[Category, ...]
 
 
-def banner_config(prefix: str, cookie: str, revision: int, max_age_days: int) -> dict[str, object]:
+def banner_config(
+    prefix: str, cookie: str, revision: int, max_age_days: int, categories: tuple[Category, ...] = CATEGORIES
+) -> dict[str, object]:
     """What the script needs to know, embedded in it as JSON."""
     languages: dict[str, object] = {}
     for lang in LANGUAGES:
@@ -150,9 +170,9 @@ def banner_config(prefix: str, cookie: str, revision: int, max_age_days: int) ->
             "texts": TEXTS[lang],
             "categories": [
                 {"name": c.name, "required": c.required, "title": c.title[lang], "description": c.description[lang]}
-                for c in CATEGORIES
+                for c in categories
             ],
-            "sha256": text_sha256(lang),
+            "sha256": text_sha256(lang, categories),
         }
     return {
         "prefix": prefix,
@@ -168,9 +188,10 @@ def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=8)
-def _render(prefix: str, cookie: str, revision: int, max_age_days: int) -> RenderedBanner:
-    config = banner_config(prefix, cookie, revision, max_age_days)
+def _render(
+    prefix: str, cookie: str, revision: int, max_age_days: int, categories: tuple[Category, ...]
+) -> RenderedBanner:
+    config = banner_config(prefix, cookie, revision, max_age_days, categories)
     config_json = json.dumps(config, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
     css = json.dumps(_asset("banner.css"), ensure_ascii=True)
     script = _asset("banner.js")
@@ -178,14 +199,28 @@ def _render(prefix: str, cookie: str, revision: int, max_age_days: int) -> Rende
         raise RuntimeError("banner.js lacks its configuration marks")
     body = script.replace(_CONFIG_MARK, config_json).replace(_CSS_MARK, css).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return RenderedBanner(body, etag, {lang: text_sha256(lang) for lang in LANGUAGES}, revision)
+    hashes = {lang: text_sha256(lang, categories) for lang in LANGUAGES}
+    return RenderedBanner(body, etag, hashes, revision, categories)
 
 
 def render_banner(settings: Settings) -> RenderedBanner:
-    """The banner script for these settings (rendered once per distinct configuration)."""
+    """The banner script for these settings (the middleware renders it once, at start)."""
     return _render(
-        settings.consent_path_prefix, settings.consent_cookie, settings.consent_revision, settings.consent_max_age_days
+        settings.consent_path_prefix,
+        settings.consent_cookie,
+        settings.consent_revision,
+        settings.consent_max_age_days,
+        categories_for(settings),
     )
 
 
-__all__ = ["CATEGORIES", "LANGUAGES", "TEXTS", "Category", "RenderedBanner", "render_banner", "shown_text"]
+__all__ = [
+    "CATEGORIES",
+    "LANGUAGES",
+    "TEXTS",
+    "Category",
+    "RenderedBanner",
+    "categories_for",
+    "render_banner",
+    "shown_text",
+]
