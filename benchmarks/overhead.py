@@ -13,9 +13,9 @@ WSGI: the same three for a Flask app (ccaudit through its Flask extension, OpenT
 opentelemetry-instrumentation-wsgi's middleware on the same kind of tracer provider), called with an
 environ built here; the body is consumed and closed as a server does.
 
-The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs by a
-visitor whose consent cookie allows analytics (each parses the cookie and records a page view, the
-most expensive path a public GET can take).
+The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs, half by a
+visitor whose consent cookie allows analytics (the cookie is parsed and a page view recorded, the
+most expensive path a public GET can take) and half by one who did not answer the banner.
 Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<x> wsgi=<y>`: ccaudit's
 added p50 over OpenTelemetry's, per interface. Usage: python benchmarks/overhead.py [--requests N]
 """
@@ -111,19 +111,26 @@ HEADERS = [
 ]
 
 
-def scope_for(method: str, path: str) -> dict[str, Any]:
+# Visitors without our consent cookie: their GETs are decided (no consent) but record nothing.
+HEADERS_NO_CONSENT = [h for h in HEADERS if h[0] != b"cookie"] + [(b"cookie", b"session=abc; theme=dark")]
+
+
+def scope_for(method: str, path: str, consented: bool = True) -> dict[str, Any]:
     return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": HEADERS,
+        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "headers": HEADERS if consented else HEADERS_NO_CONSENT,
         "client": ("198.51.100.7", 50000), "server": ("127.0.0.1", 8000),
     }  # fmt: skip
 
 
-REQUESTS = [("POST", "/admin/items/42") if i % 5 == 0 else ("GET", "/page") for i in range(10)]
+# 20% audited admin POSTs; the public GETs alternate between a visitor who accepted analytics and one
+# who did not answer the banner.
+REQUESTS = [("POST", "/admin/items/42", True) if i % 5 == 0 else ("GET", "/page", i % 2 == 0) for i in range(10)]
 
 
-async def call(app: Any, method: str, path: str) -> int:
-    scope = scope_for(method, path)
+async def call(app: Any, method: str, path: str, consented: bool = True) -> int:
+    scope = scope_for(method, path, consented)
     status = 0
 
     async def receive() -> dict[str, Any]:
@@ -141,9 +148,9 @@ async def call(app: Any, method: str, path: str) -> int:
 async def block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[float]]) -> None:
     clock = time.perf_counter_ns
     for i in range(n):
-        method, path = REQUESTS[i % len(REQUESTS)]
+        method, path, consented = REQUESTS[i % len(REQUESTS)]
         start = clock()
-        status = await call(app, method, path)
+        status = await call(app, method, path, consented)
         elapsed = (clock() - start) / 1000.0
         if status != 200:
             raise RuntimeError(f"unexpected status {status}")
@@ -176,13 +183,14 @@ def build_wsgi() -> tuple[dict[str, Any], Recorder, TracerProvider]:
     return {"bare": flask_app(), "ccaudit": with_ccaudit, "otel": with_otel}, recorder, provider
 
 
-def environ_for(method: str, path: str) -> dict[str, Any]:
+def environ_for(method: str, path: str, consented: bool = True) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "198.51.100.7", "REMOTE_PORT": "50000", "HTTP_HOST": "platform.example",
         "HTTP_USER_AGENT": HEADERS[1][1].decode(), "HTTP_ACCEPT": "text/html",
-        "HTTP_COOKIE": COOKIE.decode(), "HTTP_REFERER": "https://news.example.org/today", "CONTENT_LENGTH": "0",
+        "HTTP_COOKIE": COOKIE.decode() if consented else "session=abc; theme=dark",
+        "HTTP_REFERER": "https://news.example.org/today", "CONTENT_LENGTH": "0",
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
         "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
     }  # fmt: skip
@@ -197,8 +205,8 @@ def wsgi_block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[
         return None
 
     for i in range(n):
-        method, path = REQUESTS[i % len(REQUESTS)]
-        environ = environ_for(method, path)
+        method, path, consented = REQUESTS[i % len(REQUESTS)]
+        environ = environ_for(method, path, consented)
         start = clock()
         result = app(environ, start_response)
         try:
@@ -237,7 +245,9 @@ def run_wsgi(total: int, block_size: int) -> float:
 def report(samples: dict[str, list[float]], kinds: dict[str, dict[str, list[float]]], recorder: Recorder) -> float:
     """Prints the table; returns ccaudit's added p50 over OpenTelemetry's."""
     bare50, bare99 = pct(samples["bare"], 0.5), pct(samples["bare"], 0.99)
-    print(f"requests per variant: {len(samples['bare'])} (20% audited admin POST, 80% consented public GET)")
+    print(
+        f"requests per variant: {len(samples['bare'])} (20% audited admin POST, 80% public GET, half of them consented)"
+    )
     print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9} {'added p50':>10} {'added p99':>10}  GET/POST p50")
     added: dict[str, float] = {}
     for name in samples:
