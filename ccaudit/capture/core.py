@@ -215,6 +215,10 @@ class CaptureCore:
             or self._page_view_candidate(state)
         )
 
+    def may_audit(self, state: RequestState) -> bool:
+        """Whether this request may produce audit events (so its actor is worth looking up)."""
+        return self.records_audit and (state.kind in _CANDIDATES or state.notes is not None or state.auth is not None)
+
     def _page_view_candidate(self, state: RequestState) -> bool:
         return (
             self.usage_category is not None
@@ -247,7 +251,7 @@ class CaptureCore:
         try:
             if self._page_view_candidate(state):
                 self._page_view(state, facts)
-            if self.records_audit and (state.kind in _CANDIDATES or state.notes is not None or state.auth is not None):
+            if self.may_audit(state):
                 self._finish(state, facts, scope)
             if state.consents is not None:
                 self._consents(state, facts, scope)

@@ -99,7 +99,8 @@ class CCAudit:
             rule = request.url_rule
             if rule is not None:
                 environ[ROUTE_KEY] = braces(rule.rule)
-            _note_identity(middleware, identity)
+            if middleware.core.may_audit(state):  # a page view is anonymous: no actor lookup for it
+                _note_identity(middleware, identity)
 
         app.before_request(before)
         app.teardown_request(teardown)
