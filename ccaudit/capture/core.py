@@ -248,9 +248,13 @@ class CaptureCore:
 
     def finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         """Build and emit the request's events, if any. Never raises."""
-        try:
-            if self._page_view_candidate(state):
+        if self._page_view_candidate(state):
+            try:
                 self._page_view(state, facts)
+            except Exception:  # best effort: a failed page view must not cost the audit event
+                self.errors += 1
+                log.exception("ccaudit: page view failed for %s", state.path[:200])
+        try:
             if self.may_audit(state):
                 self._finish(state, facts, scope)
             if state.consents is not None:
