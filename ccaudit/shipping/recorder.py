@@ -135,7 +135,11 @@ class Recorder:
     def _start(self) -> None:
         self._threads = [threading.Thread(target=self._run, name="ccaudit-recorder", daemon=True)]
         if self.spool is not None:
-            self._threads.append(threading.Thread(target=self._ship_spool, name="ccaudit-shipper", daemon=True))
+            # Two shippers: while one batch is on the wire (or being stored by the service), the next
+            # one is claimed and sent. Claims are transactions with leases, so they never overlap.
+            self._threads += [
+                threading.Thread(target=self._ship_spool, name=f"ccaudit-shipper-{n}", daemon=True) for n in (1, 2)
+            ]
         for thread in self._threads:
             thread.start()
 
