@@ -4,8 +4,9 @@
 the queue is full the event is dropped and counted (``dropped``): memory stays bounded and the
 platform stays up. The worker wakes when a batch is full or ``flush_interval`` has passed:
 
-- **audit** events and consent **receipts** go to the durable spool (``spool.py``) when one is configured, and a shipper
-  thread delivers them from there, with retries, backoff and jitter, honouring ``Retry-After``,
+- **audit** events and consent **receipts** go to the durable spool (``spool.py``) when one is
+  configured, and two shipper threads deliver them from there, with retries, backoff and jitter,
+  honouring ``Retry-After``,
   dead-lettering what the service refuses. Without a spool they are shipped from memory with the
   same retries (a crash then loses what is in memory).
 - **usage** events are best effort: shipped from memory once, and dropped and counted
