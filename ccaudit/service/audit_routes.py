@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ccaudit.errors import StoreError, StoreUnavailable
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.errors import StoreError
+from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery, decode_cursor
@@ -74,10 +74,8 @@ def make_search_endpoint(settings: Settings, store: Store):  # type: ignore[no-u
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             events, next_cursor = await run_in_threadpool(store.search_audit, query)
-        except StoreUnavailable as exc:
-            return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
         except StoreError as exc:
-            return JSONResponse({"error": f"store error: {exc}"}, status_code=500)
+            return store_failure(exc)
         return JSONResponse({"events": events, "next_cursor": next_cursor})
 
     return search

@@ -1,4 +1,4 @@
-"""Access to the read API: until roles arrive, one configured admin token (Bearer)."""
+"""Access to the read API (until roles arrive, one configured admin token) and its shared answers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ccaudit.errors import StoreError, StoreUnavailable
 from ccaudit.settings import Settings
 
 
@@ -27,3 +28,10 @@ def unauthorised() -> JSONResponse:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def store_failure(exc: StoreError) -> JSONResponse:
+    """The answer when a read fails in the store: 503 with Retry-After if it is unreachable, else 500."""
+    if isinstance(exc, StoreUnavailable):
+        return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"error": f"store error: {exc}"}, status_code=500)

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ccaudit.consent.receipts import ReceiptError, canonical_consent_id
-from ccaudit.errors import StoreError, StoreUnavailable
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.errors import StoreError
+from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 
@@ -23,10 +23,8 @@ def make_consent_endpoint(settings: Settings, store: Store):  # type: ignore[no-
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             receipts = await run_in_threadpool(store.consent_history, consent_id)
-        except StoreUnavailable as exc:
-            return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
         except StoreError as exc:
-            return JSONResponse({"error": f"store error: {exc}"}, status_code=500)
+            return store_failure(exc)
         if not receipts:
             return JSONResponse({"error": f"no receipts for consent {consent_id}"}, status_code=404)
         return JSONResponse({"consent_id": consent_id, "receipts": receipts})

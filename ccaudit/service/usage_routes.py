@@ -8,9 +8,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ccaudit.errors import StoreError, StoreUnavailable
+from ccaudit.errors import StoreError
 from ccaudit.service.audit_routes import BadParameter
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.usage import UsageQuery
@@ -65,10 +65,8 @@ def make_summary_endpoint(settings: Settings, store: Store):  # type: ignore[no-
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             body = await run_in_threadpool(store.summarise_usage, query)
-        except StoreUnavailable as exc:
-            return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
         except StoreError as exc:
-            return JSONResponse({"error": f"store error: {exc}"}, status_code=500)
+            return store_failure(exc)
         return JSONResponse(body)
 
     return summary

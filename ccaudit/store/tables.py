@@ -61,3 +61,6 @@ DEAD_LETTERS = TableInfo(
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL, DEAD_LETTERS)
 ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS)
+# Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
+# data) and ingest tokens. Every other table the migrations create must be in ALL_TABLES.
+SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens"})
