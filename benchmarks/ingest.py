@@ -4,7 +4,7 @@
             transport (gzip, ingest token) → ``ccaudit serve`` in a child process on an embedded
             store in a temp folder: validate, enrich, insert. Timed from the first ``emit`` until
             the spool is empty, i.e. the service acknowledged (stored) every event.
-  bare      clickhouse-connect inserting the same kind of rows (built by ingest's own row builder,
+  bare      clickhouse-connect inserting the same kind of rows (built by ingest's own column builder,
             outside the timing) in large batches into a table of the same schema (the same
             migrations), on an embedded store of its own, in a child process (one chDB folder per
             process, and no engine left running beside the service).
@@ -60,28 +60,32 @@ def events(n: int) -> list:  # type: ignore[type-arg]
 
 
 def bare(folder: Path, n: int, batch: int) -> float:
+    from datetime import UTC, datetime
+
     from ccaudit.ingest import Ingestor
     from ccaudit.settings import Settings
     from ccaudit.store import Store
     from ccaudit.store.audit import insert_audit
     from ccaudit.store.client import open_client
-    from ccaudit.wire import parse_events
+    from ccaudit.wire import AuditEventIn, parse_events
 
     store = Store(open_client(f"chdb://{folder}"), "bench")
     store.migrate()
     ingestor = Ingestor(Settings(), store)
     parsed, problems = parse_events([e.to_wire() for e in events(n)])
     assert not problems
-    received = time.time()
-    from datetime import UTC, datetime
+    audit = [e for e in parsed if isinstance(e, AuditEventIn)]
+    now = datetime.now(UTC)
 
-    now = datetime.fromtimestamp(received, UTC)
-    rows = [ingestor._audit_row(e, "bench", now) for e in parsed]  # type: ignore[arg-type]
-    insert_audit(store.client, "bench", rows[:1000])  # warm-up
+    def columns(start: int, stop: int) -> list[list[object]]:
+        return ingestor.audit_columns(audit[start:stop], "bench", now)
+
+    chunks = [columns(i, i + batch) for i in range(0, n, batch)]  # built outside the timing
+    insert_audit(store.client, "bench", columns(0, 1000))  # warm-up
     store.client.command("TRUNCATE TABLE bench.audit_events")
     start = time.perf_counter()
-    for i in range(0, n, batch):
-        insert_audit(store.client, "bench", rows[i : i + batch])
+    for chunk in chunks:
+        insert_audit(store.client, "bench", chunk)
     elapsed = time.perf_counter() - start
     stored = int(store.client.command("SELECT count() FROM bench.audit_events FINAL"))
     assert stored == n, stored

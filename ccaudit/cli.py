@@ -6,6 +6,7 @@ line naming what is wrong and exit non-zero (2 for bad settings or arguments, 1 
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import socket
@@ -97,7 +98,18 @@ def serve(
     # signal. A stop on request is a clean stop for us: the re-raised signal lands in a no-op handler.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
+    _tune_gc()
     uvicorn.run(application, host=host, port=settings.port, log_level="warning", lifespan="on")
+
+
+def _tune_gc() -> None:
+    """The service's process only (never a platform's): ingest builds tens of thousands of
+    short-lived objects per batch, all alive until the batch is stored. With the default thresholds
+    the collector walks them, and everything loaded at start, many times per batch (measured: a
+    third of ingest's time). Objects from start are frozen out of collection, and collections run
+    every 50,000 allocations instead of 700."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def _api(

@@ -114,12 +114,21 @@ _event_adapter: TypeAdapter[AnyEventIn] = TypeAdapter(EventIn)
 _batch_adapter: TypeAdapter[list[AnyEventIn]] = TypeAdapter(list[EventIn])
 
 
-class BatchEnvelope(_Frozen):
-    """The batch without its events, which are validated one by one to name each failure."""
-
+class _Envelope(_Frozen):
     schema_version: Literal[1]
     batch_id: UUID
     platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+
+
+class Batch(_Envelope):
+    """A whole valid batch, validated from the JSON bytes in one pass (the common case, in Rust)."""
+
+    events: Annotated[list[EventIn], Field(max_length=MAX_EVENTS_PER_BATCH)]
+
+
+class BatchEnvelope(_Envelope):
+    """The batch without its events, which are validated one by one to name each failure."""
+
     events: Annotated[list[dict[str, Any]], Field(max_length=MAX_EVENTS_PER_BATCH)]
 
 
@@ -144,6 +153,15 @@ def parse_events(raw: list[dict[str, Any]]) -> tuple[list[AnyEventIn], list[tupl
         except ValidationError as exc:
             bad.append((index, _reason(exc)))
     return good, bad
+
+
+def parse_batch(body: bytes) -> Batch | None:
+    """The batch in ``body`` if it is valid JSON and a valid batch; None otherwise, and the caller
+    decodes it and validates it piece by piece to say what is wrong (the slow path, for bad input)."""
+    try:
+        return Batch.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 def parse_envelope(data: object) -> BatchEnvelope:

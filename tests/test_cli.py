@@ -90,17 +90,17 @@ def test_spool_status_drain_and_dead_letters(tmp_path: Path, service: Service) -
 
     spool = Spool(tmp_path / "spool-coop.sqlite3")
     good = wire(7, request_id="cli-spool-drain")
-    spool.put([(good["event_id"], json.dumps(good)), ("bad-1", json.dumps(wire(8, outcome="??")))])
-    [first, bad] = spool.claim(10, 60)  # as a shipper would, before the service refused one
-    spool.dead_letter([(bad.seq, "outcome: Input should be 'success', ...")])
-    spool.retry([first.seq], 0)
+    bad = wire(8, outcome="??")
+    spool.put([json.dumps(good), json.dumps(bad)])
+    claimed = spool.claim(10, 60)  # as a shipper would, before the service refused one
+    spool.refuse(claimed, {1: "outcome: Input should be 'success', ..."})
     env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_PLATFORM": "coop", "CCAUDIT_SERVICE_URL": service.url,
            "CCAUDIT_INGEST_TOKEN": service.ingest_token("coop")}  # fmt: skip
 
     status = json.loads(ccaudit("spool", "status", "--json", **env).stdout)
     assert (status["depth"], status["dead_letters"]) == (1, 1)
     listing = ccaudit("spool", "dead-letters", **env)
-    assert "bad-1" in listing.stdout
+    assert bad["event_id"][:13] in listing.stdout  # the table may wrap the rest
     assert "outcome" in listing.stdout
 
     drained = ccaudit("spool", "drain", "--timeout", "30", **env)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ccaudit.errors import IngestError
 from ccaudit.ingest.pipeline import Ingestor
 from ccaudit.settings import Settings
@@ -19,7 +17,7 @@ def inprocess_transport(settings: Settings, store: Store | None = None) -> Calla
 
     def deliver(payload: bytes) -> None:
         try:
-            ingestor.ingest(json.loads(payload))
+            ingestor.ingest_json(payload)
         except IngestError as exc:
             raise DeliveryError(str(exc), retryable=False, problems=exc.problems_with_index(), status=400) from exc
 

@@ -72,12 +72,20 @@ class _OtherPlatform(Exception):
 
 def _decode_and_ingest(ingestor: Ingestor, body: bytes, platform: str) -> IngestResult:
     try:
-        data = orjson.loads(body)
+        return ingestor.ingest_json(body, platform=platform)
     except orjson.JSONDecodeError as exc:
         raise _Malformed(str(exc)) from None
-    if isinstance(data, dict) and data.get("platform") not in (None, platform):
-        raise _OtherPlatform(data.get("platform"))
-    return ingestor.ingest(data, platform=platform)
+    except IngestError as exc:
+        # A batch written for another platform is a credentials problem (403), not a bad batch.
+        named = _named_platform(body)
+        if named not in (None, platform):
+            raise _OtherPlatform(named) from exc
+        raise
+
+
+def _named_platform(body: bytes) -> object:
+    data = orjson.loads(body)
+    return data.get("platform") if isinstance(data, dict) else None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:

@@ -44,7 +44,7 @@ from opentelemetry import metrics
 from ccaudit.events import Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
-from ccaudit.shipping.spool import Spool, SpooledEvent
+from ccaudit.shipping.spool import Spool, SpooledBatch
 from ccaudit.shipping.transport import DeliveryError, HttpTransport, Transport
 from ccaudit.wire import SCHEMA_VERSION
 
@@ -78,13 +78,17 @@ def _payload(platform: str, bodies: Iterable[str]) -> bytes:
     return (head[:-1] + ',"events":[' + ",".join(bodies) + "]}").encode()
 
 
+# One encoder for every call: json.dumps with arguments builds a new encoder each time.
+_encoder = json.JSONEncoder(separators=(",", ":"))
+
+
 def _encode(event: Event) -> str:
-    return json.dumps(event.to_wire(), separators=(",", ":"))
+    return _encoder.encode(event.to_wire())
 
 
 def _encode_all(events: Sequence[Event]) -> Iterable[str]:
     """Events from memory as one JSON array's items: one encoder call for the batch, not one each."""
-    encoded = json.dumps([e.to_wire() for e in events], separators=(",", ":"))
+    encoded = _encoder.encode([e.to_wire() for e in events])
     return (encoded[1:-1],) if events else ()
 
 
@@ -168,11 +172,10 @@ class Recorder:
         """Write ``events`` to the spool now, before returning; True if all of them are on disk."""
         if self.spool is None or self._stopping:
             return False
-        pairs = [(e.event_id, _encode(e)) for e in events]
-        accepted = self.spool.put(pairs)
+        accepted = self.spool.put([_encode(e) for e in events])
         self._count("spooled", accepted)
         self._ship_wake.set()
-        return accepted == len(pairs)
+        return accepted == len(events)
 
     # --- control ---
 
@@ -279,14 +282,13 @@ class Recorder:
 
     def _persist(self, events: Sequence[Event]) -> None:
         assert self.spool is not None
-        pairs = [(e.event_id, _encode(e)) for e in events]
         try:
-            accepted = self.spool.put(pairs)
+            accepted = self.spool.put([_encode(e) for e in events])
         except Exception:
             accepted = 0
             log.exception("ccaudit: the spool could not be written")
         self._count("spooled", accepted)
-        lost = len(pairs) - accepted
+        lost = len(events) - accepted
         if lost:
             self._count("spool_dropped", lost)
             log.error("ccaudit: spool full or unwritable; %d audit events LOST (fail-open)", lost)
@@ -352,32 +354,32 @@ class Recorder:
             moved, _ = spool.enforce_age()
             self._count("dead_lettered", moved)
 
-    def _deliver(self, spool: Spool, claimed: list[SpooledEvent]) -> None:
+    def _deliver(self, spool: Spool, claimed: list[SpooledBatch]) -> None:
+        events = sum(b.events for b in claimed)
         try:
-            self.transport.send(_payload(self.platform, (e.body for e in claimed)))
+            self.transport.send(_payload(self.platform, (b.items() for b in claimed)))
         except DeliveryError as exc:
             if exc.retryable:
                 # The freshest row sets the pace: new events must not inherit an old row's long backoff.
-                attempts = min(e.attempts for e in claimed) + 1
+                attempts = min(b.attempts for b in claimed) + 1
                 self._count("retries", 1)
-                spool.retry([e.seq for e in claimed], self._backoff(attempts, exc.retry_after))
+                spool.retry([b.seq for b in claimed], self._backoff(attempts, exc.retry_after))
                 if exc.status in (401, 403):
                     log.error("ccaudit: the service refused our ingest token (%s); events wait in the spool", exc)
                 return
-            bad = {i: reason for i, reason in exc.problems if 0 <= i < len(claimed)}
+            bad = {i: reason for i, reason in exc.problems if 0 <= i < events}
             if not bad:  # refused as a whole (e.g. 413): nothing to gain from resending it as it is
-                bad = dict.fromkeys(range(len(claimed)), str(exc))
-            moved = spool.dead_letter((claimed[i].seq, reason) for i, reason in bad.items())
+                bad = dict.fromkeys(range(events), str(exc))
+            # The rest were refused only because they shared the batch: they are sent again now.
+            moved = spool.refuse(claimed, bad)
             self._count("dead_lettered", moved)
             log.error("ccaudit: the service refused %d audit events; moved to the dead letters: %s", moved, exc)
-            # The rest were refused only because they shared the batch: send them again now.
-            spool.retry([e.seq for i, e in enumerate(claimed) if i not in bad], 0.0)
         except Exception:
             log.exception("ccaudit: transport raised unexpectedly; the batch stays in the spool")
-            spool.retry([e.seq for e in claimed], self.backoff_max)
+            spool.retry([b.seq for b in claimed], self.backoff_max)
         else:
-            spool.ack(e.seq for e in claimed)
-            self._count("shipped", len(claimed))
+            spool.ack(b.seq for b in claimed)
+            self._count("shipped", events)
 
     # --- helpers ---
 

@@ -1,15 +1,18 @@
 """The durable spool: audit events on local disk until the service has stored them.
 
 One SQLite file (standard library) in WAL mode, shared by every worker process of a platform on a
-host (pre-fork servers included). Writers append in one transaction per batch; shippers in any of
-those processes *claim* ready rows under a time-limited lease, send them, then delete them (ack),
-reschedule them with a backoff (retry), or move them to the dead-letter table with the reason
-(rejected by the service). A process that dies holding a lease simply lets it expire, and another
+host (pre-fork servers included). A row is a *batch*: the events one recorder flush wrote, as a
+JSON array, so that writing, claiming and acknowledging cost one row operation per batch instead of
+one per event (per-event rows made SQLite the recorder's largest cost). Writers append in one
+transaction; shippers in any of those processes *claim* ready rows under a time-limited lease,
+send them, then delete them (ack) or reschedule them with a backoff (retry). Events the service
+refuses move, one by one and with the reason, to the dead-letter table, and the rest of their batch
+stays to be sent again. A process that dies holding a lease simply lets it expire, and another
 shipper sends those rows again: the service recognises a redelivered event by its id, so every
-event accepted here is stored exactly once.
+event accepted here is stored exactly once, however the batches are regrouped.
 
-Bounds, all configuration: at most ``max_events`` rows (a full spool refuses new events, and the
-caller counts and reports the loss, or refuses the operation on fail-closed routes); rows older
+Bounds, all configuration: at most ``max_events`` events (a full spool refuses new events, and the
+caller counts and reports the loss, or refuses the operation on fail-closed routes); batches older
 than ``max_age`` seconds move to the dead letters; dead letters older than ``dead_max_age`` are
 deleted (counted and logged). Both tables hold personal data outside ClickHouse, which is why their
 age is bounded and why they are listed in ``ccaudit.store.tables``.
@@ -20,30 +23,37 @@ machine. Connections are per thread and per process (a SQLite connection must ne
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ccaudit.spool")
 
+ROW_EVENTS = 1000  # most events in one row: a claim never has to split a row to stay under its limit
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS spool (
+CREATE TABLE IF NOT EXISTS batches (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    TEXT NOT NULL UNIQUE,
-    body        TEXT NOT NULL,
+    events      INTEGER NOT NULL,
     enqueued_at REAL NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     not_before  REAL NOT NULL DEFAULT 0,
     lease_until REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS spool_ready ON spool (not_before, lease_until);
+CREATE INDEX IF NOT EXISTS batches_ready ON batches (not_before, lease_until);
+-- Bodies apart: SQLite rewrites a whole row on UPDATE, and leases and retries update batches often.
+CREATE TABLE IF NOT EXISTS bodies (
+    seq  INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id  TEXT NOT NULL,
@@ -55,11 +65,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 
 @dataclass(frozen=True, slots=True)
-class SpooledEvent:
+class SpooledBatch:
     seq: int
-    event_id: str
-    body: str  # the event's wire JSON
+    events: int
+    body: str  # the events' wire JSON objects, as one JSON array
     attempts: int
+
+    def items(self) -> str:
+        """The events as the items of a JSON array, ready to be joined into a larger one."""
+        return self.body[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,17 @@ class SpoolStatus:
     oldest_age: float  # seconds; 0 when empty
     dead_letters: int
     max_events: int
+
+
+def split(body: str) -> list[tuple[str, str]]:
+    """A row's body as ``(event id, event JSON)`` pairs (the refusal and age paths only)."""
+    return [(str(e.get("event_id", "")), json.dumps(e, separators=(",", ":"))) for e in json.loads(body)]
+
+
+def _rows(bodies: Sequence[str]) -> Iterator[tuple[int, str]]:
+    for start in range(0, len(bodies), ROW_EVENTS):
+        chunk = bodies[start : start + ROW_EVENTS]
+        yield len(chunk), "[" + ",".join(chunk) + "]"
 
 
 class Spool:
@@ -91,7 +116,21 @@ class Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _gate:
             self._db().executescript(_SCHEMA)
+        self._upgrade()
         _spools.add(self)
+
+    def _upgrade(self) -> None:
+        # Spools written by ccaudit 0.1 hold one event per row in a table named ``spool``: move its
+        # events into batches, keeping their order and age, so an upgrade loses nothing.
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spool'").fetchone() is None:
+                return
+            old = db.execute("SELECT body, enqueued_at FROM spool ORDER BY seq").fetchall()
+            for start in range(0, len(old), ROW_EVENTS):
+                chunk = old[start : start + ROW_EVENTS]
+                _append(db, _rows([str(r[0]) for r in chunk]), min(float(r[1]) for r in chunk))
+            db.execute("DROP TABLE spool")
+        log.warning("ccaudit: moved %d spooled events into the batch layout", len(old))
 
     # --- connections ---
 
@@ -147,74 +186,93 @@ class Spool:
 
     # --- writing ---
 
-    def put(self, events: Sequence[tuple[str, str]]) -> int:
-        """Append ``(event_id, wire JSON)`` pairs durably; returns how many were accepted.
+    def put(self, bodies: Sequence[str]) -> int:
+        """Append events (each its wire JSON object) durably; returns how many were accepted.
 
-        When the spool is full, only as many as fit are accepted (the rest is the caller's loss to
-        count). An event id already present is accepted without a second row.
+        When the spool is full, only as many as fit are accepted, the first ones (the rest is the
+        caller's loss to count).
         """
-        if not events:
+        if not bodies:
             return 0
         now = time.time()
         with self._tx() as db:
-            depth = int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
-            room = max(0, self.max_events - depth)
-            accepted = events[:room]
-            db.executemany(
-                "INSERT OR IGNORE INTO spool (event_id, body, enqueued_at) VALUES (?, ?, ?)",
-                [(event_id, body, now) for event_id, body in accepted],
-            )
+            room = max(0, self.max_events - _depth(db))
+            accepted = bodies[:room]
+            _append(db, _rows(accepted), now)
         return len(accepted)
 
     def depth(self) -> int:
-        """Events waiting (one count query; status() does three)."""
-        return int(self._read("SELECT count(*) FROM spool")[0][0])
+        """Events waiting (one query; status() does three)."""
+        with _gate:
+            return _depth(self._db())
 
     def has_room(self) -> bool:
-        return int(self._read("SELECT count(*) FROM spool")[0][0]) < self.max_events
+        return self.depth() < self.max_events
 
     # --- shipping ---
 
-    def claim(self, limit: int, lease: float) -> list[SpooledEvent]:
-        """Lease up to ``limit`` ready events, oldest first, for ``lease`` seconds."""
+    def claim(self, limit: int, lease: float) -> list[SpooledBatch]:
+        """Lease ready batches, oldest first, for ``lease`` seconds: as many as fit in ``limit``
+        events, and at least one."""
         now = time.time()
+        chosen: list[SpooledBatch] = []
+        total = 0
         with self._tx() as db:
-            rows = db.execute(
-                "SELECT seq, event_id, body, attempts FROM spool WHERE not_before <= ? AND lease_until <= ? "
-                "ORDER BY seq LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            if rows:
-                db.executemany("UPDATE spool SET lease_until = ? WHERE seq = ?", [(now + lease, r[0]) for r in rows])
-        return [SpooledEvent(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+            ready = db.execute(
+                "SELECT seq, events, body, attempts FROM batches JOIN bodies USING (seq) "
+                "WHERE not_before <= ? AND lease_until <= ? ORDER BY seq",
+                (now, now),
+            )
+            for seq, events, body, attempts in ready:
+                if chosen and total + int(events) > limit:
+                    break
+                chosen.append(SpooledBatch(int(seq), int(events), str(body), int(attempts)))
+                total += int(events)
+            ready.close()
+            db.executemany("UPDATE batches SET lease_until = ? WHERE seq = ?", [(now + lease, b.seq) for b in chosen])
+        return chosen
 
     def ack(self, seqs: Iterable[int]) -> None:
-        """The service stored these: forget them."""
+        """The service stored these batches: forget them."""
         with self._tx() as db:
-            db.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
+            for seq in seqs:
+                _forget(db, seq)
 
     def retry(self, seqs: Iterable[int], delay: float) -> None:
-        """Release these and make them ready again after ``delay`` seconds."""
+        """Release these batches and make them ready again after ``delay`` seconds."""
         not_before = time.time() + max(0.0, delay)
         with self._tx() as db:
             db.executemany(
-                "UPDATE spool SET attempts = attempts + 1, not_before = ?, lease_until = 0 WHERE seq = ?",
+                "UPDATE batches SET attempts = attempts + 1, not_before = ?, lease_until = 0 WHERE seq = ?",
                 [(not_before, s) for s in seqs],
             )
 
-    def dead_letter(self, items: Iterable[tuple[int, str]]) -> int:
-        """Move ``(seq, reason)`` rows to the dead letters; returns how many moved."""
+    def refuse(self, claimed: Sequence[SpooledBatch], problems: Mapping[int, str]) -> int:
+        """The service refused the events at these indexes of the shipment ``claimed`` made (its
+        batches' events, in order): move them to the dead letters with the reason, and make the
+        rest of their batches ready to send again now. Returns how many moved."""
         now = time.time()
         moved = 0
+        offset = 0
         with self._tx() as db:
-            for seq, reason in items:
-                cursor = db.execute(
-                    "INSERT INTO dead_letters (event_id, body, reason, failed_at) "
-                    "SELECT event_id, body, ?, ? FROM spool WHERE seq = ?",
-                    (reason[:2000], now, seq),
-                )
-                moved += cursor.rowcount
-                db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
+            for batch in claimed:
+                if not any(offset <= i < offset + batch.events for i in problems):
+                    db.execute("UPDATE batches SET lease_until = 0 WHERE seq = ?", (batch.seq,))
+                    offset += batch.events
+                    continue
+                keep: list[str] = []
+                for n, (event_id, body) in enumerate(split(batch.body), start=offset):
+                    if n in problems:
+                        _bury(db, event_id, body, problems[n], now)
+                        moved += 1
+                    else:
+                        keep.append(body)
+                offset += batch.events
+                if keep:
+                    db.execute("UPDATE batches SET events = ?, lease_until = 0 WHERE seq = ?", (len(keep), batch.seq))
+                    db.execute("UPDATE bodies SET body = ? WHERE seq = ?", ("[" + ",".join(keep) + "]", batch.seq))
+                else:
+                    _forget(db, batch.seq)
         return moved
 
     # --- bounds and operators ---
@@ -225,10 +283,17 @@ class Spool:
         Returns (events dead-lettered, dead letters deleted).
         """
         now = time.time()
+        moved = 0
         with self._tx() as db:
-            old = db.execute("SELECT seq FROM spool WHERE enqueued_at < ?", (now - self.max_age,)).fetchall()
-        moved = self.dead_letter((int(r[0]), f"not delivered within {self.max_age:.0f}s") for r in old) if old else 0
-        with self._tx() as db:
+            old = db.execute(
+                "SELECT seq, body FROM batches JOIN bodies USING (seq) WHERE enqueued_at < ?", (now - self.max_age,)
+            ).fetchall()
+            reason = f"not delivered within {self.max_age:.0f}s"
+            for seq, body in old:
+                for event_id, event in split(str(body)):
+                    _bury(db, event_id, event, reason, now)
+                    moved += 1
+                _forget(db, seq)
             deleted = db.execute("DELETE FROM dead_letters WHERE failed_at < ?", (now - self.dead_max_age,)).rowcount
         if moved:
             log.error("ccaudit: %d audit events were not delivered in time and moved to the dead letters", moved)
@@ -238,8 +303,10 @@ class Spool:
 
     def status(self) -> SpoolStatus:
         now = time.time()
-        depth, oldest = self._read("SELECT count(*), min(enqueued_at) FROM spool")[0]
-        ready = self._read("SELECT count(*) FROM spool WHERE not_before <= ? AND lease_until <= ?", (now, now))[0][0]
+        depth, oldest = self._read("SELECT total(events), min(enqueued_at) FROM batches")[0]
+        ready = self._read("SELECT total(events) FROM batches WHERE not_before <= ? AND lease_until <= ?", (now, now))[
+            0
+        ][0]
         dead = self._read("SELECT count(*) FROM dead_letters")[0][0]
         return SpoolStatus(
             depth=int(depth),
@@ -261,17 +328,10 @@ class Spool:
         now = time.time()
         with self._tx() as db:
             if seqs is None:
-                rows = db.execute("SELECT seq, event_id, body FROM dead_letters").fetchall()
+                rows = db.execute("SELECT seq, body FROM dead_letters ORDER BY seq").fetchall()
             else:
-                rows = [
-                    r
-                    for s in seqs
-                    for r in db.execute("SELECT seq, event_id, body FROM dead_letters WHERE seq = ?", (s,)).fetchall()
-                ]
-            db.executemany(
-                "INSERT OR IGNORE INTO spool (event_id, body, enqueued_at) VALUES (?, ?, ?)",
-                [(r[1], r[2], now) for r in rows],
-            )
+                rows = [r for s in seqs for r in db.execute("SELECT seq, body FROM dead_letters WHERE seq = ?", (s,))]
+            _append(db, _rows([str(r[1]) for r in rows]), now)
             db.executemany("DELETE FROM dead_letters WHERE seq = ?", [(r[0],) for r in rows])
         return len(rows)
 
@@ -281,6 +341,28 @@ class Spool:
                 db.close()
             self._connections = []
             self._local = threading.local()
+
+
+def _depth(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT total(events) FROM batches").fetchone()[0])
+
+
+def _append(db: sqlite3.Connection, rows: Iterable[tuple[int, str]], enqueued_at: float) -> None:
+    for events, body in rows:
+        seq = db.execute("INSERT INTO batches (events, enqueued_at) VALUES (?, ?)", (events, enqueued_at)).lastrowid
+        db.execute("INSERT INTO bodies (seq, body) VALUES (?, ?)", (seq, body))
+
+
+def _forget(db: sqlite3.Connection, seq: int) -> None:
+    db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+    db.execute("DELETE FROM bodies WHERE seq = ?", (seq,))
+
+
+def _bury(db: sqlite3.Connection, event_id: str, body: str, reason: str, now: float) -> None:
+    db.execute(
+        "INSERT INTO dead_letters (event_id, body, reason, failed_at) VALUES (?, ?, ?, ?)",
+        (event_id, body, reason[:2000], now),
+    )
 
 
 # Every SQLite call of the spool holds this gate, and fork() takes it first: so no thread is inside

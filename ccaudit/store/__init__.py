@@ -34,20 +34,20 @@ class Store:
         except Exception:
             return False
 
-    def insert_audit(self, rows: Sequence[Sequence[Any]]) -> None:
-        audit.insert_audit(self.client, self.database, rows)
+    def insert_audit(self, columns: Sequence[Sequence[Any]]) -> None:
+        audit.insert_audit(self.client, self.database, columns)
 
     def search_audit(self, query: audit.AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
         return audit.search_audit(self.client, self.database, query)
 
-    def insert_usage(self, rows: Sequence[Sequence[Any]]) -> None:
-        usage.insert_usage(self.client, self.database, rows)
+    def insert_usage(self, columns: Sequence[Sequence[Any]]) -> None:
+        usage.insert_usage(self.client, self.database, columns)
 
     def summarise_usage(self, query: usage.UsageQuery) -> dict[str, Any]:
         return usage.summarise_usage(self.client, self.database, query)
 
-    def insert_consent(self, rows: Sequence[Sequence[Any]]) -> None:
-        consent.insert_consent(self.client, self.database, rows)
+    def insert_consent(self, columns: Sequence[Sequence[Any]]) -> None:
+        consent.insert_consent(self.client, self.database, columns)
 
     def consent_history(self, consent_id: str) -> list[dict[str, Any]]:
         return consent.consent_history(self.client, self.database, consent_id)

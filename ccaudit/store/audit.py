@@ -12,7 +12,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.store.client import insert_columns, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -26,9 +26,9 @@ COLUMNS = (
 READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
 
 
-def insert_audit(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert rows laid out as COLUMNS."""
-    insert_rows(client, database, "audit_events", rows, COLUMNS)
+def insert_audit(client: Client, database: str, columns: Sequence[Sequence[Any]]) -> None:
+    """Insert column-oriented data, one sequence per name in COLUMNS."""
+    insert_columns(client, database, "audit_events", columns, COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,3 +103,11 @@ def insert_rows(
     """Insert rows laid out as ``columns``."""
     with mapped_errors():
         client.insert(table, rows, column_names=list(columns), database=database, settings=settings)
+
+
+def insert_columns(
+    client: Client, database: str, table: str, data: Sequence[Sequence[Any]], columns: Sequence[str]
+) -> None:
+    """Insert column-oriented data: one sequence of values per name in ``columns``."""
+    with mapped_errors():
+        client.insert(table, data, column_names=list(columns), database=database, column_oriented=True)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.store.client import insert_columns, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "consent_id", "account_id", "categories_accepted",
@@ -21,9 +21,9 @@ COLUMNS = (
 READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
 
 
-def insert_consent(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert rows laid out as COLUMNS."""
-    insert_rows(client, database, "consent_receipts", rows, COLUMNS)
+def insert_consent(client: Client, database: str, columns: Sequence[Sequence[Any]]) -> None:
+    """Insert column-oriented data, one sequence per name in COLUMNS."""
+    insert_columns(client, database, "consent_receipts", columns, COLUMNS)
 
 
 def _jsonable(value: Any) -> Any:

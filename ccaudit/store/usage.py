@@ -9,7 +9,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.store.client import insert_columns, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "page", "admin_area", "referrer_host", "browser",
@@ -27,8 +27,9 @@ DIMENSIONS = {
 }
 
 
-def insert_usage(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
-    insert_rows(client, database, "usage_events", rows, COLUMNS)
+def insert_usage(client: Client, database: str, columns: Sequence[Sequence[Any]]) -> None:
+    """Insert column-oriented data, one sequence per name in COLUMNS."""
+    insert_columns(client, database, "usage_events", columns, COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

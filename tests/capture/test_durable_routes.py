@@ -42,7 +42,7 @@ def recorder(spool: Spool) -> Iterator[Recorder]:
 
 
 def fill(spool: Spool) -> None:
-    spool.put([(f"filler-{i}", "{}") for i in range(spool.max_events)])
+    spool.put(["{}"] * spool.max_events)
 
 
 def asgi_call(app: Any, path: str, spool: Spool) -> tuple[int, bytes, list[int], bool]:

@@ -1,10 +1,12 @@
-"""The durable spool: put/claim/ack/retry/dead letters, its bounds, leases, several processes on one
-file, and the recorder shipping from it through a transport that fails in the ways the service can."""
+"""The durable spool: put/claim/ack/retry/refusals, its bounds, leases, several processes on one
+file, the upgrade of a spool of the earlier layout, and the recorder shipping from it through a
+transport that fails in the ways the service can."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -15,13 +17,18 @@ import pytest
 
 from ccaudit.shipping import spool as spool_module
 from ccaudit.shipping.recorder import Recorder
-from ccaudit.shipping.spool import Spool
+from ccaudit.shipping.spool import ROW_EVENTS, Spool, SpooledBatch, split
 from ccaudit.shipping.transport import DeliveryError
 from tests.shipping.test_recorder import event
 
 
-def pairs(*names: str) -> list[tuple[str, str]]:
-    return [(name, json.dumps({"request_id": name})) for name in names]
+def pairs(*names: str) -> list[str]:
+    """Events as the spool takes them: wire JSON (just an id and a request id here)."""
+    return [json.dumps({"event_id": name, "request_id": name}) for name in names]
+
+
+def ids(claimed: list[SpooledBatch]) -> list[str]:
+    return [event_id for batch in claimed for event_id, _ in split(batch.body)]
 
 
 @pytest.fixture
@@ -35,49 +42,71 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 def test_put_claim_ack(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     assert spool.put(pairs("a", "b", "c")) == 3
+    assert spool.put(pairs("d")) == 1
     claimed = spool.claim(10, lease=60)
-    assert [e.event_id for e in claimed] == ["a", "b", "c"]  # oldest first
-    assert [json.loads(e.body)["request_id"] for e in claimed] == ["a", "b", "c"]
+    assert ids(claimed) == ["a", "b", "c", "d"]  # oldest first
+    assert [b.events for b in claimed] == [3, 1]  # one row per put
+    assert [json.loads(e)["request_id"] for b in claimed for _, e in split(b.body)] == ["a", "b", "c", "d"]
+    assert json.loads("[" + ",".join(b.items() for b in claimed) + "]")[3]["request_id"] == "d"
     assert spool.claim(10, lease=60) == []  # leased
-    spool.ack([claimed[0].seq, claimed[1].seq])
+    spool.ack([claimed[0].seq])
     status = spool.status()
     assert (status.depth, status.ready, status.dead_letters) == (1, 0, 0)
 
 
-def test_an_event_id_already_spooled_is_accepted_once(tmp_path: Path) -> None:
+def test_a_claim_takes_whole_batches_up_to_its_limit_and_at_least_one(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
-    assert spool.put(pairs("a", "b")) == 2
-    assert spool.put(pairs("b", "c")) == 2
-    assert [e.event_id for e in spool.claim(10, 60)] == ["a", "b", "c"]
+    spool.put(pairs("a", "b", "c"))
+    spool.put(pairs("d", "e"))
+    spool.put(pairs("f"))
+    assert ids(spool.claim(2, 60)) == ["a", "b", "c"]  # one batch, even above the limit
+    assert ids(spool.claim(3, 60)) == ["d", "e", "f"]
+
+
+def test_a_large_put_is_split_into_rows_a_shipment_can_hold(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    names = [f"e{n}" for n in range(ROW_EVENTS * 2 + 5)]
+    assert spool.put(pairs(*names)) == len(names)
+    claimed = spool.claim(ROW_EVENTS, 60)
+    assert [b.events for b in claimed] == [ROW_EVENTS]
+    assert ids(claimed) == names[:ROW_EVENTS]
+    assert spool.status().depth == len(names)
 
 
 def test_retry_releases_after_the_delay_and_counts_attempts(tmp_path: Path, clock: SimpleNamespace) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
-    spool.put(pairs("a", "b"))
+    spool.put(pairs("a"))
+    spool.put(pairs("b"))
     first = spool.claim(10, 60)
-    spool.retry([e.seq for e in first], delay=5)
+    spool.retry([b.seq for b in first], delay=5)
     assert spool.claim(10, 60) == []  # not before 5 s
     clock.now += 5
     again = spool.claim(10, 60)
-    assert [(e.event_id, e.attempts) for e in again] == [("a", 1), ("b", 1)]
+    assert [(ids([b]), b.attempts) for b in again] == [(["a"], 1), (["b"], 1)]
     spool.retry([again[0].seq], delay=0)
-    assert [(e.event_id, e.attempts) for e in spool.claim(10, 60)] == [("a", 2)]
+    assert [(ids([b]), b.attempts) for b in spool.claim(10, 60)] == [(["a"], 2)]
 
 
-def test_dead_letters_keep_the_reason_and_can_be_requeued(tmp_path: Path) -> None:
+def test_refused_events_are_dead_lettered_with_the_reason_and_their_batch_mates_kept(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     spool.put(pairs("a", "b", "c"))
+    spool.put(pairs("d", "e"))
+    spool.put(pairs("f"))
     claimed = spool.claim(10, 60)
-    assert spool.dead_letter([(claimed[0].seq, "status: bad"), (claimed[2].seq, "HTTP 413")]) == 2
-    assert spool.dead_letter([(claimed[0].seq, "again")]) == 0  # already moved
+    # indexes in the shipment: a=0 b=1 c=2 d=3 e=4 f=5
+    assert spool.refuse(claimed, {0: "status: bad", 2: "HTTP 413", 3: "outcome: bad", 4: "outcome: bad"}) == 4
     letters = spool.dead_letters()
-    assert [(event_id, reason) for _, event_id, reason, _, _ in letters] == [("a", "status: bad"), ("c", "HTTP 413")]
-    assert json.loads(letters[0][4]) == {"request_id": "a"}
-    assert (spool.status().depth, spool.status().dead_letters) == (1, 2)
+    assert [(event_id, reason) for _, event_id, reason, _, _ in letters] == [
+        ("a", "status: bad"), ("c", "HTTP 413"), ("d", "outcome: bad"), ("e", "outcome: bad"),
+    ]  # fmt: skip
+    assert json.loads(letters[0][4]) == {"event_id": "a", "request_id": "a"}
+    assert ids(spool.claim(10, 60)) == ["b", "f"]  # ready again at once; d+e's batch is gone
+    status = spool.status()
+    assert (status.depth, status.dead_letters) == (2, 4)
     assert spool.requeue_dead_letters([letters[1][0]]) == 1
-    assert [e.event_id for e in spool.claim(10, 60)] == ["c"]
-    assert spool.requeue_dead_letters() == 1
-    assert [e.event_id for e in spool.claim(10, 60)] == ["a"]
+    assert ids(spool.claim(10, 60)) == ["c"]
+    assert spool.requeue_dead_letters() == 3
+    assert ids(spool.claim(10, 60)) == ["a", "d", "e"]
     assert spool.status().dead_letters == 0
 
 
@@ -87,43 +116,66 @@ def test_a_full_spool_accepts_only_what_fits(tmp_path: Path) -> None:
     assert spool.put(pairs("d", "e", "f", "g")) == 2
     assert spool.put(pairs("h")) == 0
     assert not spool.has_room()
-    assert [e.event_id for e in spool.claim(10, 60)] == ["a", "b", "c", "d", "e"]  # the first that fit
-    spool.ack([1, 2])
+    claimed = spool.claim(10, 60)
+    assert ids(claimed) == ["a", "b", "c", "d", "e"]  # the first that fit
+    spool.ack([claimed[0].seq])
     assert spool.has_room()
-    assert spool.put(pairs("h", "i", "j")) == 2
+    assert spool.put(pairs("h", "i", "j", "k")) == 3
 
 
 def test_age_bounds_move_old_events_to_dead_letters_and_delete_old_dead_letters(
     tmp_path: Path, clock: SimpleNamespace
 ) -> None:
     spool = Spool(tmp_path / "s.sqlite3", max_age=100, dead_max_age=1000)
-    spool.put(pairs("old"))
+    spool.put(pairs("old", "older"))
     clock.now += 60
     spool.put(pairs("young"))
     assert spool.enforce_age() == (0, 0)
     clock.now += 50  # "old" is 110 s old, "young" 50 s
-    assert spool.enforce_age() == (1, 0)
-    [(_, event_id, reason, _, _)] = spool.dead_letters()
-    assert event_id == "old"
-    assert "not delivered within 100s" in reason
-    assert [e.event_id for e in spool.claim(10, 60)] == ["young"]
+    assert spool.enforce_age() == (2, 0)
+    letters = spool.dead_letters()
+    assert [event_id for _, event_id, _, _, _ in letters] == ["old", "older"]
+    assert all("not delivered within 100s" in reason for _, _, reason, _, _ in letters)
+    assert ids(spool.claim(10, 60)) == ["young"]
     clock.now += 999
-    assert spool.enforce_age() == (1, 0)  # young is too old now; old's dead letter is 999 s old
+    assert spool.enforce_age() == (1, 0)  # young is too old now; old's dead letters are 999 s old
     clock.now += 2
-    assert spool.enforce_age() == (0, 1)
+    assert spool.enforce_age() == (0, 2)
     assert [e[1] for e in spool.dead_letters()] == ["young"]
+
+
+def test_a_spool_of_the_earlier_layout_is_moved_into_batches_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # ccaudit 0.1's layout: one event per row
+        db.executescript(
+            "CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, "
+            "body TEXT NOT NULL, enqueued_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+            "not_before REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0);"
+        )
+        names = [f"old-{n}" for n in range(ROW_EVENTS + 3)]
+        db.executemany(
+            "INSERT INTO spool (event_id, body, enqueued_at) VALUES (?, ?, ?)",
+            [(name, body, 1000.0 + n) for n, (name, body) in enumerate(zip(names, pairs(*names), strict=True))],
+        )
+    spool = Spool(path)
+    assert spool.status().depth == len(names)
+    assert spool.status().oldest_age > 0
+    assert ids(spool.claim(10 * ROW_EVENTS, 60)) == names  # in their order
+    tables = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "spool" not in tables
+    assert Spool(path).status().depth == len(names)  # opened again: nothing moved twice
 
 
 def test_a_claimed_row_is_not_claimable_until_its_lease_expires(tmp_path: Path, clock: SimpleNamespace) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     spool.put(pairs("a"))
     other = Spool(tmp_path / "s.sqlite3")  # another handle on the file, as another process has
-    assert [e.event_id for e in spool.claim(10, lease=30)] == ["a"]
+    assert ids(spool.claim(10, lease=30)) == ["a"]
     clock.now += 29
     assert other.claim(10, lease=30) == []
     assert spool.status().ready == 0
     clock.now += 1
-    assert [(e.event_id, e.attempts) for e in other.claim(10, lease=30)] == [("a", 0)]
+    assert [(ids([b]), b.attempts) for b in other.claim(10, lease=30)] == [(["a"], 0)]
 
 
 def test_close_from_another_thread_than_the_ones_that_used_it(tmp_path: Path) -> None:
@@ -151,8 +203,8 @@ def _claim(spool: Spool, out: Path, writers_done: Any) -> None:
     while time.monotonic() < deadline:
         batch = spool.claim(25, lease=60)
         if batch:
-            claimed += [e.event_id for e in batch]
-            spool.ack(e.seq for e in batch)
+            claimed += ids(batch)
+            spool.ack(b.seq for b in batch)
         elif writers_done.is_set() and spool.status().depth == 0:
             break
         else:
