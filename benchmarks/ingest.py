@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -95,7 +96,16 @@ def bare(folder: Path, n: int, batch: int) -> float:
 # --- pipeline: recorder → HTTP → service → embedded store ---
 
 
-def pipeline(folder: Path, n: int, batch_size: int) -> tuple[float, dict[str, int]]:
+def _cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) used so far by this process, or by ``pid`` (Linux's /proc)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipeline(folder: Path, n: int, batch_size: int) -> tuple[float, dict[str, int], tuple[float, float]]:
     import httpx
 
     from ccaudit.shipping.recorder import Recorder
@@ -126,17 +136,19 @@ def pipeline(folder: Path, n: int, batch_size: int) -> tuple[float, dict[str, in
             recorder.emit(e)
         assert recorder.force_flush(60), "warm-up did not finish"
         start = time.perf_counter()
+        cpu_here, cpu_service = _cpu_seconds(), _cpu_seconds(service.proc.pid)
         for e in todo:
             recorder.emit(e)
         assert recorder.force_flush(600), "the pipeline did not finish"
         elapsed = time.perf_counter() - start
+        cpu = (_cpu_seconds() - cpu_here, _cpu_seconds(service.proc.pid) - cpu_service)
         stats = recorder.stats()
         recorder.shutdown(10)
         health = httpx.get(url + "/health", timeout=10).json()["ingest"]
         assert health["events"] == n + len(warm), health
     finally:
         stop_process(service)
-    return n / elapsed, stats
+    return n / elapsed, stats, cpu
 
 
 def main() -> None:
@@ -155,10 +167,13 @@ def main() -> None:
                  "--insert-batch", str(args.insert_batch)]  # fmt: skip
         done = subprocess.run(child, capture_output=True, text=True, timeout=600, check=True, cwd=ROOT)
         bare_rate = float(json.loads(done.stdout.strip().splitlines()[-1])["rate"])
-        rate, stats = pipeline(folder, args.events, args.batch_size)
+        rate, stats, (cpu_platform, cpu_service) = pipeline(folder, args.events, args.batch_size)
     print(f"events: {args.events}; recorder batch size {args.batch_size}; bare insert batches of {args.insert_batch}")
     print(f"pipeline (recorder + spool → HTTP → service → embedded store): {rate:10,.0f} events/s")
     print(f"  recorder: spooled={stats['spooled']} shipped={stats['shipped']} retries={stats['retries']}")
+    per_event = 1e6 / args.events
+    print(f"  CPU per event: platform (recorder, spool, shipper) {cpu_platform * per_event:.1f} µs, "
+          f"service (HTTP, validation, insert, engine) {cpu_service * per_event:.1f} µs")  # fmt: skip
     print(f"bare clickhouse-connect insert into the embedded engine:      {bare_rate:10,.0f} rows/s")
     print(f"ratio ingest={rate / bare_rate:.3f}")
 

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 
 SCHEMA_VERSION = 1
 MAX_EVENTS_PER_BATCH = 10_000
+MAX_BATCH_BYTES = 16 * 1024 * 1024  # a request body, compressed or not; larger is refused (413)
 
 _Short = Annotated[str, Field(max_length=256)]
 _Text = Annotated[str, Field(max_length=2048)]

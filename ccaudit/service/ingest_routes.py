@@ -30,8 +30,9 @@ from ccaudit.errors import IngestError, StoreError, StoreUnavailable
 from ccaudit.ingest import Ingestor, IngestResult
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.store.tokens import TokenStore
+from ccaudit.wire import MAX_BATCH_BYTES
 
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = MAX_BATCH_BYTES
 
 
 class IngestCounters:

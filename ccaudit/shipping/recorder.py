@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import metrics
 
@@ -46,7 +47,7 @@ from ccaudit.ids import new_id
 from ccaudit.settings import Settings
 from ccaudit.shipping.spool import Spool, SpooledBatch
 from ccaudit.shipping.transport import DeliveryError, HttpTransport, Transport
-from ccaudit.wire import SCHEMA_VERSION
+from ccaudit.wire import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, SCHEMA_VERSION
 
 log = logging.getLogger("ccaudit.recorder")
 
@@ -61,7 +62,11 @@ _COUNTERS = (
     "dead_lettered",  # events moved to the dead letters
     "usage_dropped",  # usage events not delivered (best effort)
 )
-_SHIP_BATCH = 2000  # events per delivery from the spool: fewer, larger requests ship faster
+# A delivery from the spool is as large as the service takes, with room to spare in bytes: one
+# large insert costs the store far less per event than several small ones (fixed cost per insert,
+# fewer parts to merge).
+_SHIP_EVENTS = MAX_EVENTS_PER_BATCH
+_SHIP_BYTES = MAX_BATCH_BYTES // 2
 _IDLE_POLL = 1.0  # seconds between spool checks when idle (rows of other processes, backoffs)
 
 
@@ -78,17 +83,14 @@ def _payload(platform: str, bodies: Iterable[str]) -> bytes:
     return (head[:-1] + ',"events":[' + ",".join(bodies) + "]}").encode()
 
 
-# One encoder for every call: json.dumps with arguments builds a new encoder each time.
-_encoder = json.JSONEncoder(separators=(",", ":"))
-
-
 def _encode(event: Event) -> str:
-    return _encoder.encode(event.to_wire())
+    # orjson: encoding is the recorder's largest cost in the platform's process (~3x the stdlib's).
+    return orjson.dumps(event.to_wire()).decode()
 
 
 def _encode_all(events: Sequence[Event]) -> Iterable[str]:
     """Events from memory as one JSON array's items: one encoder call for the batch, not one each."""
-    encoded = _encoder.encode([e.to_wire() for e in events])
+    encoded = orjson.dumps([e.to_wire() for e in events]).decode()
     return (encoded[1:-1],) if events else ()
 
 
@@ -335,7 +337,7 @@ class Recorder:
                 return
             try:
                 self._enforce_age(spool)
-                claimed = spool.claim(max(self.batch_size, _SHIP_BATCH), self.lease)
+                claimed = spool.claim(_SHIP_EVENTS, self.lease, _SHIP_BYTES)
             except Exception:
                 log.exception("ccaudit: the spool could not be read")
                 claimed = []

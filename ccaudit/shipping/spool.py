@@ -211,12 +211,12 @@ class Spool:
 
     # --- shipping ---
 
-    def claim(self, limit: int, lease: float) -> list[SpooledBatch]:
+    def claim(self, limit: int, lease: float, max_bytes: int | None = None) -> list[SpooledBatch]:
         """Lease ready batches, oldest first, for ``lease`` seconds: as many as fit in ``limit``
-        events, and at least one."""
+        events (and ``max_bytes`` of JSON), and at least one."""
         now = time.time()
         chosen: list[SpooledBatch] = []
-        total = 0
+        total = size = 0
         with self._tx() as db:
             ready = db.execute(
                 "SELECT seq, events, body, attempts FROM batches JOIN bodies USING (seq) "
@@ -224,10 +224,12 @@ class Spool:
                 (now, now),
             )
             for seq, events, body, attempts in ready:
-                if chosen and total + int(events) > limit:
+                too_big = max_bytes is not None and size + len(body) > max_bytes
+                if chosen and (total + int(events) > limit or too_big):
                     break
                 chosen.append(SpooledBatch(int(seq), int(events), str(body), int(attempts)))
                 total += int(events)
+                size += len(body)
             ready.close()
             db.executemany("UPDATE batches SET lease_until = ? WHERE seq = ?", [(now + lease, b.seq) for b in chosen])
         return chosen
