@@ -1,9 +1,10 @@
-"""The ingest pipeline: validate → enrich → insert. One function for both callers: the HTTP
-endpoint and the in-process transport.
+"""The ingest pipeline: validate → enrich → insert, for both callers: the HTTP endpoint and the
+in-process transport.
 
 A batch is all or nothing: if any event is invalid the batch is refused with every bad index and
 reason, and nothing of it is stored; the caller may resend the good events. An accepted batch has
-been inserted when ``ingest`` returns.
+been inserted when ``ingest`` returns. Batches ingested at the same time share inserts
+(``commit.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from ccaudit.errors import IngestError
+from ccaudit.ingest.commit import GroupCommit
 from ccaudit.ingest.enrich import UserAgentEnricher
 from ccaudit.ingest.geo import CountryLookup
 from ccaudit.ingest.salts import DailySalts
@@ -57,6 +59,10 @@ class Ingestor:
         self.enrich_ua = enricher or UserAgentEnricher()
         self.salts = salts or DailySalts(store.client, store.database)
         self.geo = CountryLookup(settings.geoip_db)
+        # Audit first: if a later insert fails, the retried batch stores the audit rows once anyway.
+        self.commits = GroupCommit(
+            {"audit": store.insert_audit, "consent": store.insert_consent, "usage": store.insert_usage}
+        )
 
     def ingest(self, data: object, *, platform: str | None = None) -> IngestResult:
         """Validate, enrich and insert one wire batch (already JSON-decoded).
@@ -109,13 +115,11 @@ class Ingestor:
         audit = [e for e in events if isinstance(e, AuditEventIn)]
         consent = [e for e in events if isinstance(e, ConsentEventIn)]
         usage = [e for e in events if isinstance(e, UsageEventIn)]
-        # Audit first: if a later insert fails, the retried batch stores the audit rows once anyway.
-        if audit:
-            self.store.insert_audit(self.audit_columns(audit, platform, received))
-        if consent:
-            self.store.insert_consent(self._consent_columns(consent, platform, received))
-        if usage:
-            self.store.insert_usage(self._usage_columns(usage, platform, received))
+        self.commits.insert({
+            "audit": self.audit_columns(audit, platform, received) if audit else [],
+            "consent": self._consent_columns(consent, platform, received) if consent else [],
+            "usage": self._usage_columns(usage, platform, received) if usage else [],
+        })  # fmt: skip
         return IngestResult(batch_id, len(events))
 
     # Columns, not rows: one list per column is what the driver sends, and building them costs a

@@ -251,10 +251,11 @@ def spooled_request_ids(spool: Path) -> set[str]:
     """Request ids of the events in a spool file: waiting to ship, or dead-lettered."""
     db = sqlite3.connect(spool, timeout=10)
     try:
-        bodies = [r[0] for r in db.execute("SELECT body FROM spool UNION ALL SELECT body FROM dead_letters")]
+        batches = [json.loads(r[0]) for r in db.execute("SELECT body FROM bodies")]  # JSON arrays
+        dead = [json.loads(r[0]) for r in db.execute("SELECT body FROM dead_letters")]  # one event each
     finally:
         db.close()
-    return {json.loads(body)["request_id"] for body in bodies}
+    return {event["request_id"] for event in [*(e for b in batches for e in b), *dead]}
 
 
 def tally(name: str, sent: set[str], found: Counter[str], storage: dict[str, int], notes: list[str]) -> Outcome:
