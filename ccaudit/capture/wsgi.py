@@ -12,8 +12,9 @@ How a request ended:
   connection error: the client went away, outcome aborted (status 499).
 
 Framework glue (Flask, Django) passes what only the framework knows through the environ: the route
-template under ``ROUTE_KEY`` and the actor under ``IDENTITY_KEY``. Without glue the route is the raw
-path (``SCRIPT_NAME`` + ``PATH_INFO``) and the actor comes from the ``resolver``.
+template under ``ROUTE_KEY`` (or a ``route`` function that finds it there) and the actor under
+``IDENTITY_KEY``. Without glue the route is the raw path (``SCRIPT_NAME`` + ``PATH_INFO``) and the
+actor comes from the ``resolver``.
 """
 
 from __future__ import annotations
@@ -54,25 +55,30 @@ def raw_path(environ: Environ) -> str:
     return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
 
 
-def environ_facts(environ: Environ, header_key: str) -> RequestFacts:
+def environ_route(environ: Environ) -> str:
+    """The route template framework glue left under ROUTE_KEY; '' for none (the core then uses the path)."""
+    return str(environ.get(ROUTE_KEY) or "")
+
+
+def _text(value: object) -> str | None:
+    # PEP 3333 says header values are str; a server or test that breaks that must not break capture.
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def environ_facts(environ: Environ, header_key: str, route: Callable[[Environ], str] = environ_route) -> RequestFacts:
     """The request details the core records, read from a WSGI environ (header values are latin-1 text)."""
-    forwarded = environ.get(header_key)
-
-    def header(key: str) -> str | None:
-        value = environ.get(key)
-        return str(value) if value is not None else None
-
+    get = environ.get
     return RequestFacts(
-        route=str(environ.get(ROUTE_KEY) or ""),  # '' = no template: the core falls back to the path
-        user_agent=str(environ.get("HTTP_USER_AGENT", "")),
-        forwarded=str(forwarded) if forwarded is not None else None,
-        request_id=str(environ.get("HTTP_X_REQUEST_ID", "")),
-        peer=str(environ.get("REMOTE_ADDR") or ""),
-        cookie=header("HTTP_COOKIE"),
-        gpc=header("HTTP_SEC_GPC"),
-        dnt=header("HTTP_DNT"),
-        referer=header("HTTP_REFERER"),
-        host=header("HTTP_HOST"),
+        route=route(environ),
+        user_agent=_text(get("HTTP_USER_AGENT")) or "",
+        forwarded=_text(get(header_key)),
+        request_id=_text(get("HTTP_X_REQUEST_ID")) or "",
+        peer=_text(get("REMOTE_ADDR")) or "",
+        cookie=_text(get("HTTP_COOKIE")),
+        gpc=_text(get("HTTP_SEC_GPC")),
+        dnt=_text(get("HTTP_DNT")),
+        referer=_text(get("HTTP_REFERER")),
+        host=_text(get("HTTP_HOST")),
     )
 
 
@@ -205,7 +211,8 @@ class WsgiCaptureMiddleware:
     ``settings`` defaults to the environment; ``recorder`` defaults to one built from the settings
     (one per middleware instance, so one per process; after a fork each child rebuilds its own);
     ``resolver`` finds the actor on the environ, after the app has answered. Without a resolver the
-    identity framework glue left in the environ (``IDENTITY_KEY``) is used.
+    identity framework glue left in the environ (``IDENTITY_KEY``) is used. ``route`` finds the route
+    template of a recorded request in the environ, after the response (framework glue).
     """
 
     def __init__(
@@ -215,8 +222,10 @@ class WsgiCaptureMiddleware:
         *,
         resolver: Resolver | None = None,
         recorder: Recorder | None = None,
+        route: Callable[[Environ], str] = environ_route,
     ) -> None:
         self.app = app
+        self._route = route
         self.settings = settings or load_settings()
         self.recorder = recorder or build_recorder(self.settings)
         self.core = CaptureCore(self.settings, self.recorder, resolver or environ_identity)
@@ -224,11 +233,12 @@ class WsgiCaptureMiddleware:
         self.platform_routes = PlatformRoutes(self.settings, self.recorder, resolver or environ_identity)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if raw_path(environ).startswith(self.platform_routes.paths):  # banner, receipts, gpc.json: ours
+        path = raw_path(environ)
+        if path.startswith(self.platform_routes.paths):  # banner, receipts, gpc.json: ours
             return self.platform_routes.wsgi(environ, start_response)
         core = self.core
         try:
-            state = core.begin(str(environ.get("REQUEST_METHOD", "")), raw_path(environ))
+            state = core.begin(str(environ.get("REQUEST_METHOD", "")), path)
         except Exception:
             core.errors += 1
             log.exception("ccaudit: could not classify request")
@@ -248,7 +258,7 @@ class WsgiCaptureMiddleware:
             state.response_started = True
             if state.method == "GET":
                 state.html = is_html(headers)
-            if state.strict and not core.keep_now(state, environ_facts(environ, self._header_key), environ):
+            if state.strict and not core.keep_now(state, self._facts(environ), environ):
                 refusal.refused = True
                 state.status = 503
                 status, headers = _REFUSED_STATUS, list(_REFUSED_HEADERS)
@@ -269,5 +279,8 @@ class WsgiCaptureMiddleware:
             result = _Refusable(result, refusal)
         return ResponseBody(state, environ, result, self._finish)
 
+    def _facts(self, environ: Environ) -> RequestFacts:
+        return environ_facts(environ, self._header_key, self._route)
+
     def _finish(self, state: RequestState, environ: Environ) -> None:
-        self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)
+        self.core.complete(state, lambda: self._facts(environ), environ)

@@ -1,11 +1,12 @@
 """Flask extension: the WSGI capture middleware, plus what only Flask knows during the request.
 
-``CCAudit(app)`` wraps ``app.wsgi_app`` in ``WsgiCaptureMiddleware`` and adds two request hooks:
-
-- ``teardown_request`` (runs for every request, after the view, also when it raised): for requests
-  that may be recorded, it leaves the route template (from ``request.url_rule``, with ``<int:id>``
-  written ``{id}`` as in Starlette) and the actor in the environ for the middleware;
-- ``before_request``: for logout requests only, it notes the actor before the view logs them out.
+``CCAudit(app)`` wraps ``app.wsgi_app`` in ``WsgiCaptureMiddleware``, and ``app.full_dispatch_request``
+(the request's hooks and view, inside its request context) in a thin function that, for requests
+that may be audited, notes the actor after the view ran (even when it raised), or before it for a
+logout, while the user is still logged in; for every request it leaves the matched rule in the
+environ, and the middleware makes it a route template (``<int:id>`` written ``{id}`` as in
+Starlette) only for requests it records. No request hooks: Flask checks each hook for a coroutine
+on every request, which cost more than everything else the extension does.
 
 The actor comes from the ``resolver`` given (called inside the request context with the environ, so
 it may use ``flask.g`` or ``current_user``), else from Flask-Login's ``current_user`` when the app
@@ -22,18 +23,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from ccaudit.capture.context import current_context
 from ccaudit.capture.core import RequestState
 from ccaudit.capture.identity import Identity, Resolver
 from ccaudit.capture.rules import Kind
-from ccaudit.capture.wsgi import IDENTITY_KEY, ROUTE_KEY, WsgiCaptureMiddleware
+from ccaudit.capture.wsgi import IDENTITY_KEY, Environ, WsgiCaptureMiddleware
 from ccaudit.integrations._routes import braces
 from ccaudit.settings import Settings, load_settings
 from ccaudit.shipping.recorder import Recorder
 
 EXTENSION_KEY = "ccaudit"
+RULE_KEY = "ccaudit.flask.url_rule"  # the matched werkzeug Rule, left in the environ for after the response
 
 log = logging.getLogger("ccaudit.capture")
 
@@ -75,36 +77,43 @@ class CCAudit:
     def init_app(self, app: Flask) -> WsgiCaptureMiddleware:
         """Install capture on ``app``; returns the middleware (its ``recorder`` and ``core`` counters)."""
         settings = self.settings or load_settings(**app.config.get("CCAUDIT", {}))
-        middleware = WsgiCaptureMiddleware(app.wsgi_app, settings, recorder=self.recorder)
+        middleware = WsgiCaptureMiddleware(app.wsgi_app, settings, recorder=self.recorder, route=flask_route)
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions[EXTENSION_KEY] = middleware
         resolver = self.resolver
+        core = middleware.core
+        dispatch = app.full_dispatch_request
 
         def identity() -> Identity | None:
             if resolver is not None:
                 return resolver(request.environ)
             return login_manager_identity(app)
 
-        def before() -> None:
+        def full_dispatch_request() -> Response:
             state = current_context()
-            if isinstance(state, RequestState) and state.kind is Kind.LOGOUT:
+            if not isinstance(state, RequestState):
+                return dispatch()
+            if state.kind is Kind.LOGOUT:
                 # After the view the user is logged out; note who it was while we still can.
                 _note_identity(middleware, identity)
+            try:
+                return dispatch()
+            finally:
+                current = request._get_current_object()  # type: ignore[attr-defined]
+                current.environ[RULE_KEY] = current.url_rule
+                # After the view (a login view has just logged the user in), only for requests that
+                # may be audited: a page view is anonymous.
+                if core.may_audit(state) and IDENTITY_KEY not in current.environ:
+                    _note_identity(middleware, identity)
 
-        def teardown(exc: BaseException | None) -> None:
-            state = current_context()
-            if not isinstance(state, RequestState) or not middleware.core.wants_facts(state):
-                return
-            environ = request.environ
-            rule = request.url_rule
-            if rule is not None:
-                environ[ROUTE_KEY] = braces(rule.rule)
-            if middleware.core.may_audit(state):  # a page view is anonymous: no actor lookup for it
-                _note_identity(middleware, identity)
-
-        app.before_request(before)
-        app.teardown_request(teardown)
+        app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
         return middleware
+
+
+def flask_route(environ: Environ) -> str:
+    """The route template of the Flask request that served ``environ``; '' when no rule matched."""
+    rule = environ.get(RULE_KEY)
+    return braces(rule.rule) if rule is not None else ""
 
 
 def _note_identity(middleware: WsgiCaptureMiddleware, identity: Callable[[], Identity | None]) -> None:
