@@ -45,7 +45,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check ccaudit middleware tests benchmarks
 	$(BIN)/mypy ccaudit
 
 clean:
