@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-Columns = list[list[Any]]
+Columns = Sequence[Sequence[Any]]
 Insert = Callable[[Columns], None]
 
 
@@ -95,5 +95,5 @@ class GroupCommit:
             job.done = True
 
 
-def _concat(parts: Sequence[Columns]) -> Columns:
+def _concat(parts: Sequence[Columns]) -> list[list[Any]]:
     return [list(itertools.chain.from_iterable(part[i] for part in parts)) for i in range(len(parts[0]))]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -104,10 +105,14 @@ class Ingestor:
 
     def _undeclared(self, platform: str, streams: Iterable[object]) -> list[tuple[int, str]]:
         register = self.settings.processing_register
+        streams = list(streams)
+        undeclared = {s for s in set(streams) if s in STREAMS and register.declaration(platform, str(s)) is None}
+        if not undeclared:
+            return []
         return [
             (index, f"stream {stream!r} is not in the processing register for {platform!r}")
             for index, stream in enumerate(streams)
-            if stream in STREAMS and register.declaration(platform, str(stream)) is None
+            if stream in undeclared
         ]
 
     def _store(self, platform: str, batch_id: str, events: Sequence[AnyEventIn]) -> IngestResult:
@@ -122,14 +127,14 @@ class Ingestor:
         })  # fmt: skip
         return IngestResult(batch_id, len(events))
 
-    # Columns, not rows: one list per column is what the driver sends, and building them costs a
-    # fraction of building a tuple per row and transposing it.
+    # Columns, not rows: one sequence per column is what the driver sends. Times go as epoch
+    # milliseconds, which the driver writes as they are instead of converting each datetime.
 
-    def audit_columns(self, events: Sequence[AuditEventIn], platform: str, received: datetime) -> list[list[Any]]:
+    def audit_columns(self, events: Sequence[AuditEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
         """The columns of ``events`` in the audit table's order (``ccaudit.store.audit.COLUMNS``)."""
         agents = [self.enrich_ua(e.user_agent) for e in events]
         return _columns(audit_table.COLUMNS, events, {
-            "received_at": [received] * len(events),
+            "received_at": [epoch_ms(received)] * len(events),
             "platform": [platform] * len(events),
             "browser": [ua.browser for ua in agents],
             "browser_version": [ua.browser_version for ua in agents],
@@ -139,11 +144,11 @@ class Ingestor:
             "retention_days": [self.settings.retention_for(platform, "audit")] * len(events),
         })  # fmt: skip
 
-    def _usage_columns(self, events: Sequence[UsageEventIn], platform: str, received: datetime) -> list[list[Any]]:
+    def _usage_columns(self, events: Sequence[UsageEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
         # The IP and the user-agent string are used here and go no further.
         agents = [self.enrich_ua(e.user_agent) for e in events]
         return _columns(usage_table.COLUMNS, events, {
-            "received_at": [received] * len(events),
+            "received_at": [epoch_ms(received)] * len(events),
             "platform": [platform] * len(events),
             "browser": [ua.browser for ua in agents],
             "browser_version": [ua.browser_version for ua in agents],
@@ -158,15 +163,39 @@ class Ingestor:
             "retention_days": [self.settings.retention_for(platform, "usage")] * len(events),
         })  # fmt: skip
 
-    def _consent_columns(self, events: Sequence[ConsentEventIn], platform: str, received: datetime) -> list[list[Any]]:
+    def _consent_columns(
+        self, events: Sequence[ConsentEventIn], platform: str, received: datetime
+    ) -> list[Sequence[Any]]:
         return _columns(consent_table.COLUMNS, events, {
-            "received_at": [received] * len(events),
+            "received_at": [epoch_ms(received)] * len(events),
             "platform": [platform] * len(events),
             "consent_id": [str(e.consent_id) for e in events],
             "retention_days": [self.settings.retention_for(platform, "consent")] * len(events),
         })  # fmt: skip
 
 
-def _columns(names: Sequence[str], events: Sequence[Any], computed: dict[str, list[Any]]) -> list[list[Any]]:
-    """One list per column in ``names``: computed at ingest, or the wire field of the same name."""
-    return [computed[name] if name in computed else [getattr(e, name) for e in events] for name in names]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_TIMES = frozenset({"event_time", "received_at"})
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, rounded down (as ClickHouse's DateTime64(3) keeps it)."""
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def _columns(names: Sequence[str], events: Sequence[Any], computed: dict[str, list[Any]]) -> list[Sequence[Any]]:
+    """One sequence per column in ``names``: computed at ingest, or the wire field of the same name.
+
+    The wire fields are read from each model's ``__dict__`` with one itemgetter call per event and
+    transposed by ``zip``: both run in C, where a getattr per field and event cost more than the rest
+    of the column building together.
+    """
+    wire = [name for name in names if name not in computed]
+    if not events:
+        return [[] for _ in names]
+    picked = map(itemgetter(*wire), (e.__dict__ for e in events))
+    transposed: dict[str, Sequence[Any]] = dict(zip(wire, zip(*picked, strict=True), strict=True))
+    for name in _TIMES & transposed.keys():
+        transposed[name] = [(t - _EPOCH) // _ONE_MS for t in transposed[name]]
+    return [computed[name] if name in computed else transposed[name] for name in names]
