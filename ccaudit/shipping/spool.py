@@ -37,7 +37,10 @@ from typing import Any
 
 log = logging.getLogger("ccaudit.spool")
 
-ROW_EVENTS = 1000  # most events in one row: a claim never has to split a row to stay under its limit
+# A row holds at most this many events and (beyond its first event) bytes of JSON, so that a claim
+# never has to split a row to stay under its limits, and a shipment stays under the service's.
+ROW_EVENTS = 1000
+ROW_BYTES = 4 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -91,8 +94,16 @@ def split(body: str) -> list[tuple[str, str]]:
 
 
 def _rows(bodies: Sequence[str]) -> Iterator[tuple[int, str]]:
-    for start in range(0, len(bodies), ROW_EVENTS):
-        chunk = bodies[start : start + ROW_EVENTS]
+    """Events grouped into rows of at most ROW_EVENTS events and ROW_BYTES bytes: ``(count, JSON array)``."""
+    chunk: list[str] = []
+    size = 0
+    for body in bodies:
+        if chunk and (len(chunk) == ROW_EVENTS or size + len(body) > ROW_BYTES):
+            yield len(chunk), "[" + ",".join(chunk) + "]"
+            chunk, size = [], 0
+        chunk.append(body)
+        size += len(body) + 1
+    if chunk:
         yield len(chunk), "[" + ",".join(chunk) + "]"
 
 
@@ -127,7 +138,7 @@ class Spool:
                 return
             old = db.execute("SELECT body, enqueued_at FROM spool ORDER BY seq").fetchall()
             for start in range(0, len(old), ROW_EVENTS):
-                chunk = old[start : start + ROW_EVENTS]
+                chunk = old[start : start + ROW_EVENTS]  # each keeps the age of its oldest event
                 _append(db, _rows([str(r[0]) for r in chunk]), min(float(r[1]) for r in chunk))
             db.execute("DROP TABLE spool")
         log.warning("ccaudit: moved %d spooled events into the batch layout", len(old))

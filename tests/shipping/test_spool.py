@@ -73,6 +73,20 @@ def test_a_large_put_is_split_into_rows_a_shipment_can_hold(tmp_path: Path) -> N
     assert spool.status().depth == len(names)
 
 
+def test_rows_are_bounded_in_bytes_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "ROW_BYTES", 200)
+    spool = Spool(tmp_path / "s.sqlite3")
+    big = [json.dumps({"event_id": f"b{n}", "pad": "x" * 80}) for n in range(5)]  # ~100 bytes each
+    assert spool.put(big) == 5
+    claimed = spool.claim(100, 60)
+    assert len(claimed) > 1
+    assert all(len(b.body) <= 200 + 2 for b in claimed)  # the brackets
+    assert ids(claimed) == [f"b{n}" for n in range(5)]
+    huge = json.dumps({"event_id": "huge", "pad": "x" * 500})
+    assert spool.put([huge]) == 1  # one event larger than a row still gets a row of its own
+    assert ids(spool.claim(100, 60)) == ["huge"]
+
+
 def test_retry_releases_after_the_delay_and_counts_attempts(tmp_path: Path, clock: SimpleNamespace) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     spool.put(pairs("a"))
