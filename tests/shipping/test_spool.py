@@ -14,6 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ccaudit.shipping import spool as spool_module
 from ccaudit.shipping.recorder import Recorder
@@ -122,6 +124,41 @@ def test_refused_events_are_dead_lettered_with_the_reason_and_their_batch_mates_
     assert spool.requeue_dead_letters() == 3
     assert ids(spool.claim(10, 60)) == ["a", "d", "e"]
     assert spool.status().dead_letters == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    puts=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=6),
+    limit=st.integers(min_value=1, max_value=12),
+    refused=st.sets(st.integers(min_value=0, max_value=40)),
+    rounds=st.integers(min_value=1, max_value=4),
+)
+def test_every_event_is_shipped_or_dead_lettered_exactly_once_whatever_the_refusals(
+    tmp_path_factory: pytest.TempPathFactory, puts: list[int], limit: int, refused: set[int], rounds: int
+) -> None:
+    """Batches of any sizes, claims of any limit, the service refusing any indexes of a shipment for a
+    few rounds: no event is lost, none is shipped twice, and a refused one is dead-lettered."""
+    spool = Spool(tmp_path_factory.mktemp("prop") / "s.sqlite3")
+    names = [f"e{n}" for n in range(sum(puts))]
+    start = 0
+    for size in puts:
+        assert spool.put(pairs(*names[start : start + size])) == size
+        start += size
+    shipped: list[str] = []
+    for round_ in range(rounds + 20):
+        claimed = spool.claim(limit, 60)
+        if not claimed:
+            break
+        shipment = ids(claimed)
+        bad = {i: "no" for i in refused if i < len(shipment)} if round_ < rounds else {}
+        if bad:
+            assert spool.refuse(claimed, bad) == len(bad)
+        else:
+            shipped += shipment
+            spool.ack(b.seq for b in claimed)
+    dead = [event_id for _, event_id, _, _, _ in spool.dead_letters(1000)]
+    assert sorted(shipped + dead) == sorted(names)  # each event once, shipped or dead
+    assert spool.status().depth == 0
 
 
 def test_a_full_spool_accepts_only_what_fits(tmp_path: Path) -> None:
