@@ -95,7 +95,7 @@ class Ingestor:
         self._check_platform(batch.platform, platform)
         problems = self._undeclared(batch.platform, (event.stream for event in batch.events))
         if problems:
-            raise IngestError(list(problems))
+            raise IngestError([*problems])
         return self._store(batch.platform, str(batch.batch_id), batch.events)
 
     @staticmethod
@@ -106,7 +106,8 @@ class Ingestor:
     def _undeclared(self, platform: str, streams: Iterable[object]) -> list[tuple[int, str]]:
         register = self.settings.processing_register
         streams = list(streams)
-        undeclared = {s for s in set(streams) if s in STREAMS and register.declaration(platform, str(s)) is None}
+        named = {s for s in streams if isinstance(s, str)}  # anything else is already a validation error
+        undeclared = {s for s in named if s in STREAMS and register.declaration(platform, s) is None}
         if not undeclared:
             return []
         return [

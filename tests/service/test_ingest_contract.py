@@ -130,7 +130,7 @@ def test_an_undecodable_gzip_body_is_400(service: Service) -> None:
 
 
 def test_wrong_types_and_unknown_fields_are_400_naming_index_and_reason(service: Service) -> None:
-    ids = [_rid("inv") for _ in range(6)]
+    ids = [_rid("inv") for _ in range(8)]
     events = [
         _now_wire(ids[0]),  # valid, but refused with its batch
         _now_wire(ids[1], status="teapot"),
@@ -138,17 +138,20 @@ def test_wrong_types_and_unknown_fields_are_400_naming_index_and_reason(service:
         _now_wire(ids[3], event_time="yesterday"),
         _now_wire(ids[4], details={"k": 5}),
         _now_wire(ids[5], admin_operation="maybe"),
+        _now_wire(ids[6], stream=["audit"]),  # not even a name: refused, not a 500
+        _now_wire(ids[7], stream={"audit": 1}),
     ]
     response = _alongside(service, lambda: service.post_batch(batch(events)), ids)
     assert response.status_code == 400
     problems = {p["index"]: p["reason"] for p in response.json()["problems"]}
-    assert sorted(problems) == [1, 2, 3, 4, 5]
+    assert sorted(problems) == [1, 2, 3, 4, 5, 6, 7]
     assert problems[1].startswith("audit.status")
     assert "surprise" in problems[2]
     assert "Extra inputs are not permitted" in problems[2]
     assert "event_time" in problems[3]
     assert "details" in problems[4]
     assert "admin_operation" in problems[5]
+    assert "stream" in problems[6] or "discriminator" in problems[6]
     # The client resends the good event alone: stored once.
     assert service.post_batch(batch([events[0]])).status_code == 200
     assert _stored(service, ids[0]) == 1
