@@ -133,29 +133,15 @@ class Ingestor:
 
     def audit_columns(self, events: Sequence[AuditEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
         """The columns of ``events`` in the audit table's order (``ccaudit.store.audit.COLUMNS``)."""
-        agents = [self.enrich_ua(e.user_agent) for e in events]
         return _columns(audit_table.COLUMNS, events, {
-            "received_at": [epoch_ms(received)] * len(events),
-            "platform": [platform] * len(events),
-            "browser": [ua.browser for ua in agents],
-            "browser_version": [ua.browser_version for ua in agents],
-            "os": [ua.os for ua in agents],
-            "device": [ua.device for ua in agents],
-            "is_bot": [ua.is_bot for ua in agents],
+            **self._enriched(events, platform, received),
             "retention_days": [self.settings.retention_for(platform, "audit")] * len(events),
         })  # fmt: skip
 
     def _usage_columns(self, events: Sequence[UsageEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
         # The IP and the user-agent string are used here and go no further.
-        agents = [self.enrich_ua(e.user_agent) for e in events]
         return _columns(usage_table.COLUMNS, events, {
-            "received_at": [epoch_ms(received)] * len(events),
-            "platform": [platform] * len(events),
-            "browser": [ua.browser for ua in agents],
-            "browser_version": [ua.browser_version for ua in agents],
-            "os": [ua.os for ua in agents],
-            "device": [ua.device for ua in agents],
-            "is_bot": [ua.is_bot for ua in agents],
+            **self._enriched(events, platform, received),
             "country": [self.geo.country(e.client_ip) for e in events],
             "visitor_hash": [
                 self.salts.visitor_hash(e.event_time.astimezone(UTC).date(), platform, e.client_ip, e.user_agent)
@@ -163,6 +149,21 @@ class Ingestor:
             ],
             "retention_days": [self.settings.retention_for(platform, "usage")] * len(events),
         })  # fmt: skip
+
+    def _enriched(
+        self, events: Sequence[AuditEventIn | UsageEventIn], platform: str, received: datetime
+    ) -> dict[str, list[Any]]:
+        """The columns audit and usage rows share: arrival, platform, and what the user agent says."""
+        agents = [self.enrich_ua(e.user_agent) for e in events]
+        return {
+            "received_at": [epoch_ms(received)] * len(events),
+            "platform": [platform] * len(events),
+            "browser": [ua.browser for ua in agents],
+            "browser_version": [ua.browser_version for ua in agents],
+            "os": [ua.os for ua in agents],
+            "device": [ua.device for ua in agents],
+            "is_bot": [ua.is_bot for ua in agents],
+        }
 
     def _consent_columns(
         self, events: Sequence[ConsentEventIn], platform: str, received: datetime

@@ -57,6 +57,14 @@ def wait_for_waiters(commit: GroupCommit, n: int) -> None:
         time.sleep(0.005)
 
 
+def start_held(commit: GroupCommit, table: Table, errors: list[BaseException]) -> threading.Thread:
+    """A first caller whose insert is running, held there until ``table.hold`` is set."""
+    table.hold.clear()
+    first = run(commit, {"audit": cols(0)}, errors)
+    assert table.entered.wait(10)
+    return first
+
+
 def test_alone_a_batch_is_inserted_as_it_is() -> None:
     audit = Table()
     commit = GroupCommit({"audit": audit})
@@ -69,10 +77,8 @@ def test_alone_a_batch_is_inserted_as_it_is() -> None:
 def test_batches_arriving_during_an_insert_share_the_next_one_in_order_of_arrival() -> None:
     audit = Table()
     commit = GroupCommit({"audit": audit})
-    audit.hold.clear()
     errors: list[BaseException] = []
-    first = run(commit, {"audit": cols(1)}, errors)
-    assert audit.entered.wait(10)
+    first = start_held(commit, audit, errors)
     others = []
     for n in (2, 3, 4):
         others.append(run(commit, {"audit": cols(n, n * 10)}, errors))
@@ -82,16 +88,14 @@ def test_batches_arriving_during_an_insert_share_the_next_one_in_order_of_arriva
     for thread in [first, *others]:
         thread.join(10)
     assert not errors
-    assert audit.calls == [cols(1), cols(2, 20, 3, 30, 4, 40)]
+    assert audit.calls == [cols(0), cols(2, 20, 3, 30, 4, 40)]
 
 
 def test_every_caller_of_a_failed_insert_gets_its_error_and_a_later_insert_works() -> None:
     audit = Table()
     commit = GroupCommit({"audit": audit})
-    audit.hold.clear()
     errors: list[BaseException] = []
-    first = run(commit, {"audit": cols(1)}, errors)
-    assert audit.entered.wait(10)
+    first = start_held(commit, audit, errors)
     others = [run(commit, {"audit": cols(n)}, errors) for n in (2, 3)]
     wait_for_waiters(commit, 2)
     audit.fail = RuntimeError("store down")
@@ -118,10 +122,8 @@ def test_tables_are_inserted_in_order_and_a_failure_stops_the_rest() -> None:
 def test_a_merged_insert_is_bounded_in_rows() -> None:
     audit = Table()
     commit = GroupCommit({"audit": audit}, max_rows=3)
-    audit.hold.clear()
     errors: list[BaseException] = []
-    threads = [run(commit, {"audit": cols(0)}, errors)]
-    assert audit.entered.wait(10)
+    threads = [start_held(commit, audit, errors)]
     for n in (1, 2, 3, 4):
         threads.append(run(commit, {"audit": cols(n, n)}, errors))
         wait_for_waiters(commit, n)
