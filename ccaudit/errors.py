@@ -48,3 +48,11 @@ class IngestError(CcauditError):
     def problems_with_index(self) -> list[tuple[int, str]]:
         """The problems that name an event."""
         return [(i, r) for i, r in self.problems if i is not None]
+
+
+class OtherPlatform(IngestError):
+    """A batch names another platform than the caller's credentials: ``named`` is the one it names."""
+
+    def __init__(self, named: object) -> None:
+        self.named = named
+        super().__init__([(None, f"platform {named!r} does not match the credentials")])

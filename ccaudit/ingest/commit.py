@@ -41,7 +41,7 @@ class GroupCommit:
         self._changed = threading.Condition()
         self._waiting: list[_Job] = []
         self._inserting = False
-        self.inserts = 0  # inserts run, per table with rows (for tests and metrics)
+        self.inserts = 0  # inserts run (one per table with rows); tests check it never exceeds the callers
 
     def insert(self, tables: Mapping[str, Columns]) -> None:
         """Store ``tables`` (table name → columns); returns when stored, or raises the insert's error."""

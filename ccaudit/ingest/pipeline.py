@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ccaudit.errors import IngestError
+from ccaudit.errors import IngestError, OtherPlatform
 from ccaudit.ingest.commit import GroupCommit
 from ccaudit.ingest.enrich import UserAgentEnricher
 from ccaudit.ingest.geo import CountryLookup
@@ -68,14 +68,16 @@ class Ingestor:
     def ingest(self, data: object, *, platform: str | None = None) -> IngestResult:
         """Validate, enrich and insert one wire batch (already JSON-decoded).
 
-        ``platform``, when given (from the caller's credentials), must match the batch's.
+        ``platform``, when given (from the caller's credentials), must match the batch's: checked
+        first, so a batch for another platform is OtherPlatform however bad the rest of it is.
         Raises IngestError (the caller's fault) or StoreError (ours; retry later).
         """
+        if isinstance(data, dict):
+            self._check_platform(data.get("platform"), platform)
         try:
             envelope = parse_envelope(data)
         except ValueError as exc:
             raise IngestError([(None, str(exc))]) from None
-        self._check_platform(envelope.platform, platform)
         events, problems = parse_events(envelope.events)
         streams = (item.get("stream") for item in envelope.events)
         problems += self._undeclared(envelope.platform, streams)
@@ -99,9 +101,10 @@ class Ingestor:
         return self._store(batch.platform, str(batch.batch_id), batch.events)
 
     @staticmethod
-    def _check_platform(named: str, credentials: str | None) -> None:
-        if credentials is not None and named != credentials:
-            raise IngestError([(None, f"platform {named!r} does not match the credentials")])
+    def _check_platform(named: object, credentials: str | None) -> None:
+        # No platform named at all is the envelope's problem (400), not the credentials'.
+        if credentials is not None and named is not None and named != credentials:
+            raise OtherPlatform(named)
 
     def _undeclared(self, platform: str, streams: Iterable[object]) -> list[tuple[int, str]]:
         register = self.settings.processing_register

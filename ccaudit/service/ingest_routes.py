@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from ccaudit.errors import IngestError, StoreError, StoreUnavailable
+from ccaudit.errors import IngestError, OtherPlatform, StoreError, StoreUnavailable
 from ccaudit.ingest import Ingestor, IngestResult
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.store.tokens import TokenStore
@@ -67,26 +67,11 @@ class _Malformed(Exception):
     pass
 
 
-class _OtherPlatform(Exception):
-    pass
-
-
 def _decode_and_ingest(ingestor: Ingestor, body: bytes, platform: str) -> IngestResult:
     try:
         return ingestor.ingest_json(body, platform=platform)
     except orjson.JSONDecodeError as exc:
         raise _Malformed(str(exc)) from None
-    except IngestError as exc:
-        # A batch written for another platform is a credentials problem (403), not a bad batch.
-        named = _named_platform(body)
-        if named not in (None, platform):
-            raise _OtherPlatform(named) from exc
-        raise
-
-
-def _named_platform(body: bytes) -> object:
-    data = orjson.loads(body)
-    return data.get("platform") if isinstance(data, dict) else None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
@@ -175,9 +160,9 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
         except _Malformed as exc:
             counters.add(rejected_batches=1)
             return _error(400, f"malformed JSON: {exc}")
-        except _OtherPlatform as exc:
+        except OtherPlatform as exc:  # a credentials problem, not a bad batch
             counters.add(rejected_batches=1)
-            return _error(403, f"this token writes for platform {platform!r}, not {exc.args[0]!r}")
+            return _error(403, f"this token writes for platform {platform!r}, not {exc.named!r}")
         except IngestError as exc:
             counters.add(rejected_batches=1)
             problems = [{"index": i, "reason": r} for i, r in exc.problems]
