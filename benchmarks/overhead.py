@@ -11,7 +11,10 @@ drown microseconds), interleaved block by block so machine noise hits them alike
 
 WSGI: the same three for a Flask app (ccaudit through its Flask extension, OpenTelemetry through
 opentelemetry-instrumentation-wsgi's middleware on the same kind of tracer provider), called with an
-environ built here; the body is consumed and closed as a server does.
+environ built here; the body is consumed and closed as a server does. A fourth WSGI variant, floor,
+is the least any WSGI capture must do (wrap ``start_response`` for the status and the body for the
+end of the response, and time the request) and nothing else: the cost of being a WSGI middleware at
+all, inside Flask, apart from what ccaudit does.
 
 The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs, half by a
 visitor whose consent cookie allows analytics (the cookie is parsed and a page view recorded, the
@@ -172,6 +175,45 @@ def flask_app() -> Flask:
     return app
 
 
+class _FloorBody:
+    """The response body, wrapped to see its end: what every WSGI capture middleware does."""
+
+    __slots__ = ("_inner", "_on_close")
+
+    def __init__(self, inner: Any, on_close: Any) -> None:
+        self._inner, self._on_close = inner, on_close
+
+    def __iter__(self) -> Any:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._on_close()
+
+
+def floor(app: Any) -> Any:
+    """A WSGI middleware that captures status and duration, and records nothing."""
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+        seen: list[str] = []
+
+        def capture_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(status)
+            return start_response(status, headers, exc_info)
+
+        def ended() -> None:
+            environ["floor.took"] = (seen, time.perf_counter() - started)
+
+        return _FloorBody(app(environ, capture_start), ended)
+
+    return middleware
+
+
 def build_wsgi() -> tuple[dict[str, Any], Recorder, TracerProvider]:
     recorder = Recorder(Discard(), platform="bench", flush_interval=0.2)
     provider = TracerProvider()
@@ -180,7 +222,10 @@ def build_wsgi() -> tuple[dict[str, Any], Recorder, TracerProvider]:
     CCAudit(with_ccaudit, Settings(platform="bench"), resolver=actor, recorder=recorder)
     with_otel = flask_app()
     with_otel.wsgi_app = WsgiOpenTelemetryMiddleware(with_otel.wsgi_app, tracer_provider=provider)  # type: ignore[method-assign]
-    return {"bare": flask_app(), "ccaudit": with_ccaudit, "otel": with_otel}, recorder, provider
+    with_floor = flask_app()
+    with_floor.wsgi_app = floor(with_floor.wsgi_app)  # type: ignore[method-assign]
+    apps = {"bare": flask_app(), "ccaudit": with_ccaudit, "otel": with_otel, "floor": with_floor}
+    return apps, recorder, provider
 
 
 def environ_for(method: str, path: str, consented: bool = True) -> dict[str, Any]:
@@ -256,6 +301,9 @@ def report(samples: dict[str, list[float]], kinds: dict[str, dict[str, list[floa
         get50 = statistics.median(kinds[name]["GET"])
         post50 = statistics.median(kinds[name]["POST"])
         print(f"{name:10} {p50:9.1f} {p99:9.1f} {p50 - bare50:10.1f} {p99 - bare99:10.1f}  {get50:.1f}/{post50:.1f}")
+    if "floor" in added:
+        above = added["ccaudit"] - added["floor"]
+        print(f"ccaudit above the floor (the least any WSGI capture costs): {above:.1f} µs at p50")
     stats = recorder.stats()
     print(f"ccaudit recorder: emitted={stats['emitted']} shipped={stats['shipped']} dropped={stats['dropped']}")
     return added["ccaudit"] / added["otel"] if added["otel"] > 0 else float("nan")
