@@ -159,6 +159,9 @@ class CaptureCore:
         self.usage_category = usage.consent_category if usage is not None else None
         self.errors = 0
         self._durable_routes = bool(settings.strict_paths or settings.fail_closed_paths)
+        # "name=" of every consent manager's cookie the decision reads: without one of them in the
+        # Cookie header the decision can only be no (``may_hold_consent``).
+        self._consent_keys = tuple(reader.cookie_name + "=" for reader in self.consent.readers())
 
     def begin(self, method: str, path: str) -> RequestState:
         kind, admin = self.rules.classify(method, path)
@@ -205,15 +208,28 @@ class CaptureCore:
             log.error("ccaudit: %s %s answered 503: its audit event could not be kept", state.method, state.path[:200])
         return ok
 
-    def wants_facts(self, state: RequestState) -> bool:
-        """Whether this request may be recorded, so the adapter should extract its details."""
+    def wants_facts(self, state: RequestState, consent_possible: bool = True) -> bool:
+        """Whether this request may be recorded, so the adapter should extract its details.
+
+        ``consent_possible=False`` (from ``may_hold_consent``) rules out a page view without reading
+        anything else: most public requests come from visitors who never answered a banner.
+        """
         return (
             state.kind in _CANDIDATES
             or state.notes is not None
             or state.auth is not None
             or state.consents is not None
-            or self._page_view_candidate(state)
+            or (consent_possible and self._page_view_candidate(state))
         )
+
+    def may_hold_consent(self, cookie_header: object) -> bool:
+        """False only when ``cookie_header`` holds no cookie of any consent manager the decision reads,
+        so that the decision would deny analytics whatever the other headers say. Never raises."""
+        if not cookie_header:
+            return False
+        if not isinstance(cookie_header, str):
+            return True  # not what PEP 3333 promises: let the full path read (and decide on) it
+        return any(key in cookie_header for key in self._consent_keys)
 
     def may_audit(self, state: RequestState) -> bool:
         """Whether this request may produce audit events (so its actor is worth looking up)."""
@@ -230,17 +246,22 @@ class CaptureCore:
         )
 
     def complete(
-        self, state: RequestState, extract: Callable[[], RequestFacts], scope: MutableMapping[str, Any]
+        self,
+        state: RequestState,
+        extract: Callable[[], RequestFacts],
+        scope: MutableMapping[str, Any],
+        consent_possible: bool = True,
     ) -> None:
         """The request is over: settle how it ended, then record it if it may be. Never raises.
 
         Server adapters call this once per request; ``extract`` is only called for requests that may
-        be recorded, so unrecorded requests never pay for reading headers.
+        be recorded, so unrecorded requests never pay for reading headers. An adapter that can read
+        the Cookie header cheaply passes ``may_hold_consent`` of it as ``consent_possible``.
         """
         if not state.ended and not state.error and not state.aborted and state.response_started:
             state.aborted = True  # the response started but its body never ended: the client went away
         try:
-            if self.wants_facts(state):
+            if self.wants_facts(state, consent_possible):
                 self.finish(state, extract(), scope)
         except Exception:  # capture must never break the platform
             self.errors += 1

@@ -291,4 +291,5 @@ class WsgiCaptureMiddleware:
         return environ_facts(environ, self._header_key, self._route)
 
     def _finish(self, state: RequestState, environ: Environ) -> None:
-        self.core.complete(state, lambda: self._facts(environ), environ)
+        core = self.core
+        core.complete(state, lambda: self._facts(environ), environ, core.may_hold_consent(environ.get("HTTP_COOKIE")))

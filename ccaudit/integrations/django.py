@@ -223,7 +223,9 @@ class AuditMiddleware:
         return response
 
     def _complete(self, state: RequestState, environ: Environ) -> None:
-        self.core.complete(state, lambda: environ_facts(environ, self._header_key), environ)
+        core = self.core
+        consent_possible = core.may_hold_consent(environ.get("HTTP_COOKIE"))
+        core.complete(state, lambda: environ_facts(environ, self._header_key), environ, consent_possible)
 
 
 def _refused() -> HttpResponseBase:

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ccaudit import CaptureMiddleware
+from ccaudit import CaptureMiddleware, WsgiCaptureMiddleware
+from ccaudit.capture.core import CaptureCore
 from ccaudit.capture.pages import referrer_host
 from ccaudit.consent import ConsentPolicy, ConsentRecord, decide, encode_consent_cookie
 from ccaudit.events import UsageEvent
@@ -215,3 +216,58 @@ def test_the_register_decides_which_streams_a_platform_records() -> None:
 
     asyncio.run(app(scope, receive, send))
     assert sink.events == []  # consent given, but this platform declares no usage stream
+
+
+# --- WSGI: a visitor without any consent manager's cookie costs no header reading ---
+
+ALL_MANAGERS = ["ccaudit", "orestbida", "klaro", "cookiebot", "cookieyes", "osano", "tcf"]
+
+
+def _wsgi_page(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [b"<p>hi</p>"]
+
+
+def test_wsgi_reads_the_request_only_when_a_consent_cookie_may_allow_a_page_view() -> None:
+    sink = MemorySink()
+    routes: list[str] = []
+
+    def route(environ: Any) -> str:  # called only when the request's details are read
+        routes.append(environ["PATH_INFO"])
+        return "/courses/{course_id}"
+
+    app = WsgiCaptureMiddleware(_wsgi_page, settings_for_tests(), recorder=sink, route=route)  # type: ignore[arg-type]
+    for cookie in (None, "session=abc; theme=dark", "xccaudit_consent"):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/courses/1", "REMOTE_ADDR": "198.51.100.4"}
+        if cookie is not None:
+            environ["HTTP_COOKIE"] = cookie
+        body = app(environ, lambda status, headers, exc_info=None: None)
+        list(body)
+        body.close()  # type: ignore[attr-defined]
+    assert routes == []
+    assert sink.events == []
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/courses/2", "HTTP_COOKIE": "session=abc; " + consent_cookie()}
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    list(body)
+    body.close()  # type: ignore[attr-defined]
+    assert routes == ["/courses/2"]
+    assert [(v.page, v.client_ip) for v in sink.events if isinstance(v, UsageEvent)] == [("/courses/{course_id}", "")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.one_of(cookie_values, st.sampled_from(ALL_MANAGERS).map(lambda m: m + "=1")), max_size=4),
+    st.one_of(st.none(), st.sampled_from(["1", "0", ""])),
+    st.one_of(st.none(), st.sampled_from(["1", "0", ""])),
+)
+def test_the_cookie_prefilter_never_hides_a_consent_the_decision_would_grant(
+    cookies: list[str], gpc: str | None, dnt: str | None
+) -> None:
+    core = PREFILTER_CORE
+    header = "; ".join(cookies) or None
+    decision = decide(core.consent, time.time_ns() // 1_000_000, header, gpc, dnt, "analytics")
+    assert core.may_hold_consent(header) or not decision.analytics
+
+
+PREFILTER_CORE = CaptureCore(settings_for_tests(consent_adapters=ALL_MANAGERS, gpc_override=True), MemorySink())
