@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any
 
 from ccaudit.capture.context import _current
@@ -39,6 +40,12 @@ def _route_template(scope: Scope, root_path: str) -> str:
         mounted = str(scope.get("root_path", ""))[len(root_path) :]
         return mounted + template
     return ""
+
+
+def _cookie_header(scope: Scope) -> str | None:
+    """The Cookie header alone, for ruling out a page view before reading the rest."""
+    cookies = [value for name, value in scope.get("headers") or () if name == b"cookie"]
+    return b"; ".join(cookies).decode("latin-1") if cookies else None  # HTTP/2 may split it
 
 
 def _facts(scope: Scope, header_name: bytes, root_path: str) -> RequestFacts:
@@ -197,7 +204,7 @@ class CaptureMiddleware:
         state.ended = time.perf_counter()
 
     def _finish(self, state: RequestState, scope: Scope, root_path: str) -> None:
-        self.core.complete(state, lambda: _facts(scope, self._header, root_path), scope)
+        self.core.complete(state, lambda: _facts(scope, self._header, root_path), scope, partial(_cookie_header, scope))
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         recorder = self.recorder

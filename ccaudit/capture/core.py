@@ -208,18 +208,19 @@ class CaptureCore:
             log.error("ccaudit: %s %s answered 503: its audit event could not be kept", state.method, state.path[:200])
         return ok
 
-    def wants_facts(self, state: RequestState, consent_possible: bool = True) -> bool:
+    def wants_facts(self, state: RequestState, cookie_header: Callable[[], object] | None = None) -> bool:
         """Whether this request may be recorded, so the adapter should extract its details.
 
-        ``consent_possible=False`` (from ``may_hold_consent``) rules out a page view without reading
-        anything else: most public requests come from visitors who never answered a banner.
+        ``cookie_header`` (the request's Cookie header, read on demand) lets a page view be ruled out
+        without reading anything else when it holds no consent manager's cookie: most public
+        requests come from visitors who never answered a banner.
         """
         return (
             state.kind in _CANDIDATES
             or state.notes is not None
             or state.auth is not None
             or state.consents is not None
-            or (consent_possible and self._page_view_candidate(state))
+            or (self._page_view_candidate(state) and (cookie_header is None or self.may_hold_consent(cookie_header())))
         )
 
     def may_hold_consent(self, cookie_header: object) -> bool:
@@ -250,18 +251,18 @@ class CaptureCore:
         state: RequestState,
         extract: Callable[[], RequestFacts],
         scope: MutableMapping[str, Any],
-        consent_possible: bool = True,
+        cookie_header: Callable[[], object] | None = None,
     ) -> None:
         """The request is over: settle how it ended, then record it if it may be. Never raises.
 
         Server adapters call this once per request; ``extract`` is only called for requests that may
-        be recorded, so unrecorded requests never pay for reading headers. An adapter that can read
-        the Cookie header cheaply passes ``may_hold_consent`` of it as ``consent_possible``.
+        be recorded, so unrecorded requests never pay for reading headers. ``cookie_header`` reads
+        the Cookie header alone (see ``wants_facts``).
         """
         if not state.ended and not state.error and not state.aborted and state.response_started:
             state.aborted = True  # the response started but its body never ended: the client went away
         try:
-            if self.wants_facts(state, consent_possible):
+            if self.wants_facts(state, cookie_header):
                 self.finish(state, extract(), scope)
         except Exception:  # capture must never break the platform
             self.errors += 1

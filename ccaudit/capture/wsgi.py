@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from functools import partial
 from types import TracebackType
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -291,5 +292,4 @@ class WsgiCaptureMiddleware:
         return environ_facts(environ, self._header_key, self._route)
 
     def _finish(self, state: RequestState, environ: Environ) -> None:
-        core = self.core
-        core.complete(state, lambda: self._facts(environ), environ, core.may_hold_consent(environ.get("HTTP_COOKIE")))
+        self.core.complete(state, lambda: self._facts(environ), environ, partial(environ.get, "HTTP_COOKIE"))

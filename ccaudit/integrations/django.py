@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -223,9 +224,8 @@ class AuditMiddleware:
         return response
 
     def _complete(self, state: RequestState, environ: Environ) -> None:
-        core = self.core
-        consent_possible = core.may_hold_consent(environ.get("HTTP_COOKIE"))
-        core.complete(state, lambda: environ_facts(environ, self._header_key), environ, consent_possible)
+        facts = partial(environ_facts, environ, self._header_key)
+        self.core.complete(state, facts, environ, partial(environ.get, "HTTP_COOKIE"))
 
 
 def _refused() -> HttpResponseBase:

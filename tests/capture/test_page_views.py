@@ -271,3 +271,17 @@ def test_the_cookie_prefilter_never_hides_a_consent_the_decision_would_grant(
 
 
 PREFILTER_CORE = CaptureCore(settings_for_tests(consent_adapters=ALL_MANAGERS, gpc_override=True), MemorySink())
+
+
+def test_asgi_reads_the_cookie_header_alone_first_and_joins_split_ones() -> None:
+    from ccaudit.capture.asgi import _cookie_header
+
+    scope: dict[str, Any] = {"headers": [(b"cookie", b"a=b"), (b"user-agent", b"x"), (b"cookie", b"ccaudit_consent=1")]}
+    assert _cookie_header(scope) == "a=b; ccaudit_consent=1"
+    assert _cookie_header({"headers": [(b"user-agent", b"x")]}) is None
+    core = APP.core
+    state = core.begin("GET", "/courses/1")
+    state.status, state.html = 200, True  # a successful HTML GET: a page-view candidate
+    assert not core.wants_facts(state, lambda: "session=abc; theme=dark")
+    assert core.wants_facts(state, lambda: "session=abc; " + consent_cookie())
+    assert core.wants_facts(state)  # an adapter that cannot read the cookie alone reads everything
