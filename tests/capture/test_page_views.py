@@ -221,6 +221,7 @@ def test_the_register_decides_which_streams_a_platform_records() -> None:
 # --- WSGI: a visitor without any consent manager's cookie costs no header reading ---
 
 ALL_MANAGERS = ["ccaudit", "orestbida", "klaro", "cookiebot", "cookieyes", "osano", "tcf"]
+PREFILTER_CORE = CaptureCore(settings_for_tests(consent_adapters=ALL_MANAGERS, gpc_override=True), MemorySink())
 
 
 def _wsgi_page(environ: Any, start_response: Any) -> list[bytes]:
@@ -268,9 +269,6 @@ def test_the_cookie_prefilter_never_hides_a_consent_the_decision_would_grant(
     header = "; ".join(cookies) or None
     decision = decide(core.consent, time.time_ns() // 1_000_000, header, gpc, dnt, "analytics")
     assert core.may_hold_consent(header) or not decision.analytics
-
-
-PREFILTER_CORE = CaptureCore(settings_for_tests(consent_adapters=ALL_MANAGERS, gpc_override=True), MemorySink())
 
 
 def test_asgi_reads_the_cookie_header_alone_first_and_joins_split_ones() -> None:
