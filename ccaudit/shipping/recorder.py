@@ -69,6 +69,12 @@ _SHIP_EVENTS = MAX_EVENTS_PER_BATCH
 _SHIP_BYTES = MAX_BATCH_BYTES // 2
 _IDLE_POLL = 1.0  # seconds between spool checks when idle (rows of other processes, backoffs)
 
+# Backoff jitter from a PRNG of our own: the platform's use of the global ``random`` (a seeded test,
+# say) is not disturbed by ours, and cannot put the retries of all its workers in step. Reseeded in
+# every forked child, as the global one is.
+_jitter = random.Random()
+os.register_at_fork(after_in_child=_jitter.seed)
+
 
 def _suppress_instrumentation() -> None:
     # The shipper's own HTTP calls must never be traced (or audited) back into the platform.
@@ -389,7 +395,7 @@ class Recorder:
         if retry_after is not None:
             return min(retry_after, self.backoff_max)
         # Exponential with full jitter: many platform processes must not retry in step.
-        return random.uniform(0.05, min(self.backoff_max, 0.1 * 2 ** min(attempt, 16)))
+        return _jitter.uniform(0.05, min(self.backoff_max, 0.1 * 2 ** min(attempt, 16)))
 
     def _out_of_time(self) -> bool:
         return self._stopping and time.monotonic() >= self._deadline

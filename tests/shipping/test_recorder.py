@@ -212,3 +212,28 @@ def test_emit_from_many_threads_counts_exactly(n: int) -> None:
     assert recorder.stats()["emitted"] == 4 * n
     assert len(transport.ids()) == 4 * n
     recorder.shutdown(5)
+
+
+def test_backoff_jitter_leaves_the_global_random_alone_and_differs_in_each_forked_worker() -> None:
+    import random
+
+    recorder = Recorder(Collect(), platform="p", flush_interval=60)
+    try:
+        random.seed(1234)  # a platform (or its tests) seeding the global generator
+        before = random.getstate()
+        waits = [recorder._backoff(5, None) for _ in range(3)]
+        assert random.getstate() == before
+        assert all(0.05 <= w <= 3.2 for w in waits)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a pre-fork worker: its retries must not march in step with its siblings'
+            try:
+                os.write(write, repr(recorder._backoff(16, None)).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        child = float(os.read(read, 100).decode())
+        assert child != recorder._backoff(16, None)  # equal only if the child inherited our state
+    finally:
+        recorder.shutdown(5)
