@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ccaudit import Identity, WsgiCaptureMiddleware
-
-PRELOAD_IDS = [f"preload-{i}" for i in range(5)]
+from tests.e2e import PRELOAD_IDS
 
 
 def inner(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

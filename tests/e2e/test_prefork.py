@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import clean_env, free_port, gunicorn_args, start_process, stop_process
-from tests.e2e.fork_app import PRELOAD_IDS
+from tests.e2e import PRELOAD_IDS
 
 pytestmark = pytest.mark.e2e
 
