@@ -58,6 +58,7 @@ class RequestState(RequestContext):
         "fail_closed",
         "html",
         "kept",
+        "kept_notes",
         "kind",
         "method",
         "path",
@@ -88,6 +89,7 @@ class RequestState(RequestContext):
         self.strict = False
         self.fail_closed = False
         self.kept: list[AuditEvent] | None = None  # a strict route's events, already in the spool
+        self.kept_notes = 0  # how many of its record_audit notes those events carry
 
 
 class RequestFacts(NamedTuple):
@@ -158,7 +160,8 @@ class CaptureCore:
         self.records_audit = register.declaration(settings.platform, "audit") is not None
         self.usage_category = usage.consent_category if usage is not None else None
         self.errors = 0
-        self._durable_routes = bool(settings.strict_paths or settings.fail_closed_paths)
+        # Strict and fail-closed routes keep audit events: nothing to keep where audit is not recorded.
+        self._durable_routes = self.records_audit and bool(settings.strict_paths or settings.fail_closed_paths)
         # "name=" of every consent manager's cookie the decision reads: without one of them in the
         # Cookie header the decision can only be no (``may_hold_consent``).
         self._consent_keys = tuple(reader.cookie_name + "=" for reader in self.consent.readers())
@@ -203,6 +206,7 @@ class CaptureCore:
             ok = False
         if ok:
             state.kept = events
+            state.kept_notes = len(state.notes or ())
         else:
             self.errors += 1
             log.error("ccaudit: %s %s answered 503: its audit event could not be kept", state.method, state.path[:200])
@@ -215,12 +219,8 @@ class CaptureCore:
         without reading anything else when it holds no consent manager's cookie: most public
         requests come from visitors who never answered a banner.
         """
-        return (
-            state.kind in _CANDIDATES
-            or state.notes is not None
-            or state.auth is not None
-            or state.consents is not None
-            or (self._page_view_candidate(state) and (cookie_header is None or self.may_hold_consent(cookie_header())))
+        return self.wants_actor(state) or (
+            self._page_view_candidate(state) and (cookie_header is None or self.may_hold_consent(cookie_header()))
         )
 
     def may_hold_consent(self, cookie_header: object) -> bool:
@@ -233,8 +233,13 @@ class CaptureCore:
         return any(key in cookie_header for key in self._consent_keys)
 
     def may_audit(self, state: RequestState) -> bool:
-        """Whether this request may produce audit events (so its actor is worth looking up)."""
+        """Whether this request may produce audit events."""
         return self.records_audit and (state.kind in _CANDIDATES or state.notes is not None or state.auth is not None)
+
+    def wants_actor(self, state: RequestState) -> bool:
+        """Whether the actor is worth looking up: for audit events and consent receipts (page views are
+        anonymous, and a framework's user lookup can cost a session load)."""
+        return self.may_audit(state) or state.consents is not None
 
     def _page_view_candidate(self, state: RequestState) -> bool:
         return (
@@ -321,9 +326,14 @@ class CaptureCore:
             self.sink.emit(receipt._replace(account_id=account, gpc=gpc, dnt=dnt))
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
-        events = self.audit_events(state, facts, scope)
         if state.kept:
-            events = events[len(state.kept) :]  # a strict route's events are in the spool already
+            # A strict route's events are in the spool already; each note made since adds one (merged
+            # into a rebuilt first event, as when nothing was kept, it would be lost).
+            outcome, _ = outcome_of(state.status, state.error, state.aborted)
+            late = (state.notes or ())[state.kept_notes :]
+            events = [_note_event(state.kept[0], note, state.subject_id, outcome) for note in late]
+        else:
+            events = self.audit_events(state, facts, scope)
         for event in events:
             self.sink.emit(event)
 
@@ -382,17 +392,17 @@ class CaptureCore:
             span_id,
             dict(first.details),
         )
-        events = [event]
-        for note in notes[1:]:
-            events.append(
-                event._replace(
-                    event_id=new_id(started_ms),
-                    action=note.action,
-                    subject_id=note.subject_id or state.subject_id,
-                    resource_type=note.resource_type,
-                    resource_id=note.resource_id,
-                    outcome=note.outcome or outcome,
-                    details=note.details,
-                )
-            )
-        return events
+        return [event] + [_note_event(event, note, state.subject_id, outcome) for note in notes[1:]]
+
+
+def _note_event(event: AuditEvent, note: AuditNote, subject_id: str, outcome: str) -> AuditEvent:
+    """A further ``record_audit`` note of a request: the request's event, with the note's operation."""
+    return event._replace(
+        event_id=new_id(event.event_time_ms),
+        action=note.action,
+        subject_id=note.subject_id or subject_id,
+        resource_type=note.resource_type,
+        resource_id=note.resource_id,
+        outcome=note.outcome or outcome,
+        details=note.details,
+    )

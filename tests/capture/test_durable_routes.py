@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from ccaudit import CaptureMiddleware, Identity, WsgiCaptureMiddleware
+from ccaudit.capture.context import AuditNote
+from ccaudit.capture.core import CaptureCore, RequestFacts, RequestState
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.spool import Spool
 from ccaudit.shipping.transport import DeliveryError
@@ -153,3 +156,57 @@ def test_wsgi_strict_and_fail_closed(recorder: Recorder, spool: Spool, lazy: boo
     assert b"cannot be audited" in body
     assert b"done" not in body
     assert wsgi_call(app, "/admin/critical/2", spool, lazy)[::3] == ("503 Service Unavailable", False)
+
+
+class Keeping:
+    """A sink with the recorder's strict-route interface, keeping in memory what it is asked to."""
+
+    def __init__(self) -> None:
+        self.kept: list[Any] = []
+        self.emitted: list[Any] = []
+
+    def keep(self, events: list[Any]) -> bool:
+        self.kept.extend(events)
+        return True
+
+    def emit(self, event: Any) -> None:
+        self.emitted.append(event)
+
+
+def _strict_post(core: CaptureCore) -> RequestState:
+    state = core.begin("POST", "/admin/strict/1")
+    state.status, state.response_started = 200, True
+    return state
+
+
+FACTS = RequestFacts(route="/admin/strict/{id}", user_agent="", forwarded=None, request_id="", peer="192.0.2.1")
+
+
+def test_a_note_made_after_a_strict_route_kept_its_event_is_recorded_too() -> None:
+    sink = Keeping()
+    core = CaptureCore(settings_for_tests(**ROUTES), sink, actor)
+    state = _strict_post(core)
+    assert core.keep_now(state, FACTS, {})
+    # record_audit after the response started, e.g. from a streamed body or a background task
+    state.notes = [AuditNote(action="member.delete", resource_type="member", resource_id="7")]
+    state.ended = time.perf_counter()
+    core.complete(state, lambda: FACTS, {})
+    assert [e.action for e in sink.kept] == ["http.POST"]
+    assert [(e.action, e.resource_id) for e in sink.emitted] == [("member.delete", "7")]
+
+
+def test_a_platform_that_records_no_audit_keeps_nothing_on_strict_routes() -> None:
+    from ccaudit.register import DEFAULT_REGISTER
+
+    usage_only = DEFAULT_REGISTER.model_copy(
+        update={"platforms": {"test": {"usage": DEFAULT_REGISTER.default["usage"]}}}
+    )
+    sink = Keeping()
+    core = CaptureCore(settings_for_tests(processing_register=usage_only, **ROUTES), sink, actor)
+    state = _strict_post(core)
+    assert not state.strict
+    assert core.keep_now(state, FACTS, {})
+    state.ended = time.perf_counter()
+    core.complete(state, lambda: FACTS, {})
+    assert sink.kept == []  # an undeclared stream would make ingest refuse the whole batch
+    assert sink.emitted == []
