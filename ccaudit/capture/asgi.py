@@ -2,8 +2,10 @@
 
 Per request: classify from method and path, put a ``RequestContext`` in a context variable, wrap
 ``send`` to see the status and the end of the body, and after the response hand the facts to the
-core. Nothing here awaits anything of its own or does I/O; errors inside capture are counted, never
-raised into the app. The recorder is shut down (bounded) when the server's lifespan ends.
+core. Nothing here awaits anything of its own or does I/O, except on the strict and fail-closed
+routes a platform configures (the spool is written in a worker thread before the response); errors
+inside capture are counted, never raised into the app. The recorder is shut down (bounded) when the
+server's lifespan ends.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Per request: classify from method and path, put the request's state in the context variable while the
 app runs, wrap ``start_response`` to see the status, and wrap the returned iterable so the request
-ends when the server calls ``close()`` (WSGI's end of the response). Nothing here does I/O; errors
-inside capture are counted, never raised into the app.
+ends when the server calls ``close()`` (WSGI's end of the response). Nothing here does I/O, except
+on the strict and fail-closed routes a platform configures (the spool is written before the
+response); errors inside capture are counted, never raised into the app.
 
 How a request ended:
 - the app raised before answering: outcome error, status 500, and the exception is re-raised;
@@ -103,6 +104,19 @@ def environ_identity(environ: MutableMapping[str, Any]) -> Identity | None:
     """Resolver for framework glue: the identity the glue left in the environ during the request."""
     identity = environ.get(IDENTITY_KEY)
     return identity if isinstance(identity, Identity) else None
+
+
+def note_identity(core: CaptureCore, lookup: Callable[[], Identity | None], environ: MutableMapping[str, Any]) -> None:
+    """Framework glue, during the request: leave the actor ``lookup`` finds under IDENTITY_KEY, where
+    ``environ_identity`` reads it after the response. A failing lookup is counted, never raised."""
+    try:
+        found = lookup()
+    except Exception:  # a failing lookup must not break the request
+        core.errors += 1
+        log.exception("ccaudit: identity lookup failed")
+        return
+    if found is not None:
+        environ[IDENTITY_KEY] = found
 
 
 def _status_code(status: str) -> int:

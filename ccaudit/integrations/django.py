@@ -41,13 +41,13 @@ from ccaudit.capture.identity import Identity
 from ccaudit.capture.platform_routes import MAX_RECEIPT_BYTES, WANTED_HEADERS, PlatformRoutes
 from ccaudit.capture.rules import Kind
 from ccaudit.capture.wsgi import (
-    IDENTITY_KEY,
     ROUTE_KEY,
     Environ,
     ResponseBody,
     environ_facts,
     environ_header_key,
     environ_identity,
+    note_identity,
 )
 from ccaudit.integrations._routes import braces
 from ccaudit.settings import load_settings
@@ -60,11 +60,12 @@ _REGEX_MARKS = ("^", "$", "(?", "\\")
 
 
 def route_template(request: HttpRequest) -> str:
-    """The matched route's template, or the raw path where there is none (404, regex routes)."""
+    """The matched route's template; '' where there is none (404, regex routes). Never the raw path:
+    the core falls back to it for audit events only, and a page view must not record it."""
     match = request.resolver_match
     route = getattr(match, "route", None) if match is not None else None
     if not route or any(mark in route for mark in _REGEX_MARKS):
-        return str(request.path)
+        return ""
     return braces(route)
 
 
@@ -134,6 +135,7 @@ class AuditMiddleware:
             return self.get_response(request)
         if state.fail_closed and not core.may_proceed(state):
             state.status, state.response_started = 503, True
+            state.ended = time.perf_counter()  # answered in full here: refused, not aborted
             self._complete(state, request.META)
             return _refused()  # like Vault: an operation that cannot be audited does not run
         if state.kind is Kind.LOGOUT:
@@ -179,26 +181,23 @@ class AuditMiddleware:
             self._note(request, outer)
 
     def _note(self, request: HttpRequest, state: RequestState) -> None:
-        """Leave the route template and the actor where the core reads them, for requests it may record."""
+        """Leave the route template and the actor where the core reads them.
+
+        The route for every request: under an outer WSGI capture middleware the status and content
+        type (whether a page view is recorded) are known only after this. The actor only for requests
+        with audit events or consent receipts: a page view is anonymous, and ``request.user`` costs a
+        session load.
+        """
         try:
-            if not self.core.wants_facts(state):
-                return
             request.META[ROUTE_KEY] = route_template(request)
         except Exception:
             self.core.errors += 1
             log.exception("ccaudit: could not read the route")
-            return
-        self._note_identity(request)
+        if self.core.wants_actor(state):
+            self._note_identity(request)
 
     def _note_identity(self, request: HttpRequest) -> None:
-        try:
-            identity = self._identity(request)
-        except Exception:  # a failing lookup must not break the request
-            self.core.errors += 1
-            log.exception("ccaudit: identity lookup failed")
-            return
-        if identity is not None:
-            request.META[IDENTITY_KEY] = identity
+        note_identity(self.core, lambda: self._identity(request), request.META)
 
     def _platform_route(self, request: HttpRequest) -> HttpResponseBase:
         from django.http import HttpResponse
@@ -210,6 +209,8 @@ class AuditMiddleware:
         except ValueError:
             declared = 0
         body = None if declared > MAX_RECEIPT_BYTES else (request.body if method == "POST" else b"")
+        if body is not None and len(body) > MAX_RECEIPT_BYTES:
+            body = None  # no (or a false) Content-Length: the limit holds all the same
         identity = None
         if method == "POST":
             try:

@@ -19,8 +19,6 @@ of the ``CCAUDIT_*`` environment).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, request
@@ -29,15 +27,13 @@ from ccaudit.capture.context import current_context
 from ccaudit.capture.core import RequestState
 from ccaudit.capture.identity import Identity, Resolver
 from ccaudit.capture.rules import Kind
-from ccaudit.capture.wsgi import IDENTITY_KEY, Environ, WsgiCaptureMiddleware
+from ccaudit.capture.wsgi import IDENTITY_KEY, Environ, WsgiCaptureMiddleware, note_identity
 from ccaudit.integrations._routes import braces
 from ccaudit.settings import Settings, load_settings
 from ccaudit.shipping.recorder import Recorder
 
 EXTENSION_KEY = "ccaudit"
 RULE_KEY = "ccaudit.flask.url_rule"  # the matched werkzeug Rule, left in the environ for after the response
-
-log = logging.getLogger("ccaudit.capture")
 
 
 def login_manager_identity(app: Flask) -> Identity | None:
@@ -95,16 +91,16 @@ class CCAudit:
                 return dispatch()
             if state.kind is Kind.LOGOUT:
                 # After the view the user is logged out; note who it was while we still can.
-                _note_identity(middleware, identity)
+                note_identity(core, identity, request.environ)
             try:
                 return dispatch()
             finally:
                 current = request._get_current_object()  # type: ignore[attr-defined]
                 current.environ[RULE_KEY] = current.url_rule
-                # After the view (a login view has just logged the user in), only for requests that
-                # may be audited: a page view is anonymous.
-                if core.may_audit(state) and IDENTITY_KEY not in current.environ:
-                    _note_identity(middleware, identity)
+                # After the view (a login view has just logged the user in), only for requests with
+                # audit events or consent receipts: a page view is anonymous.
+                if core.wants_actor(state) and IDENTITY_KEY not in current.environ:
+                    note_identity(core, identity, current.environ)
 
         app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
         return middleware
@@ -114,14 +110,3 @@ def flask_route(environ: Environ) -> str:
     """The route template of the Flask request that served ``environ``; '' when no rule matched."""
     rule = environ.get(RULE_KEY)
     return braces(rule.rule) if rule is not None else ""
-
-
-def _note_identity(middleware: WsgiCaptureMiddleware, identity: Callable[[], Identity | None]) -> None:
-    try:
-        found = identity()
-    except Exception:  # a failing resolver must not break the request
-        middleware.core.errors += 1
-        log.exception("ccaudit: identity resolver failed")
-        return
-    if found is not None:
-        request.environ[IDENTITY_KEY] = found

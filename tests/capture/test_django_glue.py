@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.test import override_settings
+from django.http import HttpResponse
+from django.test import RequestFactory, override_settings
 
 from ccaudit import WsgiCaptureMiddleware
 from ccaudit.capture.core import CaptureCore
 from ccaudit.capture.wsgi import environ_identity
+from ccaudit.events import UsageEvent
 from ccaudit.integrations.django import AuditMiddleware
 from tests.capture.test_wsgi import Call, environ_for
 from tests.conftest import MemorySink, settings_for_tests
@@ -96,3 +98,31 @@ def test_with_the_wsgi_app_also_wrapped_nothing_is_recorded_twice(handler: WSGIH
     [event] = outer_sink.events
     # ... and it handed over what only Django knows: the route template and the actor.
     assert (event.route, event.actor_account_id, event.actor_role) == ("/admin/members/{member_id}", "alice", "admin")
+
+
+def test_under_an_outer_wsgi_middleware_a_page_view_gets_its_route_template(handler: WSGIHandler) -> None:
+    from tests.capture.test_page_views import consent_cookie
+
+    outer_sink = MemorySink()
+    outer: Any = outer_sink
+    app = WsgiCaptureMiddleware(handler, settings_for_tests(platform="library"), recorder=outer)
+    cookie = login_cookie(app) + "; " + consent_cookie()
+    Call(app, environ_for("GET", "/admin/members/300", HTTP_COOKIE=cookie))
+    [view] = [e for e in outer_sink.events if isinstance(e, UsageEvent)]
+    assert view.page == "/admin/members/{member_id}"  # the template, not the raw path with its id
+
+
+def test_a_fail_closed_refusal_is_recorded_as_an_error_503_not_an_aborted_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import django
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "middleware.django_kit.settings")
+    django.setup()
+    sink = MemorySink()  # no spool: a fail-closed operation cannot be kept, so it is refused
+    settings = settings_for_tests(platform="library", fail_closed_paths=("/admin/books/*",))
+    middleware = AuditMiddleware(lambda request: HttpResponse("ran"), core=CaptureCore(settings, sink, None))
+    request = RequestFactory().post("/admin/books/3")
+    assert middleware(request).status_code == 503
+    [event] = sink.events
+    assert (event.status, event.outcome) == (503, "error")
