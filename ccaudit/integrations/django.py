@@ -64,9 +64,9 @@ def route_template(request: HttpRequest) -> str:
     the core falls back to it for audit events only, and a page view must not record it."""
     match = request.resolver_match
     route = getattr(match, "route", None) if match is not None else None
-    if not route or any(mark in route for mark in _REGEX_MARKS):
+    if not isinstance(route, str) or any(mark in route for mark in _REGEX_MARKS):
         return ""
-    return braces(route)
+    return braces(route)  # '' is the root's pattern: '/'
 
 
 def user_identity(request: HttpRequest, organisation: str = "") -> Identity | None:
