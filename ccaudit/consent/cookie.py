@@ -24,7 +24,9 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 FORMAT_VERSION = 1
-MAX_COOKIE_VALUE = 4096  # browsers cap a cookie at ~4 KiB; anything longer is not ours
+# Browsers keep at most 4096 bytes of name and value per cookie (RFC 6265 §6.1 minimum, and what they
+# enforce), so a longer value was written by no banner, ours or a consent manager's.
+MAX_COOKIE_VALUE = 4096
 _CONSENT_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

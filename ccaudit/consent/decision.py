@@ -9,7 +9,8 @@ Precedence, first match wins:
 2. ``DNT: 1`` → deny, reason ``dnt`` (unless the policy says not to honour DNT);
 3. the consent managers' cookies, read by the configured adapters (``adapters/``), in their order:
    no cookie of any → deny, ``no-consent``; a cookie that holds no consent (malformed, truncated,
-   dismissed, implied, outside the manager's region) → ``malformed`` or ``implied``;
+   dismissed, outside the manager's region) → ``malformed``; a consent the visitor is not shown to
+   have given by acting (the manager calls it implied, or does not say) → ``implied``;
    a consent given under an older policy revision than configured for that manager →
    ``old-revision``; older than the maximum age (from its last update), dated in the future, or
    past the manager's own expiry → ``expired``;
@@ -31,7 +32,7 @@ from typing import NamedTuple
 from ccaudit.consent.adapters import ConsentAdapter
 from ccaudit.consent.adapters import ours as _ours
 from ccaudit.consent.adapters.base import Consent
-from ccaudit.consent.signals import cookie_value, read_signals
+from ccaudit.consent.signals import cookie_value, header_flag, read_signals
 
 ANALYTICS = "analytics"
 _DAY_MS = 86_400_000
@@ -98,10 +99,10 @@ def decide(
 ) -> ConsentDecision:
     """Decide from the request's Cookie, Sec-GPC and DNT header values (None when absent) whether
     ``category`` (the processing register's consent category for the stream) is allowed."""
-    gpc_on = gpc is not None and gpc.strip() == "1"
+    gpc_on = header_flag(gpc)
     if gpc_on and not policy.gpc_override:
         return ConsentDecision(False, "gpc")
-    if policy.honour_dnt and dnt is not None and dnt.strip() == "1":
+    if policy.honour_dnt and header_flag(dnt):
         return ConsentDecision(False, "dnt")
     first_problem: ConsentDecision | None = None
     granted: ConsentDecision | None = None

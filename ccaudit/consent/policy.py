@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from ccaudit.consent.adapters import AdapterConfig, build_adapters
+from ccaudit.consent.adapters import AdapterConfig, build_adapters, ours
+from ccaudit.consent.adapters.config import ADAPTER_NAMES, MAPPING_FIELDS, REVISION_ADAPTERS
 from ccaudit.consent.decision import ConsentPolicy
 from ccaudit.settings import Settings
 
-# Settings keys of per-manager mappings → the AdapterConfig field each one fills.
-_MAPPINGS = {
-    "orestbida": "orestbida_categories",
-    "klaro": "klaro_services",
-    "cookiebot": "cookiebot_categories",
-    "cookieyes": "cookieyes_categories",
-}
-
 
 def adapter_config(settings: Settings) -> AdapterConfig:
-    """Raises ValueError naming the AdapterConfig field when the settings are inconsistent."""
+    """The adapters' configuration in the settings.
+
+    Raises ValueError naming the setting and the manager when a per-manager setting names one it cannot
+    apply to; :func:`build_adapters` checks the values themselves.
+    """
     fields: dict[str, object] = {"enabled": settings.consent_adapters, "ccaudit_cookie": settings.consent_cookie}
     for name, cookie in settings.consent_cookies.items():
+        if name == ours.NAME:
+            # Our banner writes the cookie consent_cookie names: a second name here would read another.
+            raise ValueError(f"consent_cookies: {name!r} is not set here: our cookie is named by consent_cookie")
+        if name not in ADAPTER_NAMES:
+            known = ", ".join(n for n in ADAPTER_NAMES if n != ours.NAME)
+            raise ValueError(f"consent_cookies: unknown consent manager {name!r} (known: {known})")
         fields[f"{name}_cookie"] = cookie
     for name, mapping in settings.consent_mappings.items():
-        if name not in _MAPPINGS:
-            raise ValueError(f"consent_mappings: {name!r} takes no mapping (only {', '.join(_MAPPINGS)})")
-        fields[_MAPPINGS[name]] = mapping
+        if name not in MAPPING_FIELDS:
+            raise ValueError(f"consent_mappings: {name!r} takes no mapping (only {', '.join(MAPPING_FIELDS)})")
+        fields[MAPPING_FIELDS[name]] = mapping
+    for name in settings.consent_revisions:
+        # A minimum for a manager that records no revision would refuse all its consents as old, and
+        # one under a misspelt name would hold nobody to it: both are mistakes, not choices.
+        if name not in REVISION_ADAPTERS:
+            raise ValueError(
+                f"consent_revisions: {name!r} is not a consent manager whose cookie records a revision "
+                f"(only {', '.join(REVISION_ADAPTERS)}; ours is consent_revision)"
+            )
     return AdapterConfig(**fields)  # type: ignore[arg-type]
 
 

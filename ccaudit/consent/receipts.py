@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from ccaudit.consent.signals import header_flag as header_flag  # receipts record the same flags
 from ccaudit.events import ConsentEvent
 from ccaudit.ids import new_id
 from ccaudit.wire import ConsentEventIn
@@ -27,11 +28,6 @@ _MAX_ACCOUNT = 256
 
 class ReceiptError(ValueError):
     """A receipt that would not be a valid consent event; the message says which field and why."""
-
-
-def header_flag(value: str | None) -> bool:
-    """Whether a ``Sec-GPC`` or ``DNT`` header value is set (``1``)."""
-    return value is not None and value.strip() == "1"
 
 
 def canonical_consent_id(value: object) -> str:

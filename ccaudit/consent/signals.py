@@ -1,4 +1,5 @@
-"""The consent signals in a request's Cookie header, as the configured adapters read them.
+"""The consent signals a request carries: the ``Sec-GPC`` and ``DNT`` flags, and its Cookie header as
+the configured adapters read it.
 
 Each active adapter's cookie is looked up with ``cookie_value`` (first occurrence of the exact name
 wins) and parsed through the adapter's cache. Nothing here decides: precedence,
@@ -11,6 +12,11 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from ccaudit.consent.adapters.base import Consent, ConsentAdapter
+
+
+def header_flag(value: str | None) -> bool:
+    """Whether a ``Sec-GPC`` or ``DNT`` header value is set (``1``)."""
+    return value is not None and value.strip() == "1"
 
 
 def cookie_value(cookie_header: str, name: str) -> str | None:

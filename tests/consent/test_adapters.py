@@ -271,15 +271,15 @@ def test_cookiebot_the_exact_cookie_text() -> None:
 
 def test_cookiebot_not_consent() -> None:
     assert cookiebot.parse("-1") is None  # outside the targeted region
-    assert cookiebot.parse(cookiebot_value(method="'implied'")) is None
     assert cookiebot.parse(cookiebot_value(method="'unknown'")) is None
     assert cookiebot.parse(cookiebot_value(stamp="'-1'")) is None
 
 
-def test_cookiebot_without_method_is_not_explicit() -> None:
-    consent = cookiebot.parse(cookiebot_value(method=""))
+@pytest.mark.parametrize("method", ["'implied'", ""])
+def test_cookiebot_implied_or_without_method_is_not_explicit(method: str) -> None:
+    consent = cookiebot.parse(cookiebot_value(method=method))
     assert consent is not None
-    assert consent.explicit is False
+    assert (consent.consent_id, consent.explicit) == (STAMP, False)
 
 
 def test_cookiebot_all_categories_and_missing_ones() -> None:

@@ -112,7 +112,7 @@ def test_the_category_comes_from_the_register() -> None:
 def test_consent_from_real_managers_through_the_settings() -> None:
     from ccaudit.consent.policy import policy_from_settings
     from ccaudit.settings import Settings
-    from tests.consent.test_adapters import cookiebot_value
+    from tests.consent.test_adapters import STAMP, cookiebot_value
 
     settings = Settings(consent_adapters=("cookiebot", "cookieyes", "ccaudit"), consent_revisions={"cookiebot": 1})
     policy = policy_from_settings(settings)
@@ -123,10 +123,11 @@ def test_consent_from_real_managers_through_the_settings() -> None:
     granted = decide(policy, now, bot, None, None)
     assert (granted.analytics, granted.reason, granted.source) == (True, "granted", "cookiebot")
     assert decide(policy, now, yes, None, None).source == "cookieyes"
-    assert (
-        decide(policy, now, f"CookieConsent={cookiebot_value(method=chr(39) + 'implied' + chr(39))}", None, None).reason
-        == "malformed"
-    )
+    # Consent assumed from browsing on, or a record that does not say how it was given, does not count.
+    implied, unsaid, unknown = (f"CookieConsent={cookiebot_value(method=m)}" for m in ("'implied'", "", "'other'"))
+    assert decide(policy, now, implied, None, None) == (False, "implied", STAMP, "cookiebot")
+    assert decide(policy, now, unsaid, None, None).reason == "implied"
+    assert decide(policy, now, unknown, None, None).reason == "malformed"
     assert decide(policy, now, f"CookieConsent={cookiebot_value(ver='0')}", None, None).reason == "old-revision"
     # Two managers disagree: the explicit refusal wins.
     assert decide(policy, now, f"{bot}; {no}", None, None) == (False, "not-granted", "abc123", "cookieyes")

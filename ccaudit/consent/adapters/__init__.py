@@ -7,7 +7,6 @@ value is not a consent; :func:`build_adapters` makes the configured set from an 
 from ccaudit.consent.adapters.base import (
     ANALYTICS,
     MARKETING,
-    MAX_VALUE_CHARS,
     NECESSARY,
     OUR_CATEGORIES,
     PREFERENCES,
@@ -21,7 +20,6 @@ __all__ = [
     "ADAPTER_NAMES",
     "ANALYTICS",
     "MARKETING",
-    "MAX_VALUE_CHARS",
     "NECESSARY",
     "OUR_CATEGORIES",
     "PREFERENCES",

@@ -2,9 +2,10 @@
 
 An adapter reads one consent manager's cookie value (as it appears in the Cookie header) and returns a
 :class:`Consent` in our categories, or None when the value is not a consent at all (absent, malformed,
-implied, dismissed, outside the manager's region...). Whether a consent is current enough, of the right
-revision, or grants analytics is *not* decided here: the decision does that, with the clock and the
-configuration, and it is never cached. The parse is: the same visitor sends the same value on every
+dismissed, outside the manager's region...). A consent the visitor is not shown to have given by acting
+comes back with ``explicit=False``. Whether a consent counts (explicit enough, current enough, of the
+right revision) or grants analytics is *not* decided here: the decision does that, with the clock and
+the configuration, and it is never cached. The parse is: the same visitor sends the same value on every
 request, so each adapter keeps a bounded LRU of parses by raw value, and therefore returns only
 immutable values.
 
@@ -19,16 +20,14 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
+from ccaudit.consent.cookie import MAX_COOKIE_VALUE
+
 NECESSARY = "necessary"
 ANALYTICS = "analytics"
 PREFERENCES = "preferences"
 MARKETING = "marketing"
 OUR_CATEGORIES = frozenset({NECESSARY, ANALYTICS, PREFERENCES, MARKETING})
 
-# Browsers keep at most 4096 bytes of name and value per cookie (RFC 6265 §6.1 minimum, and what they
-# enforce), so a longer value was not written by a consent manager; refusing it early also bounds the
-# memory a cache can hold (entries x this).
-MAX_VALUE_CHARS = 4096
 DEFAULT_CACHE_SIZE = 4096
 
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it a "timestamp" is garbage
@@ -47,8 +46,8 @@ class Consent(NamedTuple):
     ``consent_id`` is the manager's pseudonymous id of this consent ("" when it keeps none).
     ``revision`` is the manager's policy revision (None when it keeps none; its numbering is the
     manager's own). Times are epoch milliseconds, None when the manager does not record them.
-    ``explicit`` is False only when the manager does not say whether the visitor acted (values it calls
-    implied are not a consent at all and come back as None).
+    ``explicit`` is False when the manager records the consent as implied (assumed from browsing on) or
+    does not say whether the visitor acted; the decision counts neither (reason ``implied``).
 
     A NamedTuple like the cookie's ``ConsentRecord``: immutable, and built several times faster than a
     frozen dataclass, which matters on a first parse.
@@ -112,7 +111,7 @@ class CachedAdapter:
 
     def parse(self, raw: str) -> Consent | None:
         """The consent in ``raw``, or None if it is not one. Never raises; cached by ``raw``."""
-        if len(raw) > MAX_VALUE_CHARS:
+        if len(raw) > MAX_COOKIE_VALUE:  # also bounds the memory a cache can hold (entries x this)
             return None
         return self._cached(raw)
 

@@ -16,6 +16,18 @@ from ccaudit.consent.adapters import cookiebot, cookieyes, klaro, orestbida, osa
 from ccaudit.consent.adapters.base import DEFAULT_CACHE_SIZE, CachedAdapter, valid_category
 
 ADAPTER_NAMES = (ours.NAME, orestbida.NAME, klaro.NAME, cookiebot.NAME, cookieyes.NAME, osano.NAME, tcf.NAME)
+# The managers that take a mapping of their category (Klaro: service) names → the field holding it.
+MAPPING_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        orestbida.NAME: "orestbida_categories",
+        klaro.NAME: "klaro_services",
+        cookiebot.NAME: "cookiebot_categories",
+        cookieyes.NAME: "cookieyes_categories",
+    }
+)
+# The other managers whose cookie records a policy revision, so that a minimum can be held against it
+# (Klaro, Osano and TCF record none; ours is held to the revision our banner shows).
+REVISION_ADAPTERS = (orestbida.NAME, cookiebot.NAME, cookieyes.NAME)
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -46,7 +58,7 @@ class AdapterConfig:
 
     def __post_init__(self) -> None:
         # A frozen dataclass still holds the caller's dict; copy it so nobody can change it later.
-        for name in ("orestbida_categories", "klaro_services", "cookiebot_categories", "cookieyes_categories"):
+        for name in MAPPING_FIELDS.values():
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _frozen(value))
@@ -65,7 +77,7 @@ def _check(config: AdapterConfig) -> None:
         cookie = getattr(config, f"{name}_cookie")
         if not isinstance(cookie, str) or not _COOKIE_NAME.fullmatch(cookie):
             raise ValueError(f"{name}_cookie: {cookie!r} is not a cookie name of letters, digits, '_', '.' or '-'")
-    for name in ("orestbida_categories", "klaro_services", "cookiebot_categories", "cookieyes_categories"):
+    for name in MAPPING_FIELDS.values():
         mapping = getattr(config, name)
         for theirs, ours_ in (mapping or {}).items():
             if valid_category(theirs) is None or valid_category(ours_) is None:

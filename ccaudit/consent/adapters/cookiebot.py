@@ -5,8 +5,10 @@
 
 ``stamp`` is the consent id, ``ver`` the consent version (raised when the site renews consent), ``utc``
 when the visitor chose (epoch ms). Not a consent: the value ``-1`` (the visitor is outside the region
-the site targets, so no banner was shown) and ``method:'implied'`` (consent assumed from scrolling or
-browsing on). A record without ``method`` (older releases) is read with ``explicit=False``.
+the site targets, so no banner was shown) and a ``method`` other than ``explicit`` or ``implied``.
+``method:'implied'`` (consent assumed from scrolling or browsing on) and a record without ``method``
+(older releases, which do not say) are read with ``explicit=False``: the decision counts neither,
+and reports them as implied rather than malformed.
 Cookiebot's ``statistics`` is our ``analytics``.
 """
 
@@ -45,7 +47,7 @@ def parse(raw: str, categories: Mapping[str, str] = CATEGORIES) -> Consent | Non
     if record is None:  # "-1" lands here too: it is not an object
         return None
     method = record.get("method")
-    if method not in ("explicit", None):  # "implied", or something we cannot vouch for
+    if method not in ("explicit", "implied", None):  # something we cannot vouch for
         return None
     consent_id = valid_id(record.get("stamp"))
     if consent_id is None or consent_id == "-1":

@@ -7,7 +7,8 @@
 not a consent (None). ``consent:no`` is a rejection whatever the categories say. ``lastRenewedDate`` is
 when the site last renewed consent (CookieYes asks again after a renewal), so it serves as the
 revision: a number that grows, in epoch milliseconds. The record holds no time of the choice itself.
-A value that still contains ``%`` after one decoding was double-encoded and is not a consent.
+The value is decoded once: a double-encoded one still has its separators encoded then, so it does not
+read as a consent.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import partial
 from urllib.parse import unquote
 
-from ccaudit.consent.adapters.base import DEFAULT_CACHE_SIZE, CachedAdapter, Consent
+from ccaudit.consent.adapters.base import DEFAULT_CACHE_SIZE, CachedAdapter, Consent, map_choices
 
 NAME = "klaro"
 COOKIE = "klaro"
@@ -31,13 +31,11 @@ def parse(raw: str, services: Mapping[str, str]) -> Consent | None:
         return None
     if not isinstance(data, dict):
         return None
-    granted: set[str] = set()
-    denied: set[str] = set()
-    for service, category in services.items():
-        (granted if data.get(service) is True else denied).add(category)
+    # Anything but true (false, missing, not a boolean) is a no: the visitor never agreed to it.
+    granted, denied = map_choices({service: data.get(service) is True for service in services}, services)
     return Consent(
-        categories_granted=frozenset(granted - denied),
-        categories_denied=frozenset(denied),
+        categories_granted=granted,
+        categories_denied=denied,
         consent_id="",
         revision=None,
         given_ms=None,
