@@ -173,6 +173,19 @@ class Service:
         summary: dict[str, Any] = response.json()
         return summary
 
+    def consent_history(self, consent_id: str) -> list[dict[str, Any]]:
+        """The receipts stored for ``consent_id``, oldest first; none (a 404) until the first arrives."""
+        response = httpx.get(
+            f"{self.url}/v1/consent/{consent_id}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        if response.status_code == 404:
+            return []
+        assert response.status_code == 200, response.text
+        receipts: list[dict[str, Any]] = response.json()["receipts"]
+        return receipts
+
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

@@ -4,7 +4,6 @@ the banner is served, gpc.json answers, and a receipt posted to the platform lan
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -13,13 +12,6 @@ from ccaudit.consent.banner import text_sha256
 from tests.conftest import Proc, Service, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def history(service: Service, consent_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{service.url}/v1/consent/{consent_id}", headers={"Authorization": f"Bearer {service.token}"}, timeout=10
-    )
-    return list(response.json()["receipts"]) if response.status_code == 200 else []
 
 
 @pytest.mark.parametrize(
@@ -45,7 +37,7 @@ def test_each_kit_serves_the_banner_and_ships_receipts(
         assert client.post("/.ccaudit/consent", json=receipt, headers={"Sec-GPC": "1"}).status_code == 204
         refused = client.post("/.ccaudit/consent", content=b"{", headers={"Content-Type": "application/json"})
         assert refused.status_code == 400
-    [stored] = wait_until(lambda: history(service, consent_id))
+    [stored] = wait_until(lambda: service.consent_history(consent_id))
     assert (stored["platform"], stored["action"], stored["gpc"], stored["language"]) == (
         platform,
         "reject_all",

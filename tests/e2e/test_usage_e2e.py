@@ -94,7 +94,8 @@ def test_wsgi_kits_record_page_views_only_with_consent(
     with_consent, with_gpc = f"yes-{run}.example", f"gpc-{run}.example"
     with httpx.Client(base_url=kit.url, cookies={"ccaudit_consent": consent()}, timeout=10) as client:
         assert client.get("/", headers={"User-Agent": CHROME, "Referer": f"https://{with_consent}/"}).status_code == 200
-        client.get("/", headers={"User-Agent": CHROME, "Referer": f"https://{with_gpc}/", "Sec-GPC": "1"})
+        gpc = {"User-Agent": CHROME, "Referer": f"https://{with_gpc}/", "Sec-GPC": "1"}
+        assert client.get("/", headers=gpc).status_code == 200
 
     def views(host: str) -> int:
         return int(service.usage_summary(platform=platform, referrer=host)["page_views"])

@@ -3,14 +3,13 @@ recorder → HTTP → service → chDB. The same cases as the Starlette kit's.""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.conftest import Proc, Service, wait_until
-from tests.e2e.test_kit_e2e import UA, settled
+from tests.e2e.test_kit_e2e import UA, login, rid, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -46,17 +45,6 @@ DJANGO = Kit(
 def case(request: pytest.FixtureRequest) -> tuple[Kit, Proc]:
     kit: Kit = request.param
     return kit, request.getfixturevalue(kit.fixture)
-
-
-def rid() -> str:
-    return f"req-{uuid.uuid4().hex}"
-
-
-def login(proc: Proc, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=proc.url, headers={"User-Agent": UA}, timeout=10)
-    response = client.post("/login", data={"username": username, "password": "demo"})
-    assert response.status_code == 303, response.text
-    return client
 
 
 def test_admin_post_gives_exactly_one_row_with_the_right_fields(case: tuple[Kit, Proc], service: Service) -> None:

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,7 +155,8 @@ class PlatformProcess:
 class Load:
     """Threads posting audited admin requests, each with a unique X-Request-ID, until stopped.
 
-    ``acked`` holds the request ids the platform answered with a 2xx, in order.
+    ``acked`` holds the request ids the platform answered with a 2xx, in order; ``refused`` counts the
+    other answers by status, ``errors`` the requests that got no answer (connection refused or reset).
     """
 
     def __init__(self, url: str, prefix: str, threads: int = 2, pause: float = 0.01) -> None:
@@ -199,6 +199,13 @@ class Load:
                 else:
                     self.refused[response.status_code] += 1
                 self._stop.wait(self.pause)
+
+    def answered(self) -> str:
+        """Fail if the platform answered any request with a non-2xx status: no scenario makes a route
+        strict or fail-closed, so a refusal means the capture broke the request. Returns a note with
+        the requests that got no answer (expected only while the platform is down)."""
+        assert not self.refused, f"the platform refused requests: {dict(self.refused)}"
+        return f"requests without an answer={self.errors}"
 
     def run_for(self, seconds: float) -> int:
         """Let the load run ``seconds``; how many requests were acknowledged meanwhile."""
@@ -268,11 +275,3 @@ def tally(name: str, sent: set[str], found: Counter[str], storage: dict[str, int
     if extra:
         notes.append(f"stored but never acknowledged={len(extra)}")
     return Outcome(name, len(sent), stored, duplicates, len(sent - set(found)), notes)
-
-
-def bounded(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.1)

@@ -24,12 +24,12 @@ from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.spool import Spool
 from ccaudit.shipping.transport import HttpTransport
 from tests.chhttp.fixtures import start_clickhouse_server
+from tests.conftest import wait_until
 from tests.faults.harness import (
     Load,
     Outcome,
     PlatformProcess,
     ServiceProcess,
-    bounded,
     spooled_request_ids,
     storage_counts,
     stored_request_ids,
@@ -58,12 +58,13 @@ def service_down(folder: Path) -> Outcome:
             assert depth > 0, "nothing waited in the spool while the service was down"
             service.start()
             load.run_for(1.0)
+        answers = load.answered()
         sent = set(load.acked)
         found = wait_stored(api, platform, sent, DELIVERY_TIMEOUT)
     finally:
         app.stop()
         service.stop()
-    notes = [f"acknowledged while down={during}", f"spool depth during the outage={depth}"]
+    notes = [f"acknowledged while down={during}", f"spool depth during the outage={depth}", answers]
     return tally(name, sent, found, storage_counts(service.dsn, platform), notes)
 
 
@@ -97,6 +98,7 @@ def platform_killed(folder: Path) -> Outcome:
             before.run_for(1.2)
             app.kill()
             service.resume()
+        answers_before = before.answered()  # the requests cut off by the kill got no answer
         acked_before = set(before.acked)
         in_spool = spooled_request_ids(app.spool_path)
         accepted = in_spool | set(stored_request_ids(api, platform))
@@ -105,6 +107,7 @@ def platform_killed(folder: Path) -> Outcome:
         app.start()
         with Load(app.url, "b2") as after:
             after.run_for(1.0)
+        answers_after = after.answered()
         sent = accepted | set(after.acked)
         found = wait_stored(api, platform, sent, DELIVERY_TIMEOUT)
     finally:
@@ -114,6 +117,8 @@ def platform_killed(folder: Path) -> Outcome:
     notes = [
         f"window lost={len(window)} of {len(acked_before)} acknowledged (flush interval {flush_interval:g} s)",
         f"in the spool at the kill={len(in_spool)}",
+        f"before the kill: {answers_before}",
+        f"after the restart: {answers_after}",
     ]
     return tally(name, sent, found, storage_counts(service.dsn, platform), notes)
 
@@ -136,12 +141,13 @@ def clickhouse_killed(folder: Path) -> Outcome:
             assert probe.send_until_stored(timeout=10) == 1
             clickhouse.kill()
             probe_id = probe.start()
-            bounded(lambda: probe.refusals > 0, 20, "the service answering 503 while ClickHouse is down")
+            wait_until(lambda: probe.refusals > 0, timeout=20)  # the service answers 503 while ClickHouse is down
             during = load.run_for(2.0)
             assert during > 0, "the platform stopped answering while ClickHouse was down"
             clickhouse.start()
             assert probe.finish(probe_id, timeout=30), "the probe's event was never accepted"
             load.run_for(1.0)
+        answers = load.answered()
         sent = set(load.acked) | probe.stored
         found = wait_stored(api, platform, sent, DELIVERY_TIMEOUT)
         storage = storage_counts(clickhouse.url, platform)
@@ -152,7 +158,7 @@ def clickhouse_killed(folder: Path) -> Outcome:
         clickhouse.stop()
     assert refused > 0
     notes = [f"503 answers seen by the probe={probe.refusals}", f"service store errors={refused}",
-             f"acknowledged while ClickHouse was down={during}"]  # fmt: skip
+             f"acknowledged while ClickHouse was down={during}", answers]  # fmt: skip
     return tally(name, sent, found, storage, notes)
 
 

@@ -4,7 +4,6 @@ only once its rows are stored, or raises the error of the insert that carried th
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from ccaudit.ingest import Ingestor
 from ccaudit.ingest.commit import GroupCommit
 from ccaudit.settings import Settings
 from ccaudit.store import Store
+from tests.conftest import wait_until
 from tests.ingest.test_pipeline import batch, wire
 
 
@@ -50,13 +50,6 @@ def run(commit: GroupCommit, tables: dict[str, list[list[Any]]], errors: list[Ba
     return thread
 
 
-def wait_for_waiters(commit: GroupCommit, n: int) -> None:
-    deadline = time.monotonic() + 10
-    while len(commit._waiting) < n:
-        assert time.monotonic() < deadline, "callers did not queue up"
-        time.sleep(0.005)
-
-
 def start_held(commit: GroupCommit, table: Table, errors: list[BaseException]) -> threading.Thread:
     """A first caller whose insert is running, held there until ``table.hold`` is set."""
     table.hold.clear()
@@ -82,7 +75,7 @@ def test_batches_arriving_during_an_insert_share_the_next_one_in_order_of_arriva
     others = []
     for n in (2, 3, 4):
         others.append(run(commit, {"audit": cols(n, n * 10)}, errors))
-        wait_for_waiters(commit, n - 1)
+        wait_until(lambda n=n: len(commit._waiting) >= n - 1, timeout=10, interval=0.005)
     assert all(t.is_alive() for t in others)  # nobody returns before its rows are stored
     audit.hold.set()
     for thread in [first, *others]:
@@ -97,7 +90,7 @@ def test_every_caller_of_a_failed_insert_gets_its_error_and_a_later_insert_works
     errors: list[BaseException] = []
     first = start_held(commit, audit, errors)
     others = [run(commit, {"audit": cols(n)}, errors) for n in (2, 3)]
-    wait_for_waiters(commit, 2)
+    wait_until(lambda: len(commit._waiting) >= 2, timeout=10, interval=0.005)
     audit.fail = RuntimeError("store down")
     audit.hold.set()
     for thread in [first, *others]:
@@ -126,7 +119,7 @@ def test_a_merged_insert_is_bounded_in_rows() -> None:
     threads = [start_held(commit, audit, errors)]
     for n in (1, 2, 3, 4):
         threads.append(run(commit, {"audit": cols(n, n)}, errors))
-        wait_for_waiters(commit, n)
+        wait_until(lambda n=n: len(commit._waiting) >= n, timeout=10, interval=0.005)
     audit.hold.set()
     for thread in threads:
         thread.join(10)
