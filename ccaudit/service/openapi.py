@@ -6,25 +6,13 @@ code; non-Python platforms can generate a client from it or read it as the contr
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from uuid import UUID
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from ccaudit import __version__
-from ccaudit.wire import MAX_EVENTS_PER_BATCH, AuditEventIn, ConsentEventIn, UsageEventIn
+from ccaudit.wire import Batch
 
-
-class Batch(BaseModel):
-    """A v1 batch. The platform must be the one the ingest token was made for."""
-
-    schema_version: Literal[1]
-    batch_id: UUID
-    platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
-    events: Annotated[
-        list[Annotated[AuditEventIn | UsageEventIn | ConsentEventIn, Field(discriminator="stream")]],
-        Field(max_length=MAX_EVENTS_PER_BATCH),
-    ]
+# Batch's docstring speaks to this code's readers; the published document speaks to a platform's.
+_BATCH_DESCRIPTION = "A v1 batch. The platform must be the one the ingest token was made for."
 
 
 def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
@@ -42,9 +30,9 @@ def _query(name: str, description: str, kind: str = "string", required: bool = F
 
 
 def openapi() -> dict[str, Any]:
-    schemas = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
-    components = schemas.pop("$defs", {})
-    components["Batch"] = schemas
+    batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = batch.pop("$defs", {})
+    components["Batch"] = {**batch, "description": _BATCH_DESCRIPTION}
     components["Error"] = {
         "type": "object",
         "properties": {

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import ValidationError
 
 from ccaudit.service.app import create_app
-from ccaudit.service.openapi import Batch
 from ccaudit.settings import Settings
 from ccaudit.store import Store
+from ccaudit.wire import Batch
 from tests.conftest import metric_points
 from tests.ingest.test_pipeline import batch, wire
 
@@ -55,5 +59,13 @@ def test_openapi_document_describes_the_wire_format(store: Store) -> None:
     assert {"/v1/events", "/v1/audit/events", "/v1/usage/summary", "/health"} <= set(document["paths"])
     responses = document["paths"]["/v1/events"]["post"]["responses"]
     assert {"200", "400", "401", "403", "413", "429", "503"} <= set(responses)
-    assert {"Batch", "AuditEventIn", "UsageEventIn"} <= set(document["components"]["schemas"])
+    schemas = document["components"]["schemas"]
+    assert {"Batch", "AuditEventIn", "UsageEventIn", "ConsentEventIn"} <= set(schemas)
     Batch.model_validate(batch([wire(1)]))  # what the document describes is what ingest accepts
+    # Ingest refuses unknown keys, at the top of the batch as in its events: so does the contract.
+    assert all(schema["additionalProperties"] is False for name, schema in schemas.items() if name != "Error")
+    with pytest.raises(ValidationError, match="extra"):
+        Batch.model_validate({**batch([wire(1)]), "colour": "red"})
+    refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document))
+    assert refs
+    assert set(refs) <= set(schemas)
