@@ -220,13 +220,18 @@ def tokens_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Make an ingest token for each platform (shown once)."""
+    from ccaudit.store.tokens import InvalidPlatform
+
     settings = _settings()
     store = None
     for platform in platforms:
         data = _api(settings, "POST", "/v1/admin/tokens", body={"platform": platform}) if store is None else None
         if data is None:
             store = store or _token_store(settings)
-            token, info = store.create(platform)
+            try:
+                token, info = store.create(platform)
+            except InvalidPlatform as exc:
+                _fail(str(exc), 2)
             data = {"token": token, **info.as_dict()}
         if as_json:
             sys.stdout.write(json.dumps(data) + "\n")
@@ -239,10 +244,15 @@ def tokens_rotate(platform: Annotated[str, typer.Argument()]) -> None:
     """Make a new token; the platform's current ones keep working for CCAUDIT_TOKEN_GRACE_SECONDS."""
     from datetime import timedelta
 
+    from ccaudit.store.tokens import InvalidPlatform
+
     settings = _settings()
     data = _api(settings, "POST", "/v1/admin/tokens/rotate", body={"platform": platform})
     if data is None:
-        token, info = _token_store(settings).rotate(platform, timedelta(seconds=settings.token_grace_seconds))
+        try:
+            token, info = _token_store(settings).rotate(platform, timedelta(seconds=settings.token_grace_seconds))
+        except InvalidPlatform as exc:
+            _fail(str(exc), 2)
         data = {"token": token, **info.as_dict()}
     _show_token(data)
 
@@ -342,12 +352,13 @@ def consent_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A consent's history: every receipt, oldest first."""
-    import uuid
+    from ccaudit.consent.receipts import ReceiptError, canonical_consent_id
 
     settings = _settings()
     try:
-        uuid.UUID(consent_id)
-    except ValueError:
+        # Receipts are stored under the canonical lower-case form: any other spelling finds nothing.
+        consent_id = canonical_consent_id(consent_id)
+    except ReceiptError:
         _fail(f"{consent_id!r} is not a consent id (a UUID)", 2)
     data = _api(settings, "GET", f"/v1/consent/{consent_id}")
     if data is None:

@@ -155,3 +155,44 @@ def test_consent_show_prints_a_consents_history(service: Service) -> None:
     assert shown.returncode == 0, shown.stderr
     assert [r["action"] for r in json.loads(shown.stdout)["receipts"]][-1] == "withdraw"
     assert ccaudit("consent", "show", "not-a-uuid", **env).returncode == 2
+
+
+def test_consent_show_from_the_embedded_store_takes_any_spelling_of_the_id(tmp_path: Path) -> None:
+    import uuid
+
+    from tests.consent.test_receipts import consent_wire
+
+    port = free_port()
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
+    made = ccaudit("tokens", "create", "coop", **env)
+    assert made.returncode == 0, made.stderr
+    consent_id = str(uuid.uuid4())
+    server = start_process(
+        [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env),
+        f"http://127.0.0.1:{port}", tmp_path / "log", "/health",
+    )  # fmt: skip
+    response = httpx.post(
+        server.url + "/v1/events",
+        json=batch([consent_wire(consent_id, 1)]),
+        headers={"Authorization": f"Bearer {made.stdout.split()[1]}"},
+    )
+    response.raise_for_status()
+    assert stop_process(server) == 0
+    # No service now: the command reads the store itself, where receipts are kept under the lower-case id.
+    shown = ccaudit("consent", "show", consent_id.upper(), "--json", **env)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["consent_id"] == consent_id
+    assert [r["action"] for r in data["receipts"]] == ["accept_all"]
+
+
+def test_a_token_for_a_name_ingest_refuses_is_not_made(tmp_path: Path) -> None:
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{free_port()}"}
+    for command in (("create", "coop", "Coop"), ("rotate", "Coop")):
+        done = ccaudit("tokens", *command, **env)  # no service: straight into the store
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "'Coop' is not a platform name" in done.stderr
+    listed = ccaudit("tokens", "list", **env)
+    assert listed.returncode == 0, listed.stderr
+    assert "Coop" not in listed.stdout
+    assert "coop" in listed.stdout  # the valid name before the bad one was made

@@ -31,7 +31,7 @@ def unauthorised() -> JSONResponse:
 
 
 def store_failure(exc: StoreError) -> JSONResponse:
-    """The answer when a read fails in the store: 503 with Retry-After if it is unreachable, else 500."""
+    """The answer when the store fails: 503 with Retry-After if it is unreachable, else 500."""
     if isinstance(exc, StoreUnavailable):
         return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
     return JSONResponse({"error": f"store error: {exc}"}, status_code=500)

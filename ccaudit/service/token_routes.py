@@ -6,7 +6,6 @@ The CLI (``ccaudit tokens ...``) uses these while a service holds the embedded s
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -15,11 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ccaudit.errors import StoreError
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
 from ccaudit.settings import Settings
-from ccaudit.store.tokens import TokenStore
-
-_PLATFORM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+from ccaudit.store.tokens import InvalidPlatform, TokenStore
 
 
 async def _platform(request: Request) -> str | None:
@@ -28,7 +25,7 @@ async def _platform(request: Request) -> str | None:
     except ValueError:
         return None
     platform = data.get("platform") if isinstance(data, dict) else None
-    return platform if isinstance(platform, str) and _PLATFORM.match(platform) else None
+    return platform if isinstance(platform, str) else None
 
 
 def token_routes(settings: Settings, tokens: TokenStore) -> list[Route]:
@@ -46,20 +43,28 @@ def token_routes(settings: Settings, tokens: TokenStore) -> list[Route]:
                 token, info = await run_in_threadpool(tokens.rotate, platform, grace)
             else:
                 token, info = await run_in_threadpool(tokens.create, platform)
+        except InvalidPlatform as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         except StoreError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return store_failure(exc)
         return JSONResponse({"token": token, **info.as_dict()}, status_code=201)
 
     async def listing(request: Request) -> JSONResponse:
         if not admin_authorised(request, settings):
             return unauthorised()
-        found = await run_in_threadpool(tokens.list_tokens, request.query_params.get("platform"))
+        try:
+            found = await run_in_threadpool(tokens.list_tokens, request.query_params.get("platform"))
+        except StoreError as exc:
+            return store_failure(exc)
         return JSONResponse({"tokens": [t.as_dict() for t in found]})
 
     async def revoke(request: Request) -> JSONResponse:
         if not admin_authorised(request, settings):
             return unauthorised()
-        info = await run_in_threadpool(tokens.revoke, request.path_params["token_id"])
+        try:
+            info = await run_in_threadpool(tokens.revoke, request.path_params["token_id"])
+        except StoreError as exc:
+            return store_failure(exc)
         if info is None:
             return JSONResponse({"error": "no such token"}, status_code=404)
         return JSONResponse(info.as_dict())

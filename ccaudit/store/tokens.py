@@ -21,9 +21,26 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.wire import PLATFORM_PATTERN, PLATFORM_RULE
 
 _TOKEN = re.compile(r"^cca_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})$")
+_PLATFORM = re.compile(PLATFORM_PATTERN)
 _COLUMNS = ("token_id", "platform", "secret_sha256", "created_at", "not_after", "version")
+
+
+class InvalidPlatform(ValueError):
+    """A token was asked for a name that is not a platform name: ingest would refuse every batch of it."""
+
+    def __init__(self, platform: str) -> None:
+        super().__init__(f"platform: {platform!r} is not a platform name (use {PLATFORM_RULE})")
+        self.platform = platform
+
+
+def check_platform(platform: str) -> str:
+    """``platform`` if batches naming it can be ingested; raises InvalidPlatform otherwise."""
+    if not _PLATFORM.match(platform):
+        raise InvalidPlatform(platform)
+    return platform
 
 
 def _digest(secret: str) -> str:
@@ -63,27 +80,29 @@ class TokenStore:
 
     # --- administration ---
 
+    # Both the admin API and the command line's direct path come through create and rotate, so the
+    # platform name is checked here, once for both: a token for a name ingest refuses is useless.
+
     def create(self, platform: str) -> tuple[str, TokenInfo]:
-        """A new token for ``platform``: (the token, shown once; its info)."""
-        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
-        self._write([(token_id, platform, _digest(secret), now, None)])
-        return f"cca_{token_id}_{secret}", TokenInfo(token_id, platform, now, None)
+        """A new token for ``platform``: (the token, shown once; its info). Raises InvalidPlatform."""
+        return self._issue(check_platform(platform))
 
     def rotate(self, platform: str, grace: timedelta) -> tuple[str, TokenInfo]:
-        """A new token; the platform's current ones keep working for ``grace``."""
+        """A new token; the platform's current ones keep working for ``grace``. Raises InvalidPlatform."""
+        check_platform(platform)
         until = datetime.now(UTC) + grace
-        self._end([t for t in self.list_tokens(platform) if t.not_after is None], until)
-        return self.create(platform)
+        self._end([row for row in self._rows() if row[0].platform == platform and row[0].not_after is None], until)
+        return self._issue(platform)
 
     def revoke(self, token_id: str) -> TokenInfo | None:
         """Stop a token now. Returns its info, or None if there is no such token."""
-        found = [t for t in self.list_tokens() if t.token_id == token_id]
+        found = [row for row in self._rows() if row[0].token_id == token_id]
         if not found:
             return None
         now = datetime.now(UTC)
         self._end(found, now)
-        return TokenInfo(found[0].token_id, found[0].platform, found[0].created_at, now)
+        info = found[0][0]
+        return TokenInfo(info.token_id, info.platform, info.created_at, now)
 
     def list_tokens(self, platform: str | None = None) -> list[TokenInfo]:
         return [info for info, _ in self._rows() if platform is None or info.platform == platform]
@@ -130,9 +149,15 @@ class TokenStore:
             out.append((TokenInfo(str(token_id), str(platform), created, not_after), str(digest)))
         return out
 
-    def _end(self, tokens: list[TokenInfo], when: datetime) -> None:
-        digests = {info.token_id: digest for info, digest in self._rows()}
-        self._write([(t.token_id, t.platform, digests[t.token_id], t.created_at, when) for t in tokens])
+    def _issue(self, platform: str) -> tuple[str, TokenInfo]:
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        self._write([(token_id, platform, _digest(secret), now, None)])
+        return f"cca_{token_id}_{secret}", TokenInfo(token_id, platform, now, None)
+
+    def _end(self, rows: list[tuple[TokenInfo, str]], when: datetime) -> None:
+        """End the tokens of ``rows`` (as ``_rows`` read them: the digest is rewritten with the row)."""
+        self._write([(t.token_id, t.platform, digest, t.created_at, when) for t, digest in rows])
 
     def _write(self, rows: list[tuple[str, str, str, datetime, datetime | None]]) -> None:
         if not rows:
