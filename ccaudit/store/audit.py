@@ -12,7 +12,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_columns, query_rows
+from ccaudit.store.client import insert_columns, jsonable, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -112,20 +112,4 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
         rows = rows[: query.limit]
         last = rows[-1]
         next_cursor = encode_cursor(last["event_time"], last["event_id"])
-    return [_jsonable(row) for row in rows], next_cursor
-
-
-def _iso(value: datetime) -> str:
-    return value.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, datetime):
-            out[key] = _iso(value)
-        elif isinstance(value, UUID):
-            out[key] = str(value)
-        else:
-            out[key] = value
-    return out
+    return [{key: jsonable(value) for key, value in row.items()} for row in rows], next_cursor

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from uuid import UUID
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -111,3 +113,13 @@ def insert_columns(
     """Insert column-oriented data: one sequence of values per name in ``columns``."""
     with mapped_errors():
         client.insert(table, data, column_names=list(columns), database=database, column_oriented=True)
+
+
+def jsonable(value: Any) -> Any:
+    """A value read from the store as the read API returns it: times in ISO 8601 UTC with
+    milliseconds and a ``Z`` (the driver hands them back naive, in UTC), UUIDs as text."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, UUID):
+        return str(value)
+    return value

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_columns, query_rows
+from ccaudit.store.client import insert_columns, jsonable, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "consent_id", "account_id", "categories_accepted",
@@ -26,14 +24,6 @@ def insert_consent(client: Client, database: str, columns: Sequence[Sequence[Any
     insert_columns(client, database, "consent_receipts", columns, COLUMNS)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 def consent_history(client: Client, database: str, consent_id: str) -> list[dict[str, Any]]:
     """Every receipt of ``consent_id`` (the canonical lower-case UUID text), oldest first."""
     sql = (
@@ -41,4 +31,4 @@ def consent_history(client: Client, database: str, consent_id: str) -> list[dict
         "WHERE consent_id = {consent_id:String} ORDER BY event_time, event_id"
     )
     rows = query_rows(client, sql, {"consent_id": consent_id})
-    return [{k: _jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]
+    return [{k: jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]

@@ -45,21 +45,25 @@ CONSENT_RECEIPTS = TableInfo(
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS)
 
-# Personal data outside ClickHouse: audit events waiting on a platform host. Their age is bounded by
-# configuration (spool_max_age_days, dead_letter_max_age_days), and subject tooling must reach them.
-SPOOL = TableInfo(
-    name="spool (SQLite, <data_dir>/spool-<platform>.sqlite3, table `spool`)",
+# Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
+# spool (SQLite, CCAUDIT_SPOOL_PATH, by default <data_dir>/spool-<platform>.sqlite3; see
+# ccaudit.shipping.spool). The names are the SQLite tables', so subject tooling can query them; the
+# spool's `batches` table holds only counts, times and leases, no personal data. Their age is bounded
+# by configuration (spool_max_age_days, dead_letter_max_age_days), and subject tooling must reach them.
+SPOOL_BODIES = TableInfo(
+    name="bodies",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events and consent receipts not yet stored by the service (JSON in `body`)",
+    purpose="audit events and consent receipts not yet stored by the service (a JSON array in `body`)",
 )
 DEAD_LETTERS = TableInfo(
-    name="spool (SQLite, same file, table `dead_letters`)",
+    name="dead_letters",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events the service refused, with the reason, for an operator to fix and requeue",
+    purpose="audit events and consent receipts the service refused, with the reason, to fix and requeue",
 )
-LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL, DEAD_LETTERS)
+LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
+
 ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS)
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data) and ingest tokens. Every other table the migrations create must be in ALL_TABLES.
