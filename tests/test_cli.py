@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,26 +39,27 @@ def test_events_reads_through_the_running_service(service: Service) -> None:
     assert any(r["request_id"] == "cli-through-service" for r in rows)
 
 
-def test_events_reads_the_embedded_store_when_no_service_runs(tmp_path: Path) -> None:
-    port = free_port()
-    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
-    assert ccaudit("migrate", **env).returncode == 0
-    assert "up to date" in ccaudit("migrate", **env).stdout
-    # Write one event through a service on that folder, then stop it: the folder is free again.
+def store_through_a_service(tmp_path: Path, port: int, env: dict[str, str], events: list[dict[str, Any]]) -> None:
+    """Write ``events`` through a service on the data folder, then stop it: the folder is free again."""
     made = ccaudit("tokens", "create", "coop", **env)  # no service yet: straight into the store
     assert made.returncode == 0, made.stderr
-    token = made.stdout.split()[1]
     server = start_process(
         [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env),
         f"http://127.0.0.1:{port}", tmp_path / "log", "/health",
     )  # fmt: skip
     response = httpx.post(
-        server.url + "/v1/events",
-        json=batch([wire(1, request_id="cli-direct")]),
-        headers={"Authorization": f"Bearer {token}"},
+        server.url + "/v1/events", json=batch(events), headers={"Authorization": f"Bearer {made.stdout.split()[1]}"}
     )
     response.raise_for_status()
     assert stop_process(server) == 0
+
+
+def test_events_reads_the_embedded_store_when_no_service_runs(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
+    assert ccaudit("migrate", **env).returncode == 0
+    assert "up to date" in ccaudit("migrate", **env).stdout
+    store_through_a_service(tmp_path, port, env, [wire(1, request_id="cli-direct")])
     done = ccaudit("events", "--json", **env)
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["request_id"] for line in done.stdout.splitlines()] == ["cli-direct"]
@@ -164,20 +166,8 @@ def test_consent_show_from_the_embedded_store_takes_any_spelling_of_the_id(tmp_p
 
     port = free_port()
     env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
-    made = ccaudit("tokens", "create", "coop", **env)
-    assert made.returncode == 0, made.stderr
     consent_id = str(uuid.uuid4())
-    server = start_process(
-        [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env),
-        f"http://127.0.0.1:{port}", tmp_path / "log", "/health",
-    )  # fmt: skip
-    response = httpx.post(
-        server.url + "/v1/events",
-        json=batch([consent_wire(consent_id, 1)]),
-        headers={"Authorization": f"Bearer {made.stdout.split()[1]}"},
-    )
-    response.raise_for_status()
-    assert stop_process(server) == 0
+    store_through_a_service(tmp_path, port, env, [consent_wire(consent_id, 1)])
     # No service now: the command reads the store itself, where receipts are kept under the lower-case id.
     shown = ccaudit("consent", "show", consent_id.upper(), "--json", **env)
     assert shown.returncode == 0, shown.stderr
