@@ -8,7 +8,7 @@ PLATFORM_PORT ?= 8788
 FLASK_PORT ?= 8789
 DJANGO_PORT ?= 8790
 
-.PHONY: run test bench faults lint install clean chromium
+.PHONY: run test bench faults lint install clean chromium docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check ccaudit middleware tests benchmarks
 	$(BIN)/mypy ccaudit
+
+# The documentation site from docs/ (MkDocs, Material theme); --strict fails on any warning.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/docs
 
 clean:
 	rm -rf $(VENV) .ccaudit-data .pytest_cache .mypy_cache .ruff_cache
