@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCAUDIT_")}
     env.update(extra)
     return env
+
+
+def days_ago_ms(days: int) -> int:
+    """Epoch milliseconds ``days`` whole days before now, on a whole second: tests date their events
+    relative to today, so that no retention TTL (the engine's real clock) ever finds them expired."""
+    return (int(time.time()) - days * 86_400) * 1000
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """How the store's read API writes an event time: ISO 8601, milliseconds, ``Z``."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:

@@ -4,6 +4,8 @@ With CCAUDIT_TEST_CLICKHOUSE_URL set, the same tests run against that real serve
 what needs a server this suite can kill or inspect (SIGKILL, the block-compressed body) is skipped.
 """
 
+# fixed dates: values round-tripped through the HTTP protocol; no clock or TTL reads them.
+
 from __future__ import annotations
 
 import gzip

@@ -4,6 +4,8 @@ It lives in the tests on purpose: ccaudit only ever reads TC strings. Bits are b
 so a test can show, and a reader can check, every field.
 """
 
+# fixed dates: TCF strings are parsed against an injected clock; no engine or TTL reads them.
+
 from __future__ import annotations
 
 import base64

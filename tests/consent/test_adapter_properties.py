@@ -116,6 +116,7 @@ def test_tcf_analytics_is_publisher_consent_to_1_and_8_or_9(
 def test_every_prefix_and_mutation_of_a_real_value_is_safe(noise: str) -> None:
     real = [
         quote(
+            # fixed date: parsed for safety only, the outcome is not checked
             json.dumps({"categories": ["analytics"], "consentId": "abc", "consentTimestamp": "2025-01-01T00:00:00Z"})
         ),
         "%7Bstamp%3A%27x%27%2Cnecessary%3Atrue%2Cstatistics%3Atrue%2Cmethod%3A%27explicit%27%7D",

@@ -1,5 +1,7 @@
 """Each consent manager's cookie, in the exact format it writes, and each way it can be wrong."""
 
+# fixed dates: cookies are parsed and decided against an injected clock (NOW); nothing is stored.
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
 """The consent decision: each signal and each way a cookie can be wrong, and properties over garbage."""
 
+# fixed dates: decisions are made against an injected clock (NOW); nothing is stored.
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
 """The consent settings are checked when the settings load: a mistake fails at start, naming its key."""
 
+# fixed dates: an epoch-millisecond revision is a policy value here, compared with nothing.
+
 from __future__ import annotations
 
 import pytest

@@ -22,10 +22,10 @@ from ccaudit.ingest import Ingestor
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.tables import CONSENT_RECEIPTS, PERSONAL_DATA_TABLES
-from tests.conftest import MemorySink, Service, settings_for_tests
+from tests.conftest import MemorySink, Service, days_ago_ms, iso_ms, settings_for_tests
 from tests.ingest.test_pipeline import batch
 
-T0 = 1_764_410_000_000
+T0 = days_ago_ms(1)
 IP = "203.0.113.77"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0"
 
@@ -155,7 +155,7 @@ def test_receipts_are_stored_with_five_years_retention_and_read_back_oldest_firs
     history = store.consent_history(consent_id)
     assert [r["action"] for r in history] == ["accept_all", "withdraw"]
     assert history[0]["event_id"] == first["event_id"]
-    assert history[0]["event_time"] == "2025-11-29T09:53:21.000Z"
+    assert history[0]["event_time"] == iso_ms(T0 + 1000)
     assert history[1]["categories_rejected"] == ["analytics"]
     assert history[1]["gpc"] is True
     assert history[0]["account_id"] == "acct-1"
@@ -182,9 +182,20 @@ def test_stored_receipts_hold_no_ip_or_user_agent(ingestor: Ingestor, store: Sto
         ingestor.ingest(batch([consent_wire(str(uuid.uuid4()), 2, client_ip=IP)]))
 
 
-def test_consent_receipts_are_registered_as_personal_data() -> None:
+def test_a_stored_receipt_is_found_by_each_subject_column_of_its_table(ingestor: Ingestor, store: Store) -> None:
+    """Subject tooling finds a person's receipts through the columns the table list names: each of
+    them must hold the person's identifier in the stored row."""
+    consent_id = str(uuid.uuid4())
+    ingestor.ingest(batch([consent_wire(consent_id, 1), consent_wire(str(uuid.uuid4()), 2, account_id="acct-2")]))
+    identifiers = {"consent_id": consent_id, "account_id": "acct-1"}
     assert CONSENT_RECEIPTS in PERSONAL_DATA_TABLES
-    assert CONSENT_RECEIPTS.subject_columns == ("consent_id", "account_id")
+    assert set(CONSENT_RECEIPTS.subject_columns) == set(identifiers)
+    for column, value in identifiers.items():
+        found = store.client.query(
+            f"SELECT event_id FROM {store.database}.{CONSENT_RECEIPTS.name} WHERE toString({column}) = {{v:String}}",
+            parameters={"v": value},
+        ).result_rows
+        assert len(found) == 1, column
 
 
 @pytest.mark.e2e

@@ -1,5 +1,7 @@
 """TCF TC strings: a hand-built string checked bit by bit, one written by a real CMP, and each rule."""
 
+# fixed dates: TCF strings are parsed against an injected clock; no engine or TTL reads them.
+
 from __future__ import annotations
 
 import pytest

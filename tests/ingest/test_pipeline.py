@@ -16,9 +16,11 @@ from ccaudit.settings import Settings
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery
+from tests.conftest import days_ago_ms, iso_ms
 from tests.shipping.test_recorder import event
 
-T0 = 1_764_410_000_000  # 2025-11-29 in epoch ms
+# A day ago, on whole seconds: recent enough for every retention the tests declare, on any date.
+T0 = days_ago_ms(1)
 
 
 def wire(n: int, **fields: Any) -> dict[str, Any]:
@@ -55,19 +57,32 @@ def test_stores_validated_enriched_rows(ingestor: Ingestor, store: Store) -> Non
     [row], _ = store.search_audit(AuditQuery())
     assert (row["browser"], row["os"], row["device"], row["is_bot"]) == ("Mobile Safari", "iOS", "mobile", False)
     assert row["platform"] == "coop"
-    assert row["event_time"] == "2025-11-29T09:53:21.000Z"
+    assert row["event_time"] == iso_ms(T0 + 1000)
     assert row["details"] == {"k": "v"}
     assert row["received_at"] > row["event_time"]
 
 
-def test_retention_is_set_per_platform_and_stream(ingestor: Ingestor, store: Store) -> None:
-    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)  # a fixed old date would expire under 90 days' TTL
-    ingestor.ingest(batch([wire(1, event_time=now)], platform="coop"))
-    ingestor.ingest(batch([wire(2, event_time=now)], platform="library"))
+def test_the_engine_deletes_rows_past_their_platforms_retention_and_keeps_the_rest(
+    ingestor: Ingestor, store: Store
+) -> None:
+    """coop keeps audit rows 730 days, library 90. Rows are aged inside the engine (copies with an
+    older event time: the key cannot be updated), then the TTL runs on the engine's real clock."""
+    ingestor.ingest(batch([wire(1, request_id="coop")], platform="coop"))
+    ingestor.ingest(batch([wire(2, request_id="library")], platform="library"))
     rows = store.client.query(
         f"SELECT platform, retention_days FROM {store.database}.audit_events ORDER BY platform"
     ).result_rows
     assert rows == [("coop", 730), ("library", 90)]
+    for days in (60, 120, 800):
+        store.client.command(
+            f"INSERT INTO {store.database}.audit_events SELECT * REPLACE (generateUUIDv7() AS event_id, "
+            f"event_time - toIntervalDay({{d:UInt16}}) AS event_time, request_id || '-' || toString({{d:UInt16}}) "
+            f"AS request_id) FROM (SELECT * FROM {store.database}.audit_events WHERE request_id IN ('coop', 'library'))",
+            parameters={"d": days},
+        )
+    store.client.command(f"OPTIMIZE TABLE {store.database}.audit_events FINAL")
+    kept = {r[0] for r in store.client.query(f"SELECT request_id FROM {store.database}.audit_events").result_rows}
+    assert kept == {"coop", "coop-60", "coop-120", "library", "library-60"}
 
 
 def test_streams_outside_the_register_are_refused(ingestor: Ingestor, store: Store) -> None:
