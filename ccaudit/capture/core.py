@@ -373,7 +373,7 @@ class CaptureCore:
             identity.organisation,
             identity.account_id,
             identity.profile_id,
-            identity.role or ("admin" if state.admin else "user"),
+            identity.role,  # from the resolver or set_actor only: a path says nothing of who acts
             state.admin,
             first.subject_id or state.subject_id,
             first.action or action,

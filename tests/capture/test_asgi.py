@@ -297,3 +297,13 @@ def test_lifespan_shutdown_flushes_the_recorder() -> None:
     asyncio.run(go())
     assert [e["action"] for batch in delivered for e in batch["events"]] == ["http.POST"]
     assert recorder.stats()["shipped"] == 1
+
+
+def test_a_role_comes_from_the_resolver_or_set_actor_never_from_the_path(client: Platform, sink: MemorySink) -> None:
+    client.post("/admin/forbidden")  # anonymous, in the admin area
+    client.post("/admin/sync")  # set_actor without a role
+    client.post("/admin/forbidden", headers={"x-test-user": "alice"})  # the resolver says admin
+    anonymous, named, resolved = sink.events
+    assert (anonymous.actor_account_id, anonymous.admin_operation, anonymous.actor_role) == ("", True, "")
+    assert (named.actor_account_id, named.actor_role) == ("worker-7", "")
+    assert resolved.actor_role == "admin"
