@@ -19,6 +19,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 SCHEMA_VERSION = 1
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # a request body, compressed or not; larger is refused (413)
+# Keys of an audit event's `details`: the Python API keeps the first ones, the wire refuses more.
+MAX_DETAILS = 32
 
 # A platform's name, in batches and in ingest tokens: one pattern, so that a token can only be made
 # for a name that ingest accepts.
@@ -59,7 +61,7 @@ class AuditEventIn(_Frozen):
     request_id: _Short = ""
     trace_id: Annotated[str, Field(max_length=32)] = ""
     span_id: Annotated[str, Field(max_length=16)] = ""
-    details: Annotated[dict[_Short, _Text], Field(max_length=64)] = Field(default_factory=dict)
+    details: Annotated[dict[_Short, _Text], Field(max_length=MAX_DETAILS)] = Field(default_factory=dict)
 
 
 class UsageEventIn(_Frozen):

@@ -17,13 +17,13 @@ from typing import Literal
 from ccaudit.capture.identity import Identity
 from ccaudit.consent.receipts import make_receipt
 from ccaudit.events import ConsentEvent
+from ccaudit.wire import MAX_DETAILS
 
 AuthEvent = Literal["login", "login_failed", "logout"]
 Outcome = Literal["success", "denied", "failed", "error", "aborted"]
 ConsentAction = Literal["accept_all", "custom", "reject_all", "withdraw"]
 ConsentMethod = Literal["banner", "api"]
 
-_MAX_DETAILS = 32
 _MAX_TEXT = 512
 
 
@@ -122,7 +122,7 @@ def record_audit(
     if ctx is None:
         return False
     clean: dict[str, str] = {}
-    for key, value in list((details or {}).items())[:_MAX_DETAILS]:
+    for key, value in list((details or {}).items())[:MAX_DETAILS]:
         clean[_text(key)] = _text(value)
     if ctx.notes is None:
         ctx.notes = []

@@ -156,3 +156,14 @@ def test_in_process_transport_ships_through_the_same_pipeline(store: Store) -> N
     [row], _ = store.search_audit(AuditQuery(platform="solo"))
     assert row["request_id"] == "1"
     recorder.shutdown(5)
+
+
+def test_details_hold_as_many_keys_on_the_wire_as_the_python_api_keeps(ingestor: Ingestor) -> None:
+    from ccaudit.wire import MAX_DETAILS
+
+    full = {f"k{n}": "v" for n in range(MAX_DETAILS)}
+    assert ingestor.ingest(batch([wire(1, details=full)])).accepted == 1
+    with pytest.raises(IngestError) as caught:
+        ingestor.ingest(batch([wire(2, details={**full, "one-more": "v"})]))
+    assert caught.value.problems[0][0] == 0
+    assert "details" in caught.value.problems[0][1]
