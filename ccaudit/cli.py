@@ -1,19 +1,29 @@
-"""The ``ccaudit`` command line: migrate, serve, events, demo.
+"""The ``ccaudit`` command line: migrate, serve, events, tokens, consent, spool, demo.
 
 Settings come from ``CCAUDIT_*`` environment variables; options override them. Errors print one
 line naming what is wrong and exit non-zero (2 for bad settings or arguments, 1 for failures).
+
+Commands that read or write the store act on one deployment and name it first, on stderr: the
+service at ``CCAUDIT_SERVICE_URL`` when that is set (and nothing else); otherwise the data folder
+``CCAUDIT_DATA_DIR``, through the service that holds it when one runs (``service.json`` in the
+folder, checked against the service's ``/health``), or directly when none does; or, with a server
+``CCAUDIT_DSN``, that server. No command falls back from one deployment to another.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
+import secrets
 import signal
 import socket
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
@@ -22,23 +32,73 @@ from rich.console import Console
 from rich.table import Table
 
 from ccaudit.errors import CcauditError, ConfigurationError
+from ccaudit.logs import configure_logging
 from ccaudit.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Audit logging and analytics for platforms.")
 err = Console(stderr=True)
 out = Console()
+log = logging.getLogger("ccaudit.service")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def _settings(**overrides: Any) -> Settings:
     try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigurationError as exc:
         _fail(str(exc), 2)
+    configure_logging(settings.log_format)
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The one deployment a command acts on: a service's API, or the store itself."""
+
+    service_url: str | None
+    label: str
+
+
+def _target(settings: Settings) -> Target:
+    """Which deployment the settings point at (see the module docstring), named on stderr."""
+    if "service_url" in settings.model_fields_set:
+        target = Target(settings.service_url, f"service {settings.service_url} (CCAUDIT_SERVICE_URL)")
+    elif not settings.store_dsn.startswith("chdb:"):
+        from ccaudit.store.client import describe_dsn
+
+        target = Target(None, f"{describe_dsn(settings.store_dsn)}, database {settings.database} (CCAUDIT_DSN)")
+    else:
+        from ccaudit.service.presence import read_record
+
+        folder = settings.data_dir.resolve()
+        record = read_record(folder)
+        if record is not None and _instance_at(record.url) == record.instance:
+            target = Target(record.url, f"service {record.url} (data folder {folder})")
+        else:
+            target = Target(None, f"data folder {folder} (no service running)")
+    err.print(f"ccaudit: {target.label}", highlight=False, soft_wrap=True)
+    return target
+
+
+def _instance_at(url: str) -> str | None:
+    """The instance id the service at ``url`` reports in /health, or None if none answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/health", timeout=3) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as exc:  # 503 while its store is down: still that service
+        try:
+            body = json.load(exc)
+        except ValueError:
+            return None
+    except (OSError, ValueError):
+        return None
+    instance = body.get("instance") if isinstance(body, dict) else None
+    return instance if isinstance(instance, str) else None
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -56,15 +116,18 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 def migrate() -> None:
     """Create or update the store's tables (idempotent)."""
     settings = _settings()
+    target = _target(settings)
+    if target.service_url is not None:
+        _fail(f"the {target.label} holds the store; it applies pending migrations when it starts", 2)
     from ccaudit.store import Store
 
     try:
         applied = Store.open(settings).migrate()
     except CcauditError as exc:
-        _fail(str(exc))
+        _fail(f"{target.label}: {exc}")
     if applied:
         for m in applied:
-            out.print(f"applied {m.version:04d}_{m.name}")
+            out.print(f"applied {m.file_name}")
     else:
         out.print("store is up to date")
 
@@ -74,7 +137,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default CCAUDIT_PORT or 8787).")] = None,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations.")] = True,
 ) -> None:
-    """Run the service: ingest, health and the read API."""
+    """Run the service: ingest, health and the read API. Prints where it listens, its store, the
+    migrations' state and a ready line."""
     settings = _settings(port=port)
     # Until roles and per-organisation scoping exist, the service only listens on loopback.
     host = "127.0.0.1"
@@ -82,24 +146,54 @@ def serve(
         _fail(f"port {settings.port} on {host} is already in use; choose another with --port or CCAUDIT_PORT", 2)
     import uvicorn
 
+    from ccaudit import __version__
     from ccaudit.service.app import create_app
+    from ccaudit.service.presence import ServiceRecord, remove_record, write_record
     from ccaudit.store import Store
+    from ccaudit.store.client import describe_dsn, is_embedded
+    from ccaudit.store.migrate import load_migrations
 
+    url = f"http://{host}:{settings.port}"
+    where = f"{describe_dsn(settings.store_dsn)}, database {settings.database}"
+    log.info("ccaudit %s: service %s", __version__, url, extra={"url": url, "version": __version__})
+    log.info("store: %s", where, extra={"store": where})
     try:
         store = Store.open(settings)
-        if migrate_first:
-            store.migrate()
+        applied = store.migrate() if migrate_first else []
         application = create_app(settings, store)
     except CcauditError as exc:
-        _fail(str(exc))
+        _fail(f"{where}: {exc}")
+    latest = load_migrations()[-1]
+    state = f"applied {', '.join(m.file_name for m in applied)}" if applied else "up to date"
+    if not migrate_first:
+        state = "not checked (--no-migrate)"
+    log.info("migrations: %s (latest %s)", state, latest.file_name, extra={"migrations": state})
     if settings.admin_token is None:
-        err.print("warning: CCAUDIT_ADMIN_TOKEN is not set; the read API refuses every request", highlight=False)
+        log.warning("CCAUDIT_ADMIN_TOKEN is not set; the read API refuses every request")
+    data_dir = settings.data_dir.resolve() if is_embedded(settings.store_dsn) else None
+    record = ServiceRecord(url, os.getpid(), application.state.instance)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                if data_dir is not None:
+                    write_record(data_dir, record)
+                log.info("ready: %s", url, extra={"url": url, "ready": True})
+
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown so that the process dies of the
     # signal. A stop on request is a clean stop for us: the re-raised signal lands in a no-op handler.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
     _tune_gc()
-    uvicorn.run(application, host=host, port=settings.port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(application, host=host, port=settings.port, log_level="warning", lifespan="on",
+                            log_config=None)  # fmt: skip
+    try:
+        Server(config).run()
+    finally:
+        if data_dir is not None:
+            remove_record(data_dir, record.instance)
+    log.info("stopped")
 
 
 def _tune_gc() -> None:
@@ -113,42 +207,44 @@ def _tune_gc() -> None:
 
 
 def _api(
-    settings: Settings, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
-) -> dict[str, Any] | None:
-    """Call the running service's API; None when no service answers at service_url."""
-    url = f"{settings.service_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    headers = {"Content-Type": "application/json"}
-    if settings.admin_token is not None:
-        headers["Authorization"] = f"Bearer {settings.admin_token.get_secret_value()}"
+    settings: Settings, url: str, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+) -> dict[str, Any]:
+    """Call the API of the service at ``url``; any failure ends the command with a message naming it."""
+    if settings.admin_token is None:
+        _fail(f"the service at {url} needs its admin token: set CCAUDIT_ADMIN_TOKEN", 2)
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
     data = json.dumps(body).encode() if body is not None else None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        request = urllib.request.Request(f"{url}{path}{query}", data=data, headers=headers, method=method)
         with opener.open(request, timeout=10) as response:
             answer: dict[str, Any] = json.load(response)
             return answer
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode("utf-8", "replace")
-        _fail(f"the service answered {exc.code}: {detail}")
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
+        hint = "; is CCAUDIT_ADMIN_TOKEN that service's admin token?" if exc.code in (401, 403) else ""
+        _fail(f"the service at {url} answered {exc.code}: {detail}{hint}")
+    except (OSError, ValueError) as exc:
+        _fail(f"no answer from the service at {url}: {exc}")
 
 
-def _direct_store(settings: Settings, what: str) -> Any:
-    """The embedded store, opened by this process because no service holds it."""
+def _direct_store(settings: Settings, target: Target) -> Any:
+    """The store itself, opened by this process (no service holds it)."""
     from ccaudit.store import Store
-    from ccaudit.store.client import is_embedded
 
-    if not is_embedded(settings.store_dsn):
-        _fail(f"no service answers at {settings.service_url}")
     try:
         store = Store.open(settings)
         store.migrate()
     except CcauditError as exc:
-        _fail(
-            f"no service answers at {settings.service_url}, and the embedded store cannot be opened for {what}: {exc}"
-        )
+        _fail(f"cannot open the store ({target.label}): {exc}")
     return store
+
+
+@app.command()
+def secret() -> None:
+    """Print a new random secret (256 bits, URL-safe), e.g. for CCAUDIT_ADMIN_TOKEN."""
+    sys.stdout.write(secrets.token_urlsafe(32) + "\n")
 
 
 @app.command()
@@ -162,16 +258,18 @@ def events(
     outcome: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
-    """Show recent audit events: from the running service, or the embedded store if none runs."""
+    """Show recent audit events, newest first."""
     settings = _settings()
     filters = {
         "limit": str(limit), "platform": platform, "organisation": organisation, "actor": actor,
         "subject": subject, "action": action, "outcome": outcome,
     }  # fmt: skip
     params = {k: v for k, v in filters.items() if v is not None}
-    data = _api(settings, "GET", "/v1/audit/events", params)
-    if data is None:
-        data = _read_store_directly(settings, params)
+    target = _target(settings)
+    if target.service_url is not None:
+        data = _api(settings, target.service_url, "GET", "/v1/audit/events", params)
+    else:
+        data = _read_store_directly(settings, target, params)
     rows = data.get("events", [])
     if as_json:
         for row in rows:
@@ -181,19 +279,20 @@ def events(
     for row in rows:
         table.add_row(
             row["event_time"], row["platform"], row["organisation"], row["actor_account_id"] or "-",
-            row["actor_role"], row["action"], row["route"], str(row["status"]), row["outcome"], row["client_ip"],
+            row["actor_role"] or "-", row["action"], row["route"], str(row["status"]), row["outcome"],
+            row["client_ip"],
         )  # fmt: skip
     out.print(table)
 
 
-def _read_store_directly(settings: Settings, params: dict[str, str]) -> dict[str, Any]:
+def _read_store_directly(settings: Settings, target: Target, params: dict[str, str]) -> dict[str, Any]:
     from ccaudit.service.audit_routes import BadParameter, parse_query
 
     try:
         query = parse_query(params, settings.max_page_size)
     except BadParameter as exc:
         _fail(str(exc), 2)
-    rows, cursor = _direct_store(settings, "reading").search_audit(query)
+    rows, cursor = _direct_store(settings, target).search_audit(query)
     return {"events": rows, "next_cursor": cursor}
 
 
@@ -201,14 +300,17 @@ tokens_app = typer.Typer(no_args_is_help=True, help="Platform ingest tokens: cre
 app.add_typer(tokens_app, name="tokens")
 
 
-def _token_store(settings: Settings) -> Any:
+def _token_store(settings: Settings, target: Target) -> Any:
     from ccaudit.store.tokens import TokenStore
 
-    store = _direct_store(settings, "tokens")
+    store = _direct_store(settings, target)
     return TokenStore(store.client, store.database)
 
 
-def _show_token(data: dict[str, Any]) -> None:
+def _show_token(data: dict[str, Any], quiet: bool = False) -> None:
+    if quiet:
+        sys.stdout.write(data["token"] + "\n")
+        return
     out.print(f"token     {data['token']}", highlight=False)
     out.print(f"id        {data['token_id']}   platform {data['platform']}", highlight=False)
     out.print("Give the token to the platform as CCAUDIT_INGEST_TOKEN; it is not shown again.", highlight=False)
@@ -218,16 +320,18 @@ def _show_token(data: dict[str, Any]) -> None:
 def tokens_create(
     platforms: Annotated[list[str], typer.Argument(help="The platform(s) the token writes for: one token each.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token(s), one per line.")] = False,
 ) -> None:
     """Make an ingest token for each platform (shown once)."""
     from ccaudit.store.tokens import InvalidPlatform
 
     settings = _settings()
-    store = None
+    target = _target(settings)
+    store: Any = None if target.service_url is not None else _token_store(settings, target)
     for platform in platforms:
-        data = _api(settings, "POST", "/v1/admin/tokens", body={"platform": platform}) if store is None else None
-        if data is None:
-            store = store or _token_store(settings)
+        if target.service_url is not None:
+            data = _api(settings, target.service_url, "POST", "/v1/admin/tokens", body={"platform": platform})
+        else:
             try:
                 token, info = store.create(platform)
             except InvalidPlatform as exc:
@@ -236,34 +340,43 @@ def tokens_create(
         if as_json:
             sys.stdout.write(json.dumps(data) + "\n")
         else:
-            _show_token(data)
+            _show_token(data, quiet)
 
 
 @tokens_app.command("rotate")
-def tokens_rotate(platform: Annotated[str, typer.Argument()]) -> None:
+def tokens_rotate(
+    platform: Annotated[str, typer.Argument()],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
+) -> None:
     """Make a new token; the platform's current ones keep working for CCAUDIT_TOKEN_GRACE_SECONDS."""
     from datetime import timedelta
 
     from ccaudit.store.tokens import InvalidPlatform
 
     settings = _settings()
-    data = _api(settings, "POST", "/v1/admin/tokens/rotate", body={"platform": platform})
-    if data is None:
+    target = _target(settings)
+    if target.service_url is not None:
+        data = _api(settings, target.service_url, "POST", "/v1/admin/tokens/rotate", body={"platform": platform})
+    else:
+        grace = timedelta(seconds=settings.token_grace_seconds)
         try:
-            token, info = _token_store(settings).rotate(platform, timedelta(seconds=settings.token_grace_seconds))
+            token, info = _token_store(settings, target).rotate(platform, grace)
         except InvalidPlatform as exc:
             _fail(str(exc), 2)
         data = {"token": token, **info.as_dict()}
-    _show_token(data)
+    _show_token(data, quiet)
 
 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (not the token).")]) -> None:
     """Stop a token now."""
     settings = _settings()
-    data = _api(settings, "DELETE", f"/v1/admin/tokens/{urllib.parse.quote(token_id, safe='')}")
-    if data is None:
-        info = _token_store(settings).revoke(token_id)
+    target = _target(settings)
+    if target.service_url is not None:
+        path = f"/v1/admin/tokens/{urllib.parse.quote(token_id, safe='')}"
+        data = _api(settings, target.service_url, "DELETE", path)
+    else:
+        info = _token_store(settings, target).revoke(token_id)
         if info is None:
             _fail(f"no token with id {token_id}", 1)
         data = info.as_dict()
@@ -274,8 +387,12 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (
 def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
     """List tokens (never their secrets)."""
     settings = _settings()
-    data = _api(settings, "GET", "/v1/admin/tokens", {"platform": platform} if platform else None)
-    rows = data["tokens"] if data is not None else [t.as_dict() for t in _token_store(settings).list_tokens(platform)]
+    target = _target(settings)
+    if target.service_url is not None:
+        params = {"platform": platform} if platform else None
+        rows = _api(settings, target.service_url, "GET", "/v1/admin/tokens", params)["tokens"]
+    else:
+        rows = [t.as_dict() for t in _token_store(settings, target).list_tokens(platform)]
     table = Table("id", "platform", "created", "works until")
     for row in rows:
         table.add_row(row["token_id"], row["platform"], row["created_at"], row["not_after"] or "-")
@@ -360,9 +477,11 @@ def consent_show(
         consent_id = canonical_consent_id(consent_id)
     except ReceiptError:
         _fail(f"{consent_id!r} is not a consent id (a UUID)", 2)
-    data = _api(settings, "GET", f"/v1/consent/{consent_id}")
-    if data is None:
-        receipts = _direct_store(settings, "reading").consent_history(consent_id)
+    target = _target(settings)
+    if target.service_url is not None:
+        data = _api(settings, target.service_url, "GET", f"/v1/consent/{consent_id}")
+    else:
+        receipts = _direct_store(settings, target).consent_history(consent_id)
         data = {"consent_id": consent_id, "receipts": receipts}
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")
@@ -383,12 +502,14 @@ spool_app = typer.Typer(no_args_is_help=True, help="The platform's local spool o
 app.add_typer(spool_app, name="spool")
 
 
-def _open_spool(settings: Settings) -> Any:
+def _open_spool(settings: Settings, announce: bool = True) -> Any:
     from ccaudit.shipping.spool import Spool
 
-    path = settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"
+    path = settings.spool_file
+    if announce:
+        err.print(f"ccaudit: spool {path} (platform {settings.platform})", highlight=False, soft_wrap=True)
     if not path.exists():
-        _fail(f"no spool at {path} (CCAUDIT_SPOOL_PATH, or CCAUDIT_DATA_DIR and CCAUDIT_PLATFORM)")
+        _fail(f"no spool at {path} (set CCAUDIT_SPOOL_PATH, or CCAUDIT_PLATFORM for the default place)")
     return Spool(
         path,
         max_events=settings.spool_max_events,
@@ -403,7 +524,7 @@ def spool_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     settings = _settings()
     status = _open_spool(settings).status()
     data = {
-        "path": str(settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"),
+        "path": str(settings.spool_file),
         "platform": settings.platform,
         "depth": status.depth,
         "ready": status.ready,
@@ -425,12 +546,13 @@ def spool_drain(timeout: Annotated[float, typer.Option(help="Seconds to try.")] 
 
     settings = _settings()
     _open_spool(settings)  # fails clearly when there is no spool
+    err.print(f"ccaudit: shipping to the service {settings.service_url}", highlight=False, soft_wrap=True)
     recorder = build_recorder(settings)
     try:
         drained = recorder.force_flush(timeout)
     finally:
         recorder.shutdown(5)
-    status = _open_spool(settings).status()
+    status = _open_spool(settings, announce=False).status()
     out.print(f"shipped {recorder.stats()['shipped']}, left {status.depth}, dead letters {status.dead_letters}")
     if not drained:
         _fail(f"{status.depth} events are still in the spool (is the service at {settings.service_url} up?)")

@@ -29,6 +29,24 @@ _PLATFORM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 StrList = Annotated[tuple[str, ...], NoDecode]
 
+# A secret must carry at least 128 bits when random: 22 characters of URL-safe base64. Fewer than 12
+# different characters in it means it was not drawn at random (a word, a repeated pattern).
+SECRET_MIN_LENGTH = 22
+_SECRET = re.compile(r"^[A-Za-z0-9_-]+$")
+_SECRET_MIN_DISTINCT = 12
+
+
+def check_secret(secret: str) -> str:
+    """``secret`` if it can be a random 128-bit secret; raises ValueError saying what is wrong."""
+    advice = "make one with `ccaudit secret`"
+    if len(secret) < SECRET_MIN_LENGTH:
+        raise ValueError(f"too short: at least {SECRET_MIN_LENGTH} characters (128 bits when random); {advice}")
+    if not _SECRET.match(secret):
+        raise ValueError(f"use only letters, digits, '-' and '_' (URL-safe base64); {advice}")
+    if len(set(secret)) < _SECRET_MIN_DISTINCT:
+        raise ValueError(f"not random: fewer than {_SECRET_MIN_DISTINCT} different characters; {advice}")
+    return secret
+
 
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
@@ -90,7 +108,9 @@ class Settings(BaseSettings):
     service_url: str = "http://127.0.0.1:8787"
     ingest_token: SecretStr | None = Field(None, description="This platform's token for the ingest API.")
     spool: bool = Field(True, description="Keep audit events in a durable local spool until stored.")
-    spool_path: Path | None = Field(None, description="The spool file; default <data_dir>/spool-<platform>.sqlite3.")
+    spool_path: Path | None = Field(
+        None, description="The spool file; default $XDG_STATE_HOME/ccaudit/spool-<platform>.sqlite3 (see spool_file)."
+    )
     spool_max_events: int = Field(1_000_000, gt=0, le=100_000_000)
     spool_max_age_days: float = Field(7.0, gt=0, le=366)
     dead_letter_max_age_days: float = Field(30.0, gt=0, le=366)
@@ -107,7 +127,10 @@ class Settings(BaseSettings):
 
     # --- service ---
     port: int = Field(8787, ge=1, le=65535)
-    admin_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        None, description="The deployment's bootstrap credential: at least 22 random characters (`ccaudit secret`)."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="Logs on stderr: text, or JSON lines for shippers.")
     token_grace_seconds: int = Field(86400, ge=0, le=90 * 86400, description="A rotated token works this long.")
     ingest_rate: float = Field(50.0, gt=0, description="Batches per second per ingest token (sustained).")
     ingest_burst: int = Field(200, gt=0, description="Batches a token may send at once before the rate applies.")
@@ -199,6 +222,13 @@ class Settings(BaseSettings):
             raise ValueError("use lower-case letters, digits, '.', '_' or '-' (at most 63)")
         return value
 
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
+
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
@@ -241,6 +271,18 @@ class Settings(BaseSettings):
         """The DSN to open: the configured one, or embedded chDB in ``data_dir``."""
         return self.dsn or f"chdb://{self.data_dir.resolve() / 'chdb'}"
 
+    @property
+    def spool_file(self) -> Path:
+        """The platform's spool: ``spool_path``, else one per platform in the user's state folder
+        (``$XDG_STATE_HOME/ccaudit``, by default ``~/.local/state/ccaudit``). Never relative to the
+        working directory, which servers such as gunicorn ``--chdir`` move into the app's sources."""
+        if self.spool_path is not None:
+            return self.spool_path
+        state = os.environ.get("XDG_STATE_HOME", "")
+        # The XDG spec ignores a relative XDG_STATE_HOME: it would depend on the working directory.
+        base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+        return base / "ccaudit" / f"spool-{self.platform}.sqlite3"
+
     def retention_for(self, platform: str, stream: str) -> int:
         """Days to keep rows of ``stream`` from ``platform``, as the processing register declares.
 
@@ -269,7 +311,10 @@ def load_settings(**overrides: Any) -> Settings:
         named = re.match(r"^Value error, (\w+): ", err["msg"])
         field = loc[0] if loc else (named.group(1) if named else "?")
         where = f" (at {'.'.join(loc[1:])})" if len(loc) > 1 else ""
-        raise ConfigurationError(ENV_PREFIX + field.upper(), err["msg"] + where) from None
+        message = err["msg"].removeprefix("Value error, ")
+        if named and not loc:
+            message = message.removeprefix(named.group(0).removeprefix("Value error, "))
+        raise ConfigurationError(ENV_PREFIX + field.upper(), message + where) from None
     except ValueError as exc:  # pydantic-settings fails to decode a JSON value before validation
         named = re.search(r'field "(\w+)"', str(exc))
         key = ENV_PREFIX + (named.group(1).upper() if named else "?")

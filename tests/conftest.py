@@ -72,6 +72,20 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float 
         time.sleep(interval)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default spool folder ($XDG_STATE_HOME/ccaudit) of this process and its children: a
+    temporary one, so that no test writes a spool into the user's home."""
+    folder = tmp_path_factory.mktemp("state")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
     return open_client(f"chdb://{tmp_path_factory.mktemp('chdb') / 'data'}")
@@ -225,7 +239,7 @@ def kit(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = clean_env(
         CCAUDIT_SERVICE_URL=service.url,
         CCAUDIT_FLUSH_INTERVAL="0.05",
-        CCAUDIT_DATA_DIR=str(folder),
+        CCAUDIT_SPOOL_PATH=str(folder / "spool.sqlite3"),
         CCAUDIT_INGEST_TOKEN=service.ingest_token("coop"),
     )
     # --no-proxy-headers: uvicorn would otherwise rewrite the peer from X-Forwarded-For itself.
@@ -259,7 +273,7 @@ def _wsgi_kit(
     env = clean_env(
         CCAUDIT_SERVICE_URL=service.url,
         CCAUDIT_FLUSH_INTERVAL="0.05",
-        CCAUDIT_DATA_DIR=str(folder),
+        CCAUDIT_SPOOL_PATH=str(folder / "spool.sqlite3"),
         CCAUDIT_INGEST_TOKEN=service.ingest_token(platform),
     )
     proc = start_process(gunicorn_args(app, port), env, f"http://127.0.0.1:{port}", folder / "log")

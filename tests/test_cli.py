@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process
+from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process, wait_until
 from tests.ingest.test_pipeline import batch, wire
 
 pytestmark = pytest.mark.e2e
@@ -56,13 +57,14 @@ def store_through_a_service(tmp_path: Path, port: int, env: dict[str, str], even
 
 def test_events_reads_the_embedded_store_when_no_service_runs(tmp_path: Path) -> None:
     port = free_port()
-    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path)}
     assert ccaudit("migrate", **env).returncode == 0
     assert "up to date" in ccaudit("migrate", **env).stdout
     store_through_a_service(tmp_path, port, env, [wire(1, request_id="cli-direct")])
     done = ccaudit("events", "--json", **env)
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["request_id"] for line in done.stdout.splitlines()] == ["cli-direct"]
+    assert f"ccaudit: data folder {tmp_path.resolve()} (no service running)" in done.stderr
 
 
 def test_bad_setting_exits_2_naming_the_key() -> None:
@@ -96,7 +98,7 @@ def test_spool_status_drain_and_dead_letters(tmp_path: Path, service: Service) -
     spool.put([json.dumps(good), json.dumps(bad)])
     claimed = spool.claim(10, 60)  # as a shipper would, before the service refused one
     spool.refuse(claimed, {1: "outcome: Input should be 'success', ..."})
-    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_PLATFORM": "coop", "CCAUDIT_SERVICE_URL": service.url,
+    env = {"CCAUDIT_SPOOL_PATH": str(tmp_path / "spool-coop.sqlite3"), "CCAUDIT_PLATFORM": "coop", "CCAUDIT_SERVICE_URL": service.url,
            "CCAUDIT_INGEST_TOKEN": service.ingest_token("coop")}  # fmt: skip
 
     status = json.loads(ccaudit("spool", "status", "--json", **env).stdout)
@@ -165,7 +167,7 @@ def test_consent_show_from_the_embedded_store_takes_any_spelling_of_the_id(tmp_p
     from tests.consent.test_receipts import consent_wire
 
     port = free_port()
-    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{port}"}
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path)}
     consent_id = str(uuid.uuid4())
     store_through_a_service(tmp_path, port, env, [consent_wire(consent_id, 1)])
     # No service now: the command reads the store itself, where receipts are kept under the lower-case id.
@@ -177,7 +179,7 @@ def test_consent_show_from_the_embedded_store_takes_any_spelling_of_the_id(tmp_p
 
 
 def test_a_token_for_a_name_ingest_refuses_is_not_made(tmp_path: Path) -> None:
-    env = {"CCAUDIT_DATA_DIR": str(tmp_path), "CCAUDIT_SERVICE_URL": f"http://127.0.0.1:{free_port()}"}
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path)}
     for command in (("create", "coop", "Coop"), ("rotate", "Coop")):
         done = ccaudit("tokens", *command, **env)  # no service: straight into the store
         assert done.returncode == 2, done.stdout + done.stderr
@@ -186,3 +188,100 @@ def test_a_token_for_a_name_ingest_refuses_is_not_made(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert "Coop" not in listed.stdout
     assert "coop" in listed.stdout  # the valid name before the bad one was made
+
+
+def test_commands_reach_the_service_that_holds_the_data_folder_and_name_it(tmp_path: Path) -> None:
+    port = free_port()
+    admin = secrets.token_urlsafe(16)
+    env = {"CCAUDIT_DATA_DIR": str(tmp_path / "data"), "CCAUDIT_ADMIN_TOKEN": admin}
+    log = tmp_path / "log"
+    server = start_process(
+        [sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], clean_env(**env), f"http://127.0.0.1:{port}",
+        log, "/health",
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: "ready" in server.output())
+        started = server.output()
+        assert url in started
+        assert f"embedded ClickHouse (chDB) in {(tmp_path / 'data').resolve() / 'chdb'}" in started
+        assert "migrations: applied 0001_audit_events" in started
+        made = ccaudit("tokens", "create", "coop", "--quiet", **env)
+        assert made.returncode == 0, made.stderr
+        assert f"ccaudit: service {url} (data folder {(tmp_path / 'data').resolve()})" in made.stderr
+        assert made.stdout.startswith("cca_")
+        assert len(made.stdout.split()) == 1
+        # Without the admin token the command says which service refused it, and why.
+        refused = ccaudit("tokens", "list", CCAUDIT_DATA_DIR=env["CCAUDIT_DATA_DIR"])
+        assert refused.returncode == 2
+        assert f"the service at {url} needs its admin token: set CCAUDIT_ADMIN_TOKEN" in refused.stderr
+        wrong = ccaudit("tokens", "list", **{**env, "CCAUDIT_ADMIN_TOKEN": secrets.token_urlsafe(16)})
+        assert wrong.returncode == 1
+        assert f"the service at {url} answered 401" in wrong.stderr
+    finally:
+        assert stop_process(server) == 0, server.output()
+    assert not (tmp_path / "data" / "service.json").exists()
+    listed = ccaudit("tokens", "list", **env)  # the folder is free again: read directly
+    assert listed.returncode == 0, listed.stderr
+    assert "(no service running)" in listed.stderr
+    assert "coop" in listed.stdout
+
+
+def test_a_stale_record_never_sends_a_command_to_another_deployments_service(tmp_path: Path, service: Service) -> None:
+    from ccaudit.service.presence import ServiceRecord, write_record
+
+    # A record left by a service that died, whose port another deployment's service now holds.
+    write_record(tmp_path, ServiceRecord(service.url, 999_999, "not-that-instance"))
+    done = ccaudit(
+        "tokens", "create", "stale", "--quiet", CCAUDIT_DATA_DIR=str(tmp_path), CCAUDIT_ADMIN_TOKEN=service.token
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(no service running)" in done.stderr
+    token = done.stdout.strip()
+    ingest = httpx.post(f"{service.url}/v1/events", json=batch([], platform="stale"),
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    assert ingest.status_code == 401  # the token was made in the folder's store, not in that service's
+
+
+def test_a_service_url_is_the_only_deployment_a_command_uses(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = ccaudit("tokens", "list", CCAUDIT_SERVICE_URL=url, CCAUDIT_DATA_DIR=str(tmp_path),
+                   CCAUDIT_ADMIN_TOKEN=secrets.token_urlsafe(16))  # fmt: skip
+    assert done.returncode == 1
+    assert f"ccaudit: service {url} (CCAUDIT_SERVICE_URL)" in done.stderr
+    assert f"no answer from the service at {url}" in done.stderr
+    assert not any(tmp_path.iterdir())  # the data folder was never opened
+
+
+def test_a_weak_admin_token_stops_the_service_at_start_naming_the_setting(tmp_path: Path) -> None:
+    for weak in ("x", "password-password-pass", "a" * 40):
+        done = ccaudit("serve", "--port", str(free_port()), CCAUDIT_DATA_DIR=str(tmp_path), CCAUDIT_ADMIN_TOKEN=weak)
+        assert done.returncode == 2, weak
+        assert "CCAUDIT_ADMIN_TOKEN" in done.stderr
+        assert "ccaudit secret" in done.stderr
+        assert weak not in done.stderr.replace("CCAUDIT_ADMIN_TOKEN", "")
+
+
+def test_secret_makes_secrets_the_service_accepts() -> None:
+    from ccaudit.settings import check_secret
+
+    made = {ccaudit("secret").stdout.strip() for _ in range(2)}
+    assert len(made) == 2
+    for secret in made:
+        assert check_secret(secret) == secret
+        assert len(secret) == 43
+
+
+def test_serve_logs_json_lines_when_asked(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(CCAUDIT_DATA_DIR=str(tmp_path), CCAUDIT_LOG_FORMAT="json")
+    server = start_process([sys.executable, "-m", "ccaudit", "serve", "--port", str(port)], env,
+                           f"http://127.0.0.1:{port}", tmp_path / "log", "/health")  # fmt: skip
+    try:
+        wait_until(lambda: '"ready": true' in server.output())
+    finally:
+        stop_process(server)
+    records = [json.loads(line) for line in server.output().splitlines() if line.strip()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert any(r.get("ready") is True and r["url"] == f"http://127.0.0.1:{port}" for r in records)
+    assert any(r["level"] == "warning" and "CCAUDIT_ADMIN_TOKEN" in r["message"] for r in records)

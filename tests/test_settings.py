@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ccaudit.errors import ConfigurationError
-from ccaudit.settings import load_settings
+from ccaudit.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +89,35 @@ def test_a_usage_stream_without_consent_is_refused(tmp_path: Path) -> None:
 def test_default_dsn_is_embedded_under_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.setenv("CCAUDIT_DATA_DIR", str(tmp_path))
     assert load_settings().store_dsn == f"chdb://{tmp_path}/chdb"
+
+
+def test_the_default_spool_lives_in_the_state_folder_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    here = Settings(platform="coop").spool_file
+    monkeypatch.chdir(tmp_path)
+    assert Settings(platform="coop").spool_file == here == tmp_path / "state" / "ccaudit" / "spool-coop.sqlite3"
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/state")  # the XDG rules ignore a relative one
+    assert Settings(platform="coop").spool_file == Path.home() / ".local" / "state" / "ccaudit" / "spool-coop.sqlite3"
+    assert Settings(platform="coop", spool_path=tmp_path / "s.sqlite3").spool_file == tmp_path / "s.sqlite3"
+
+
+def test_a_spool_inside_a_source_tree_or_an_unwritable_folder_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ccaudit.shipping.recorder import warn_about_spool_place
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "manage.py").write_text("")
+    with caplog.at_level("WARNING", logger="ccaudit.recorder"):
+        warn_about_spool_place(tmp_path / "app" / "data" / "spool.sqlite3")
+        warn_about_spool_place(tmp_path / "elsewhere" / "spool.sqlite3")
+    [inside] = caplog.messages
+    assert "inside a source tree" in inside
+    assert "manage.py" in inside
+    caplog.clear()
+    # A folder no process may write, even as root (CI runs as root, for whom most folders are writable).
+    with caplog.at_level("WARNING", logger="ccaudit.recorder"):
+        warn_about_spool_place(Path("/proc/1/spool.sqlite3"))
+    assert any("cannot be written" in m for m in caplog.messages)

@@ -3,6 +3,8 @@ consent histories."""
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,6 +32,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     tokens = TokenStore(store.client, store.database)
     limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
     counters = IngestCounters()
+    # Names this process in /health, so the command line can tell it from another service that
+    # answers on the same port (see ccaudit.service.presence).
+    instance = uuid.uuid4().hex
 
     document = openapi()
     register = settings.processing_register.describe()
@@ -46,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         body = {
             "status": "ok" if store_ok else "degraded",
             "version": __version__,
+            "instance": instance,
             "store": "ok" if store_ok else "unreachable",
             "ingest": counters.snapshot(),
         }
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         ]
     )
     app.state.settings = settings
+    app.state.instance = instance
     app.state.store = store
     app.state.ingest_counters = counters
     app.state.tokens = tokens

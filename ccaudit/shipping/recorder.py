@@ -36,6 +36,7 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -486,6 +487,28 @@ def _register(recorder: Recorder) -> None:
             os.register_at_fork(after_in_child=_after_fork_all)
 
 
+# Files that mark a folder as a project's sources: a spool there is deployed over, copied with the
+# code or committed, and lost on the next release.
+_SOURCE_MARKERS = (".git", "pyproject.toml", "setup.py", "manage.py")
+
+
+def warn_about_spool_place(path: Path) -> None:
+    """Log a warning at start when the spool would sit inside a source tree or cannot be written."""
+    folder = path.resolve().parent
+    for parent in (folder, *folder.parents):
+        marker = next((m for m in _SOURCE_MARKERS if (parent / m).exists()), None)
+        if marker is not None:
+            log.warning(
+                "ccaudit: the spool %s is inside a source tree (%s holds %s); set CCAUDIT_SPOOL_PATH to a "
+                "folder of its own, such as /var/lib/<platform>/ccaudit-spool.sqlite3",
+                path, parent, marker,
+            )  # fmt: skip
+            break
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if not os.access(existing, os.W_OK):
+        log.warning("ccaudit: the spool's folder %s cannot be written by this process; set CCAUDIT_SPOOL_PATH", folder)
+
+
 def build_recorder(settings: Settings) -> Recorder:
     """The recorder the settings describe: HTTP to the service (with the spool), or in-process."""
     transport: Transport
@@ -500,7 +523,8 @@ def build_recorder(settings: Settings) -> Recorder:
         transport = HttpTransport(settings.service_url, timeout=settings.send_timeout, token=token)
     if settings.spool:
         # One spool per platform: its rows are shipped under that platform's token.
-        path = settings.spool_path or settings.data_dir / f"spool-{settings.platform}.sqlite3"
+        path = settings.spool_file
+        warn_about_spool_place(path)
         try:
             spool = Spool(
                 path,

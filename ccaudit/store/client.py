@@ -30,6 +30,15 @@ def is_embedded(dsn: str) -> bool:
     return dsn.startswith("chdb:")
 
 
+def describe_dsn(dsn: str) -> str:
+    """Where ``dsn`` points, for people and logs: never its credentials."""
+    if is_embedded(dsn):
+        return f"embedded ClickHouse (chDB) in {urlparse(dsn).path}"
+    parsed = urlparse(dsn)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"ClickHouse at {parsed.scheme}://{parsed.hostname}{port}"
+
+
 def open_client(dsn: str) -> Client:
     """A clickhouse-connect client for ``dsn`` (``chdb:///path`` or ``http(s)://...``)."""
     if is_embedded(dsn):

@@ -45,6 +45,10 @@ class Migration:
     text: str
 
     @property
+    def file_name(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+    @property
     def checksum(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 

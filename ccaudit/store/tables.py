@@ -46,7 +46,7 @@ CONSENT_RECEIPTS = TableInfo(
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS)
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
-# spool (SQLite, CCAUDIT_SPOOL_PATH, by default <data_dir>/spool-<platform>.sqlite3; see
+# spool (SQLite, Settings.spool_file: CCAUDIT_SPOOL_PATH or the state folder; see
 # ccaudit.shipping.spool). The names are the SQLite tables', so subject tooling can query them; the
 # spool's `batches` table holds only counts, times and leases, no personal data. Their age is bounded
 # by configuration (spool_max_age_days, dead_letter_max_age_days), and subject tooling must reach them.

@@ -74,7 +74,7 @@ def test_workers_ship_their_own_events_once_and_never_the_masters(tmp_path: Path
         CCAUDIT_SERVICE_URL=receiver.url,
         CCAUDIT_FLUSH_INTERVAL="120",
         CCAUDIT_PLATFORM="forked",
-        CCAUDIT_DATA_DIR=str(tmp_path),  # the spool all processes share
+        CCAUDIT_SPOOL_PATH=str(tmp_path / "spool.sqlite3"),  # the spool all processes share
     )
     args = gunicorn_args("tests.e2e.fork_app:app", port, workers=WORKERS)
     proc = start_process(args, env, f"http://127.0.0.1:{port}", tmp_path / "log", ready_path="/health")

@@ -120,7 +120,7 @@ class PlatformProcess:
             CCAUDIT_PLATFORM=platform,
             CCAUDIT_SERVICE_URL=service.url,
             CCAUDIT_INGEST_TOKEN=service.api.ingest_token(platform),
-            CCAUDIT_DATA_DIR=str(folder),
+            CCAUDIT_SPOOL_PATH=str(folder / f"spool-{platform}.sqlite3"),
             CCAUDIT_SPOOL_LEASE_SECONDS="2",
             **env,
         )

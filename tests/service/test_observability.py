@@ -38,7 +38,7 @@ def test_ingest_is_traced_and_measured(store: Store, metric_reader: InMemoryMetr
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(SPANS))
     trace.set_tracer_provider(provider)
-    app = create_app(Settings(admin_token="admin-secret"), store)
+    app = create_app(Settings(admin_token="admin-secret-of-the-observability-test"), store)
     token, _ = app.state.tokens.create("coop")
     response = call(
         app, "POST", "/v1/events", json=batch([wire(1), wire(2)]), headers={"Authorization": f"Bearer {token}"}

@@ -14,12 +14,13 @@ from ccaudit.store.client import open_client
 from tests.chhttp.fixtures import start_clickhouse_server
 from tests.service.test_observability import call
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
+SECRET = "admin-secret-of-the-token-routes"
+ADMIN = {"Authorization": f"Bearer {SECRET}"}
 
 
 @pytest.mark.parametrize("path", ["/v1/admin/tokens", "/v1/admin/tokens/rotate"])
 def test_a_name_ingest_refuses_is_400(store: Store, path: str) -> None:
-    app = create_app(Settings(admin_token="admin-secret"), store)
+    app = create_app(Settings(admin_token=SECRET), store)
     response = call(app, "POST", path, json={"platform": "Coop"}, headers=ADMIN)
     assert response.status_code == 400
     assert "'Coop' is not a platform name" in response.json()["error"]
@@ -32,7 +33,7 @@ def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> None:
     try:
         store = Store(open_client(server.url), "tokens")
         store.migrate()
-        app = create_app(Settings(admin_token="admin-secret"), store)
+        app = create_app(Settings(admin_token=SECRET), store)
         server.kill()
         answers = {
             "list": call(app, "GET", "/v1/admin/tokens", headers=ADMIN),
