@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ def bare(folder: Path, n: int, batch: int) -> float:
     from datetime import UTC, datetime
 
     from ccaudit.ingest import Ingestor
+    from ccaudit.ingest.ledger import payload_digest
     from ccaudit.settings import Settings
     from ccaudit.store import Store
     from ccaudit.store.audit import insert_audit
@@ -81,8 +83,10 @@ def bare(folder: Path, n: int, batch: int) -> float:
     audit = [e for e in parsed if isinstance(e, AuditEventIn)]
     now = datetime.now(UTC)
 
-    def columns(start: int, stop: int) -> list[list[object]]:
-        return ingestor.audit_columns(audit[start:stop], "bench", now)
+    digests = [payload_digest("bench", e) for e in audit]
+
+    def columns(start: int, stop: int) -> list[Sequence[object]]:
+        return ingestor.audit_columns(audit[start:stop], digests[start:stop], "bench", now)
 
     chunks = [columns(i, i + batch) for i in range(0, n, batch)]  # built outside the timing
     insert_audit(store.client, "bench", columns(0, 1000))  # warm-up

@@ -6,9 +6,14 @@ CcauditError
 │   ├── StoreUnavailable    it cannot be reached (retry later)
 │   └── MigrationError      the migrations on disk and in the store disagree
 └── IngestError             a batch was refused; carries per-event reasons
+    ├── OtherPlatform       it names another platform than its credentials
+    └── RewriteRefused      it would change stored events (409): an id stored with other content
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class CcauditError(Exception):
@@ -56,3 +61,13 @@ class OtherPlatform(IngestError):
     def __init__(self, named: object) -> None:
         self.named = named
         super().__init__([(None, f"platform {named!r} does not match the credentials")])
+
+
+class RewriteRefused(IngestError):
+    """A batch holds event ids already stored with another payload or by another platform: an
+    audit trail is append-only, so the batch is refused (and the attempt recorded). ``conflicts``
+    says, per refused event, what is stored under its id."""
+
+    def __init__(self, problems: list[tuple[int | None, str]], conflicts: Sequence[Any] = ()) -> None:
+        super().__init__(problems)
+        self.conflicts = tuple(conflicts)

@@ -3,18 +3,33 @@
     {"schema_version": 1, "batch_id": "<uuid>", "platform": "coop",
      "events": [{"stream": "audit", "event_id": "<uuid>", "event_time": 1764421200123, ...}]}
 
-``event_time`` is UTC: epoch milliseconds or an ISO 8601 string with an offset. Unknown fields are
-errors, so a typo in a non-Python client is caught rather than silently dropped. Streams: ``audit``
+``event_time`` is UTC: epoch milliseconds (an integer) or an ISO 8601 string with an offset. The format
+is strict: unknown fields are errors, so a typo in a non-Python client is caught rather than
+silently dropped, and values are never coerced (``"200"`` is not a status, ``1.0`` not a schema
+version, ``"yes"`` not a boolean; numbers are finite). Streams: ``audit``
 ``usage`` (page views) and ``consent`` (receipts); later streams (learning) join the ``stream`` union without
 changing the envelope.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 MAX_EVENTS_PER_BATCH = 10_000
@@ -29,10 +44,53 @@ PLATFORM_RULE = "lower-case letters, digits, '.', '_' or '-', starting with a le
 
 _Short = Annotated[str, Field(max_length=256)]
 _Text = Annotated[str, Field(max_length=2048)]
+# A request's duration: finite, and at most a day (a longer one is a broken clock, not a request).
+_Duration = Annotated[float, Field(ge=0, le=86_400_000, allow_inf_nan=False)]
+
+
+_TIME_RULE = "use epoch milliseconds (an integer) or an ISO 8601 string with an offset"
+
+
+def _event_time(value: object) -> object:
+    """A datetime from epoch milliseconds or an ISO 8601 string with an offset. Anything else,
+    booleans, fractional milliseconds and numbers in strings included, is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value} epoch milliseconds is not a representable time") from None
+    if not isinstance(value, str) or len(value) > 64 or value.strip().lstrip("-").isdigit():
+        raise ValueError(_TIME_RULE)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 time; {_TIME_RULE}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no offset; {_TIME_RULE}")
+    return moment
+
+
+EventTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_event_time),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "integer", "description": "epoch milliseconds, UTC"},
+            {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
+        ]
+    }),
+]  # fmt: skip
+
+
+def _only_version_1(value: int) -> int:
+    if value != SCHEMA_VERSION:
+        raise ValueError(f"only schema_version {SCHEMA_VERSION} is defined")
+    return value
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+    # strict: JSON's types are the wire's types; nothing is coerced.
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class AuditEventIn(_Frozen):
@@ -40,7 +98,7 @@ class AuditEventIn(_Frozen):
 
     stream: Literal["audit"]
     event_id: UUID
-    event_time: AwareDatetime
+    event_time: EventTime
     organisation: _Short = ""
     actor_account_id: _Short = ""
     actor_profile_id: _Short = ""
@@ -54,7 +112,7 @@ class AuditEventIn(_Frozen):
     method: Annotated[str, Field(max_length=16)] = ""
     status: Annotated[int, Field(ge=0, le=999)] = 0
     outcome: Literal["success", "denied", "failed", "error", "aborted"]
-    duration_ms: Annotated[float, Field(ge=0)] = 0.0
+    duration_ms: _Duration = 0.0
     client_ip: Annotated[str, Field(max_length=64)] = ""
     peer_ip: Annotated[str, Field(max_length=64)] = ""
     user_agent: _Text = ""
@@ -69,7 +127,7 @@ class UsageEventIn(_Frozen):
 
     stream: Literal["usage"]
     event_id: UUID
-    event_time: AwareDatetime
+    event_time: EventTime
     page: Annotated[str, Field(min_length=1, max_length=1024)]
     admin_area: bool = False
     referrer_host: Annotated[str, Field(max_length=256)] = ""
@@ -92,7 +150,7 @@ class ConsentEventIn(_Frozen):
 
     stream: Literal["consent"]
     event_id: UUID
-    event_time: AwareDatetime
+    event_time: EventTime
     consent_id: UUID
     account_id: _Short = ""
     categories_accepted: _Categories = Field(default_factory=list)
@@ -122,7 +180,7 @@ _event_adapter: TypeAdapter[AnyEventIn] = TypeAdapter(EventIn)
 
 
 class _Envelope(_Frozen):
-    schema_version: Literal[1]
+    schema_version: Annotated[int, AfterValidator(_only_version_1), WithJsonSchema({"const": SCHEMA_VERSION})]
     batch_id: UUID
     platform: Annotated[str, Field(pattern=PLATFORM_PATTERN)]
 
@@ -156,10 +214,16 @@ def parse_events(raw: list[dict[str, Any]]) -> tuple[list[AnyEventIn], list[tupl
     bad: list[tuple[int, str]] = []
     for index, item in enumerate(raw):
         try:
-            good.append(_event_adapter.validate_python(item))
+            good.append(validate_event(item))
         except ValidationError as exc:
             bad.append((index, _reason(exc)))
     return good, bad
+
+
+def validate_event(item: object) -> AnyEventIn:
+    """One decoded wire event, validated as JSON is (strict mode reads UUIDs and times from JSON
+    strings, not from Python strings); raises ValidationError."""
+    return _event_adapter.validate_json(orjson.dumps(item))
 
 
 def parse_batch(body: bytes) -> Batch | None:
@@ -174,6 +238,8 @@ def parse_batch(body: bytes) -> Batch | None:
 def parse_envelope(data: object) -> BatchEnvelope:
     """Validate the envelope; raises ValueError with a readable reason."""
     try:
-        return BatchEnvelope.model_validate(data)
-    except ValidationError as exc:
+        return BatchEnvelope.model_validate_json(orjson.dumps(data))
+    except (ValidationError, orjson.JSONEncodeError) as exc:
+        if isinstance(exc, orjson.JSONEncodeError):
+            raise ValueError(f"not a JSON batch: {exc}") from None
         raise ValueError(_reason(exc)) from None

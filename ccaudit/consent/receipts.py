@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ccaudit.consent.signals import header_flag as header_flag  # receipts record the same flags
 from ccaudit.events import ConsentEvent
 from ccaudit.ids import new_id
-from ccaudit.wire import ConsentEventIn
+from ccaudit.wire import validate_event
 
 METHODS = ("banner", "api")
 ACTIONS = ("accept_all", "custom", "reject_all", "withdraw")
@@ -83,7 +83,7 @@ def make_receipt(
         dnt,
     )
     try:
-        ConsentEventIn.model_validate(event.to_wire())
+        validate_event(event.to_wire())
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])

@@ -4,7 +4,13 @@ in-process transport.
 A batch is all or nothing: if any event is invalid the batch is refused with every bad index and
 reason, and nothing of it is stored; the caller may resend the good events. An accepted batch has
 been inserted when ``ingest`` returns. Batches ingested at the same time share inserts
-(``commit.py``).
+(``commit.py``), and the trail is append-only (``ledger.py``): a stored event is acknowledged
+again but never stored twice or rewritten.
+
+Event times are accepted within a window (``accepted_window``): no older than the stream's
+retention less an hour, so that an acknowledged event is not deleted by the table's TTL at the next
+merge, and at most ``MAX_AHEAD`` ahead of the service's clock, so that a wrong clock cannot put an
+event first in every newest-first list, out of every retention.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from typing import Any
 
 import orjson
 
-from ccaudit.errors import IngestError, OtherPlatform
-from ccaudit.ingest.commit import GroupCommit
+from ccaudit.errors import IngestError, OtherPlatform, RewriteRefused
+from ccaudit.ingest.commit import Batch, GroupCommit
 from ccaudit.ingest.enrich import UserAgentEnricher
 from ccaudit.ingest.geo import CountryLookup
+from ccaudit.ingest.ledger import Ledger, keys_of
 from ccaudit.ingest.salts import DailySalts
 from ccaudit.register import STREAMS
 from ccaudit.settings import Settings
@@ -37,6 +44,11 @@ from ccaudit.wire import (
     parse_envelope,
     parse_events,
 )
+
+# How far ahead of the service's clock an event time may be: clock skew between hosts, not more.
+MAX_AHEAD = timedelta(minutes=5)
+# An accepted event lives at least this long before its retention TTL may delete it.
+MIN_KEPT = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +72,11 @@ class Ingestor:
         self.enrich_ua = enricher or UserAgentEnricher()
         self.salts = salts or DailySalts(store.client, store.database)
         self.geo = CountryLookup(settings.geoip_db)
-        # Audit first: if a later insert fails, the retried batch stores the audit rows once anyway.
+        self.ledger = Ledger(store.client, store.database)
+        # Audit first: if a later insert fails, the retried batch finds the audit rows stored.
         self.commits = GroupCommit(
-            {"audit": store.insert_audit, "consent": store.insert_consent, "usage": store.insert_usage}
+            {"audit": store.insert_audit, "consent": store.insert_consent, "usage": store.insert_usage},
+            sort=self.ledger.sort,
         )
 
     def ingest(self, data: object, *, platform: str | None = None) -> IngestResult:
@@ -81,6 +95,8 @@ class Ingestor:
         events, problems = parse_events(envelope.events)
         streams = (item.get("stream") for item in envelope.events)
         problems += self._undeclared(envelope.platform, streams)
+        if not problems:
+            problems = self._outside_window(envelope.platform, events)
         if problems:
             raise IngestError(sorted(problems))
         return self._store(envelope.platform, str(envelope.batch_id), events)
@@ -96,9 +112,29 @@ class Ingestor:
             return self.ingest(orjson.loads(body), platform=platform)
         self._check_platform(batch.platform, platform)
         problems = self._undeclared(batch.platform, (event.stream for event in batch.events))
+        problems = problems or self._outside_window(batch.platform, batch.events)
         if problems:
             raise IngestError([*problems])
         return self._store(batch.platform, str(batch.batch_id), batch.events)
+
+    def accepted_window(self, platform: str, stream: str, now: datetime) -> tuple[datetime, datetime]:
+        """The oldest and the newest event time accepted now for ``stream`` of ``platform``."""
+        return now - timedelta(days=self.settings.retention_for(platform, stream)) + MIN_KEPT, now + MAX_AHEAD
+
+    def _outside_window(self, platform: str, events: Sequence[AnyEventIn]) -> list[tuple[int, str]]:
+        now = datetime.now(UTC)
+        windows = {s: self.accepted_window(platform, s, now) for s in {e.stream for e in events}}
+        problems: list[tuple[int, str]] = []
+        for index, event in enumerate(events):
+            oldest, newest = windows[event.stream]
+            if not oldest <= event.event_time <= newest:
+                days = self.settings.retention_for(platform, event.stream)
+                problems.append((index, (
+                    f"event_time: {event.event_time.isoformat()} is outside the accepted window "
+                    f"{_iso(oldest)} … {_iso(newest)} (the {event.stream} stream keeps {days} days, less an "
+                    f"hour; at most {MAX_AHEAD.seconds // 60} minutes ahead of the service's clock)"
+                )))  # fmt: skip
+        return problems
 
     @staticmethod
     def _check_platform(named: object, credentials: str | None) -> None:
@@ -121,30 +157,51 @@ class Ingestor:
 
     def _store(self, platform: str, batch_id: str, events: Sequence[AnyEventIn]) -> IngestResult:
         received = datetime.now(UTC)
-        audit = [e for e in events if isinstance(e, AuditEventIn)]
-        consent = [e for e in events if isinstance(e, ConsentEventIn)]
-        usage = [e for e in events if isinstance(e, UsageEventIn)]
-        self.commits.insert({
-            "audit": self.audit_columns(audit, platform, received) if audit else [],
-            "consent": self._consent_columns(consent, platform, received) if consent else [],
-            "usage": self._usage_columns(usage, platform, received) if usage else [],
-        })  # fmt: skip
+        indexed = dict(enumerate(events))
+        keys = keys_of(platform, indexed)
+        digests = {key.index: key.digest for key in keys}
+        audit = [i for i, e in indexed.items() if isinstance(e, AuditEventIn)]
+        consent = [i for i, e in indexed.items() if isinstance(e, ConsentEventIn)]
+        usage = [i for i, e in indexed.items() if isinstance(e, UsageEventIn)]
+
+        def pick(indexes: list[int]) -> tuple[list[Any], list[str]]:
+            return [indexed[i] for i in indexes], [digests[i] for i in indexes]
+
+        batch = Batch(
+            platform,
+            {
+                "audit": self.audit_columns(*pick(audit), platform, received) if audit else [],
+                "consent": self._consent_columns(*pick(consent), platform, received) if consent else [],
+                "usage": self._usage_columns(*pick(usage), platform, received) if usage else [],
+            },
+            {"audit": audit, "consent": consent, "usage": usage},
+            keys,
+        )
+        try:
+            self.commits.insert(batch)
+        except RewriteRefused as refused:
+            self.ledger.record_conflicts(platform, refused.conflicts)
+            raise
         return IngestResult(batch_id, len(events))
 
     # Columns, not rows: one sequence per column is what the driver sends. Times go as epoch
     # milliseconds, which the driver writes as they are instead of converting each datetime.
 
-    def audit_columns(self, events: Sequence[AuditEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
+    def audit_columns(
+        self, events: Sequence[AuditEventIn], digests: Sequence[str], platform: str, received: datetime
+    ) -> list[Sequence[Any]]:
         """The columns of ``events`` in the audit table's order (``ccaudit.store.audit.COLUMNS``)."""
         return _columns(audit_table.COLUMNS, events, {
-            **self._enriched(events, platform, received),
+            **self._enriched(events, digests, platform, received),
             "retention_days": [self.settings.retention_for(platform, "audit")] * len(events),
         })  # fmt: skip
 
-    def _usage_columns(self, events: Sequence[UsageEventIn], platform: str, received: datetime) -> list[Sequence[Any]]:
+    def _usage_columns(
+        self, events: Sequence[UsageEventIn], digests: Sequence[str], platform: str, received: datetime
+    ) -> list[Sequence[Any]]:
         # The IP and the user-agent string are used here and go no further.
         return _columns(usage_table.COLUMNS, events, {
-            **self._enriched(events, platform, received),
+            **self._enriched(events, digests, platform, received),
             "country": [self.geo.country(e.client_ip) for e in events],
             "visitor_hash": [
                 self.salts.visitor_hash(e.event_time.astimezone(UTC).date(), platform, e.client_ip, e.user_agent)
@@ -154,13 +211,18 @@ class Ingestor:
         })  # fmt: skip
 
     def _enriched(
-        self, events: Sequence[AuditEventIn | UsageEventIn], platform: str, received: datetime
-    ) -> dict[str, list[Any]]:
-        """The columns audit and usage rows share: arrival, platform, and what the user agent says."""
+        self,
+        events: Sequence[AuditEventIn | UsageEventIn],
+        digests: Sequence[str],
+        platform: str,
+        received: datetime,
+    ) -> dict[str, Sequence[Any]]:
+        """The columns audit and usage rows share: arrival, platform, digest, what the user agent says."""
         agents = [self.enrich_ua(e.user_agent) for e in events]
         return {
             "received_at": [epoch_ms(received)] * len(events),
             "platform": [platform] * len(events),
+            "payload_sha256": digests,
             "browser": [ua.browser for ua in agents],
             "browser_version": [ua.browser_version for ua in agents],
             "os": [ua.os for ua in agents],
@@ -169,11 +231,12 @@ class Ingestor:
         }
 
     def _consent_columns(
-        self, events: Sequence[ConsentEventIn], platform: str, received: datetime
+        self, events: Sequence[ConsentEventIn], digests: Sequence[str], platform: str, received: datetime
     ) -> list[Sequence[Any]]:
         return _columns(consent_table.COLUMNS, events, {
             "received_at": [epoch_ms(received)] * len(events),
             "platform": [platform] * len(events),
+            "payload_sha256": digests,
             "consent_id": [str(e.consent_id) for e in events],
             "retention_days": [self.settings.retention_for(platform, "consent")] * len(events),
         })  # fmt: skip
@@ -189,7 +252,11 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _ONE_MS
 
 
-def _columns(names: Sequence[str], events: Sequence[Any], computed: dict[str, list[Any]]) -> list[Sequence[Any]]:
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _columns(names: Sequence[str], events: Sequence[Any], computed: dict[str, Sequence[Any]]) -> list[Sequence[Any]]:
     """One sequence per column in ``names``: computed at ingest, or the wire field of the same name.
 
     The wire fields are read from each model's ``__dict__`` with one itemgetter call per event and

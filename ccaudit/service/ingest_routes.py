@@ -4,15 +4,18 @@ Contract (documented in the README and in ``GET /v1/openapi.json``):
 
 - ``Authorization: Bearer <platform ingest token>``; the platform comes from the token. 401 without
   a valid token; 403 when the batch names another platform.
-- ``Content-Encoding: gzip`` accepted. 413 above ``MAX_BODY`` bytes, compressed or not.
+- ``Content-Type: application/json`` (415 otherwise). ``Content-Encoding: gzip`` accepted: one gzip
+  member and nothing after it. 413 above ``MAX_BODY`` bytes, compressed or not.
 - 400 for malformed JSON or an invalid batch, naming each invalid event's index and reason; nothing
-  of a refused batch is stored.
+  of a refused batch is stored. 409 when the batch would rewrite stored events (an event id stored
+  with other content, or by another platform), naming them; the attempt is recorded.
 - 429 with ``Retry-After`` when the token exceeds its rate; 503 with ``Retry-After`` when the store
   is unavailable.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -26,13 +29,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from ccaudit.errors import IngestError, OtherPlatform, StoreError, StoreUnavailable
+from ccaudit.errors import IngestError, OtherPlatform, RewriteRefused, StoreError, StoreUnavailable
 from ccaudit.ingest import Ingestor, IngestResult
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.store.tokens import TokenStore
 from ccaudit.wire import MAX_BATCH_BYTES
 
 MAX_BODY = MAX_BATCH_BYTES
+log = logging.getLogger("ccaudit.service")
 
 
 class IngestCounters:
@@ -47,6 +51,7 @@ class IngestCounters:
             "unauthorised": 0,
             "rate_limited": 0,
             "store_errors": 0,
+            "rewrites_refused": 0,
         }
 
     def add(self, **deltas: int) -> None:
@@ -97,6 +102,12 @@ async def _read_body(request: Request) -> bytes:
         body = inflater.decompress(body, MAX_BODY + 1)  # a zip bomb stops here
         if len(body) > MAX_BODY or inflater.unconsumed_tail:
             raise _TooLarge
+        # zlib stops at the end of the first member: a second member or trailing bytes would be
+        # silently ignored, and with them the events they hold.
+        if not inflater.eof:
+            raise ValueError("truncated gzip body")
+        if inflater.unused_data:
+            raise ValueError("data after the end of the gzip member (one member, nothing after it)")
     elif encoding != "identity":
         raise ValueError(f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
     return body
@@ -138,6 +149,10 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
             counters.add(unauthorised=1)
             return _error(401, "a valid ingest token is required (Authorization: Bearer cca_...)",
                           {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            counters.add(rejected_batches=1)
+            return _error(415, "Content-Type must be application/json")
         wait = limiter.acquire(token)
         if wait > 0:
             counters.add(rate_limited=1)
@@ -163,16 +178,19 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
         except OtherPlatform as exc:  # a credentials problem, not a bad batch
             counters.add(rejected_batches=1)
             return _error(403, f"this token writes for platform {platform!r}, not {exc.named!r}")
+        except RewriteRefused as exc:
+            counters.add(rejected_batches=1, rewrites_refused=len(exc.problems))
+            problems = [{"index": i, "reason": r} for i, r in exc.problems]
+            return _error(409, "stored events are never rewritten", problems=problems)
         except IngestError as exc:
             counters.add(rejected_batches=1)
             problems = [{"index": i, "reason": r} for i, r in exc.problems]
             return _error(400, "invalid batch", problems=problems)
-        except StoreUnavailable as exc:
+        except StoreError:
+            # The engine's own words stay in the service's log: they are no business of a platform's.
+            log.exception("ccaudit: storing a batch of %s failed", platform)
             counters.add(store_errors=1)
-            return _error(503, f"store unavailable: {exc}", {"Retry-After": "5"})
-        except StoreError as exc:
-            counters.add(store_errors=1)
-            return _error(500, f"store error: {exc}")
+            return _error(503, "the store is unavailable; send the batch again later", {"Retry-After": "5"})
         counters.add(batches=1, events=result.accepted)
         latency.record((time.perf_counter() - started) * 1000.0, {"platform": platform})
         trace.get_current_span().set_attributes({"ccaudit.platform": platform, "ccaudit.events": result.accepted})

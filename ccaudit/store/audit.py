@@ -19,11 +19,11 @@ COLUMNS = (
     "actor_profile_id", "actor_role", "admin_operation", "subject_id", "action", "route",
     "resource_type", "resource_id", "method", "status", "outcome", "duration_ms", "client_ip",
     "peer_ip", "user_agent", "browser", "browser_version", "os", "device", "is_bot", "request_id",
-    "trace_id", "span_id", "details", "retention_days",
+    "trace_id", "span_id", "details", "retention_days", "payload_sha256",
 )  # fmt: skip
 
-# Returned by the read API; retention_days is bookkeeping, not part of the event.
-READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
+# Returned by the read API; retention and the payload digest are bookkeeping, not part of the event.
+READ_COLUMNS = tuple(c for c in COLUMNS if c not in ("retention_days", "payload_sha256"))
 
 
 def insert_audit(client: Client, database: str, columns: Sequence[Sequence[Any]]) -> None:

@@ -12,11 +12,11 @@ from ccaudit.store.client import insert_columns, jsonable, query_rows
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "consent_id", "account_id", "categories_accepted",
     "categories_rejected", "services_accepted", "services_rejected", "method", "action", "policy_revision",
-    "banner_text_sha256", "language", "gpc", "dnt", "retention_days",
+    "banner_text_sha256", "language", "gpc", "dnt", "retention_days", "payload_sha256",
 )  # fmt: skip
 
-# Returned by the read API; retention_days is bookkeeping, not part of the receipt.
-READ_COLUMNS = tuple(c for c in COLUMNS if c != "retention_days")
+# Returned by the read API; retention and the payload digest are bookkeeping, not part of the receipt.
+READ_COLUMNS = tuple(c for c in COLUMNS if c not in ("retention_days", "payload_sha256"))
 
 
 def insert_consent(client: Client, database: str, columns: Sequence[Sequence[Any]]) -> None:

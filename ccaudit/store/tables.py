@@ -66,5 +66,10 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS)
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
-# data) and ingest tokens. Every other table the migrations create must be in ALL_TABLES.
-SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens"})
+# data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
+# one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused
+# rewrites (platform, event id, digests). Every other table the migrations create must be in
+# ALL_TABLES, or be one of the views below.
+SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"})
+# Materialized views: they store nothing themselves (their targets are listed above).
+VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent"})

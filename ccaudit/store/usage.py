@@ -13,7 +13,7 @@ from ccaudit.store.client import insert_columns, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "page", "admin_area", "referrer_host", "browser",
-    "browser_version", "os", "device", "is_bot", "country", "visitor_hash", "retention_days",
+    "browser_version", "os", "device", "is_bot", "country", "visitor_hash", "retention_days", "payload_sha256",
 )  # fmt: skip
 
 # Dimensions of the summary's top lists: name in the answer → column. Identifiers come from here only.

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ccaudit.ingest import Ingestor
-from ccaudit.ingest.commit import GroupCommit
+from ccaudit.ingest.commit import Batch, GroupCommit
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from tests.conftest import wait_until
@@ -41,7 +41,7 @@ def cols(*ids: int) -> list[list[Any]]:
 def run(commit: GroupCommit, tables: dict[str, list[list[Any]]], errors: list[BaseException]) -> threading.Thread:
     def go() -> None:
         try:
-            commit.insert(tables)
+            commit.insert(Batch("coop", tables))
         except BaseException as exc:
             errors.append(exc)
 
@@ -61,9 +61,9 @@ def start_held(commit: GroupCommit, table: Table, errors: list[BaseException]) -
 def test_alone_a_batch_is_inserted_as_it_is() -> None:
     audit = Table()
     commit = GroupCommit({"audit": audit})
-    commit.insert({"audit": cols(1, 2)})
-    commit.insert({"audit": cols(3)})
-    commit.insert({"audit": []})  # nothing to store: no insert
+    commit.insert(Batch("coop", {"audit": cols(1, 2)}))
+    commit.insert(Batch("coop", {"audit": cols(3)}))
+    commit.insert(Batch("coop", {"audit": []}))  # nothing to store: no insert
     assert audit.calls == [cols(1, 2), cols(3)]
 
 
@@ -97,18 +97,18 @@ def test_every_caller_of_a_failed_insert_gets_its_error_and_a_later_insert_works
         thread.join(10)
     assert [str(e) for e in errors] == ["store down"] * 3
     audit.fail = None
-    commit.insert({"audit": cols(5)})
+    commit.insert(Batch("coop", {"audit": cols(5)}))
     assert audit.calls == [cols(5)]
 
 
 def test_tables_are_inserted_in_order_and_a_failure_stops_the_rest() -> None:
     audit, usage = Table(), Table()
     commit = GroupCommit({"audit": audit, "usage": usage})
-    commit.insert({"usage": cols(7), "audit": cols(1)})
+    commit.insert(Batch("coop", {"usage": cols(7), "audit": cols(1)}))
     assert (audit.calls, usage.calls) == ([cols(1)], [cols(7)])
     audit.fail = RuntimeError("audit down")
     with pytest.raises(RuntimeError, match="audit down"):
-        commit.insert({"audit": cols(2), "usage": cols(8)})
+        commit.insert(Batch("coop", {"audit": cols(2), "usage": cols(8)}))
     assert usage.calls == [cols(7)]  # not attempted after the audit insert failed
 
 

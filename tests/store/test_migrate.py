@@ -66,9 +66,9 @@ def test_templates_render_for_a_cluster_without_edits() -> None:
 
 def test_every_table_the_migrations_create_is_registered(chdb_client: Client) -> None:
     """Retention, export and erasure walk the registry: a table missing from it would be missed."""
-    from ccaudit.store.tables import ALL_TABLES, SUPPORT_TABLES
+    from ccaudit.store.tables import ALL_TABLES, SUPPORT_TABLES, VIEWS
 
     db = fresh_db()
     migrate(chdb_client, db)
     created = {r[0] for r in chdb_client.query(f"SELECT name FROM system.tables WHERE database = '{db}'").result_rows}
-    assert created == {t.name for t in ALL_TABLES} | SUPPORT_TABLES
+    assert created == {t.name for t in ALL_TABLES} | SUPPORT_TABLES | VIEWS
