@@ -1,24 +1,37 @@
-"""The recorder: a bounded in-memory queue, a worker that persists and ships, per process.
+"""The recorder: what a platform process keeps, writes and ships, with bounded memory and threads.
 
-``emit`` is what the request path calls: O(1), thread-safe, never blocks on I/O, never raises. When
-the queue is full the event is dropped and counted (``dropped``): memory stays bounded and the
-platform stays up. The worker wakes when a batch is full or ``flush_interval`` has passed:
+Three ways an event takes, by stream:
 
-- **audit** events and consent **receipts** go to the durable spool (``spool.py``) when one is
-  configured, and two shipper threads deliver them from there, with retries, backoff and jitter,
-  honouring ``Retry-After``,
-  dead-lettering what the service refuses. Without a spool they are shipped from memory with the
-  same retries (a crash then loses what is in memory).
-- **usage** events are best effort: shipped from memory once, and dropped and counted
-  (``usage_dropped``) when that fails. They are never spooled.
+- **audit, learning and consent events, by default**: ``keep`` commits them to the durable spool
+  (``spool.py``) on the request's own thread before the response is sent, group-committed with the
+  other requests of the process (``commit.py``) and, through the spool's writer lock, with the other
+  processes sharing the file. This replaces the design's earlier "the request path never does I/O"
+  for these events: the one I/O is a write-ahead-log commit that does not wait for the disk, so an
+  acknowledged operation survives the process being killed. ``sync`` (strict routes, or
+  ``CCAUDIT_DURABILITY=power``) also waits for the disk, so that it survives a power loss.
+- **events that wait in memory**: ``emit`` is O(1), thread-safe, never blocks on I/O, never raises;
+  when memory is full the event is dropped and counted (``dropped``). The recorder's thread (the
+  spool writer) wakes when a batch is full or ``flush_interval`` has passed and writes the durable
+  ones to the spool: events under ``CCAUDIT_DURABILITY=deferred``, events noted after a response,
+  and any whose request-path commit failed. Without a spool they are shipped from memory, with
+  retries (a crash then loses them).
+- **usage events** (page views) are best effort: kept in memory and shipped once; dropped and
+  counted (``usage_dropped``) when that send fails. Never spooled.
+
+Sending is done by two shipper threads only, never by the spool writer: a service that accepts
+connections and never answers holds up shipping, never durability. The retry schedule belongs to the
+destination (``destination.py``): one backoff state for the service, whatever the events; new events
+never wake a backed-off shipper (a flush request does, once). Shippers claim spooled batches with
+leases, send them, and acknowledge, release or dead-letter them; they also send what waits in memory.
 
 Lifecycle: ``force_flush(timeout) -> bool`` and ``shutdown(timeout) -> bool`` are bounded;
 ``shutdown`` is idempotent and also runs at interpreter exit. After ``fork()`` the child gets a
-fresh, empty queue and its own threads: it never resends what its parent had in memory (what the
+fresh, empty memory and its own threads: it never resends what its parent had in memory (what the
 parent spooled is in the shared spool, shipped once by whichever process claims it).
 
 Counters are plain numbers (``stats()``) and OpenTelemetry observable instruments
-(``ccaudit.recorder.*``); nothing is logged from inside ``emit``.
+(``ccaudit.recorder.*``); nothing is logged from inside ``emit``, and ``keep`` logs a failure at
+most once a minute.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +60,8 @@ from opentelemetry import metrics
 from ccaudit.events import Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
+from ccaudit.shipping.commit import GroupCommit
+from ccaudit.shipping.destination import Destination
 from ccaudit.shipping.spool import Spool, SpooledBatch
 from ccaudit.shipping.transport import DeliveryError, HttpTransport, Transport
 from ccaudit.wire import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, SCHEMA_VERSION
@@ -54,11 +70,13 @@ log = logging.getLogger("ccaudit.recorder")
 
 _COUNTERS = (
     "emitted",  # accepted by emit()
-    "dropped",  # refused by emit(): queue full or shut down
-    "spooled",  # audit events written to the spool
-    "spool_dropped",  # audit events the full spool refused (fail-open loss)
+    "dropped",  # refused by emit(): memory full or shut down
+    "kept",  # events committed to the spool on the request path, before their response
+    "spooled",  # events written to the spool (kept ones included)
+    "spool_dropped",  # durable events the full or unwritable spool refused (fail-open loss)
     "shipped",  # events the service acknowledged
-    "failed",  # audit events given up without a spool (memory-only mode)
+    "sends",  # sends attempted (transport calls), whatever their outcome
+    "failed",  # durable events given up without a spool (memory-only mode)
     "retries",  # retried deliveries
     "dead_lettered",  # events moved to the dead letters
     "usage_dropped",  # usage events not delivered (best effort)
@@ -68,7 +86,8 @@ _COUNTERS = (
 # fewer parts to merge).
 _SHIP_EVENTS = MAX_EVENTS_PER_BATCH
 _SHIP_BYTES = MAX_BATCH_BYTES // 2
-_IDLE_POLL = 1.0  # seconds between spool checks when idle (rows of other processes, backoffs)
+_AGE_CHECK = 60.0  # seconds between checks of the spool's age bounds
+_LOG_EVERY = 60.0  # seconds between two logs of the same request-path failure
 
 # Backoff jitter from a PRNG of our own: the platform's use of the global ``random`` (a seeded test,
 # say) is not disturbed by ours, and cannot put the retries of all its workers in step. Reseeded in
@@ -101,8 +120,17 @@ def _encode_all(events: Sequence[Event]) -> Iterable[str]:
     return (encoded[1:-1],) if events else ()
 
 
+@dataclass(slots=True)
+class _Parcel:
+    """Events shipped from memory: page views (one attempt), or durable events without a spool."""
+
+    events: Sequence[Event]
+    durable: bool
+    attempts: int = 0
+
+
 class Recorder:
-    """Bounded queue + worker (+ spool shipper). See the module docstring for the guarantees."""
+    """Durable commits, a bounded memory, a spool writer and two shippers. See the module docstring."""
 
     def __init__(
         self,
@@ -135,7 +163,11 @@ class Recorder:
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[Event] = deque()
+        self._queue: deque[Event] = deque()  # emitted, not yet taken by the spool writer
+        self._outbox: deque[_Parcel] = deque()  # taken, waiting for a shipper
+        self._held_out = 0  # events in the outbox
+        self._sending = 0  # parcels a shipper is sending now
+        self._unshipped = 0  # events kept since a shipper was last woken for them
         self._wake = threading.Event()
         self._ship_wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -145,24 +177,24 @@ class Recorder:
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._threads: list[threading.Thread] = []
         self._last_age_check = 0.0
+        self._last_keep_log = -_LOG_EVERY
+        self.destination = Destination(self.backoff_max, jitter=_jitter)
+        self._committer = GroupCommit(self.spool.append) if self.spool is not None else None
 
     def _start(self) -> None:
         self._threads = [threading.Thread(target=self._run, name="ccaudit-recorder", daemon=True)]
-        if self.spool is not None:
-            # Two shippers: while one batch is on the wire (or being stored by the service), the next
-            # one is claimed and sent. Claims are transactions with leases, so they never overlap.
-            self._threads += [
-                threading.Thread(target=self._ship_spool, name=f"ccaudit-shipper-{n}", daemon=True) for n in (1, 2)
-            ]
+        # Two shippers: while one batch is on the wire (or being stored by the service), the next one
+        # is claimed and sent. Claims are transactions with leases, so they never overlap.
+        self._threads += [threading.Thread(target=self._ship, name=f"ccaudit-shipper-{n}", daemon=True) for n in (1, 2)]
         for thread in self._threads:
             thread.start()
 
     # --- request path ---
 
     def emit(self, event: Event) -> None:
-        """Queue ``event``. O(1); drops and counts when the queue is full or the recorder closed."""
+        """Queue ``event``. O(1); drops and counts when memory is full or the recorder closed."""
         with self._lock:
-            if self._stopping or len(self._queue) >= self.queue_size:
+            if self._stopping or len(self._queue) + self._held_out >= self.queue_size:
                 self._counts["dropped"] += 1
                 return
             self._queue.append(event)
@@ -171,59 +203,107 @@ class Recorder:
         if full:
             self._wake.set()
 
-    # --- strict and fail-closed routes (blocking: adapters call these off the event loop) ---
-
-    def can_keep(self) -> bool:
-        """Whether an audit event emitted now would be kept durably: a spool with room."""
-        return self.spool is not None and not self._stopping and self.spool.has_room()
+    def can_keep(self, events: int = 1) -> bool:
+        """Whether ``keep`` can take ``events`` now: a spool with room. No I/O."""
+        return self.spool is not None and not self._closed and self.spool.has_room(events)
 
     def keep(self, events: Sequence[Event]) -> bool:
-        """Write ``events`` to the spool now, before returning; True if all of them are on disk."""
-        if self.spool is None or self._stopping:
+        """Commit ``events`` to the spool now, on this thread; True when they are in it (they then
+        survive the process being killed; ``sync`` for a power loss). Never raises: on False the
+        caller hands them to ``emit`` or refuses the request."""
+        if not events:
+            return True
+        committer = self._committer
+        if committer is None or not self.can_keep(len(events)):
             return False
-        accepted = self.spool.put([_encode(e) for e in events])
-        self._count("spooled", accepted)
-        self._ship_wake.set()
-        return accepted == len(events)
+        try:
+            ok = committer.commit([_encode(e) for e in events])
+        except Exception:
+            ok = False
+            self._log_keep_failure("ccaudit: the spool could not be written on the request path")
+        if not ok:
+            return False
+        wake = False
+        with self._lock:
+            self._counts["kept"] += len(events)
+            self._counts["spooled"] += len(events)
+            self._unshipped += len(events)
+            if self._unshipped >= self.batch_size:
+                self._unshipped = 0
+                wake = True
+        # A full batch is worth a shipment now, unless the service is backed off: then it waits for
+        # the schedule's slot like everything else.
+        if wake and self.destination.wait_time() == 0:
+            self._ship_wake.set()
+        return True
+
+    def sync(self) -> bool:
+        """Wait until every commit so far survives a power loss (fsync). Blocking I/O; never raises."""
+        if self.spool is None:
+            return False
+        try:
+            self.spool.sync()
+        except Exception:
+            self._log_keep_failure("ccaudit: the spool could not be synced to disk")
+            return False
+        return True
+
+    def _log_keep_failure(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_keep_log >= _LOG_EVERY:  # a broken disk must not flood the log per request
+            self._last_keep_log = now
+            log.exception(message)
 
     # --- control ---
 
     def stats(self) -> dict[str, int]:
-        """Counters since start (or since fork, in a child) and the queue length as ``queued``."""
+        """Counters since start (or since fork, in a child) and the events held in memory as ``queued``."""
         with self._lock:
             out = dict(self._counts)
-            out["queued"] = len(self._queue)
+            out["queued"] = len(self._queue) + self._held_out
         return out
 
     def force_flush(self, timeout: float = 5.0) -> bool:
-        """Persist and deliver everything queued now; True if done within ``timeout`` seconds.
+        """Persist and deliver everything held now; True if done within ``timeout`` seconds.
 
-        With a spool, "delivered" means the spool is empty (of every process sharing it).
+        With a spool, "delivered" means the spool is empty (of every process sharing it). A backed-off
+        service is tried once at once, then on its schedule.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         worker = self._threads[0] if self._threads else None
         if worker is None or not worker.is_alive():
-            return not self._queue
+            return not self._queue and not self._outbox
         done = threading.Event()
         with self._lock:
             self._flush_waiters.append(done)
         self._wake.set()
         if not done.wait(max(0.0, deadline - time.monotonic())):
             return False
-        if self.spool is None:
-            return True
-        while time.monotonic() < deadline:
-            if self.spool.depth() == 0:
-                return True
+        self.destination.force()
+        while True:
             self._ship_wake.set()
+            if self._delivered():
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        return self.spool.depth() == 0
+
+    def _delivered(self) -> bool:
+        with self._lock:
+            in_memory = bool(self._outbox) or self._sending > 0
+        if in_memory:
+            return False
+        try:
+            return self.spool is None or self.spool.depth() == 0
+        except Exception:
+            log.exception("ccaudit: the spool could not be read")
+            return False
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Stop accepting events, persist or ship what is queued, stop the threads. Idempotent, bounded.
+        """Stop accepting events, persist or ship what is held, stop the threads. Idempotent, bounded.
 
-        Returns True if the in-memory queue was emptied within ``timeout`` (default: the configured
-        one). Audit events still in the spool then are safe on disk and shipped after a restart.
+        Returns True if memory held no durable event at the end (within ``timeout``, default: the
+        configured one). Events still in the spool then are safe on disk and shipped after a restart.
         """
         limit = self._shutdown_timeout if timeout is None else timeout
         with self._lock:
@@ -235,8 +315,9 @@ class Recorder:
         for thread in self._threads:
             if thread is not current:
                 thread.join(max(0.0, self._deadline - time.monotonic()))
+        unsent = self._give_up_memory()
         alive = [t for t in self._threads if t.is_alive()]
-        if alive or self._queue:
+        if unsent or self._queue or (alive and alive[0] is self._threads[0]):
             frames = sys._current_frames()
             where = "; ".join(
                 f"{t.name} at {traceback.format_stack(frames[t.ident], limit=3)[-1].strip()!r}"
@@ -244,14 +325,28 @@ class Recorder:
                 if t.ident in frames
             )
             log.error(
-                "ccaudit: recorder did not finish within %.1fs; %d events unsent in memory; still busy: %s",
-                limit, len(self._queue), where or "-",
+                "ccaudit: recorder did not finish within %.1fs; %d durable events not delivered from memory; "
+                "still busy: %s",
+                limit, unsent + len(self._queue), where or "-",
             )  # fmt: skip
             return False
+        if alive:  # shippers stuck in a send: what they hold is in the spool, or a page view
+            log.warning("ccaudit: %d shipper(s) still waiting on the service at shutdown", len(alive))
         self._closed = True
         return True
 
-    # --- worker: memory → spool (audit) or service ---
+    def _give_up_memory(self) -> int:
+        """At the end of shutdown: count what is left in the outbox as lost; returns the durable ones."""
+        with self._lock:
+            parcels = list(self._outbox)
+            self._outbox.clear()
+            self._held_out = 0
+        durable = sum(len(p.events) for p in parcels if p.durable)
+        self._count("failed", durable)
+        self._count("usage_dropped", sum(len(p.events) for p in parcels if not p.durable))
+        return durable
+
+    # --- the spool writer: memory → spool (durable events) or outbox; spool upkeep ---
 
     def _run(self) -> None:
         _suppress_instrumentation()
@@ -262,6 +357,8 @@ class Recorder:
                 waiters, self._flush_waiters = self._flush_waiters, []
                 stopping = self._stopping
             self._drain()
+            if self.spool is not None:
+                self._tend(self.spool)
             for waiter in waiters:
                 waiter.set()
             if stopping:
@@ -280,19 +377,19 @@ class Recorder:
             batch = self._take()
             if not batch:
                 return
-            audit = [e for e in batch if not isinstance(e, UsageEvent)]
+            durable = [e for e in batch if not isinstance(e, UsageEvent)]
             usage = [e for e in batch if isinstance(e, UsageEvent)]
-            if audit and self.spool is not None:
-                self._persist(audit)
-            elif audit:
-                self._ship_from_memory(audit)
+            if durable and self.spool is not None:
+                self._persist(self.spool, durable)
+            elif durable:
+                self._post(_Parcel(durable, durable=True))
             if usage:
-                self._ship_best_effort(usage)
+                self._post(_Parcel(usage, durable=False))
 
-    def _persist(self, events: Sequence[Event]) -> None:
-        assert self.spool is not None
+    def _persist(self, spool: Spool, events: Sequence[Event]) -> None:
         try:
-            accepted = self.spool.put([_encode(e) for e in events])
+            accepted = spool.put([_encode(e) for e in events])
+            spool.sync()  # events that waited in memory: on disk, power loss included, within a flush
         except Exception:
             accepted = 0
             log.exception("ccaudit: the spool could not be written")
@@ -301,114 +398,146 @@ class Recorder:
         if lost:
             self._count("spool_dropped", lost)
             log.error("ccaudit: spool full or unwritable; %d audit events LOST (fail-open)", lost)
-        self._ship_wake.set()
 
-    def _ship_best_effort(self, events: Sequence[Event]) -> None:
+    def _post(self, parcel: _Parcel) -> None:
+        """Into the outbox (the events stay counted as held in memory), and a shipper woken if it may send."""
+        with self._lock:
+            self._outbox.append(parcel)
+            self._held_out += len(parcel.events)
+        if self.destination.wait_time() == 0:
+            self._ship_wake.set()
+
+    def _tend(self, spool: Spool) -> None:
+        """Every flush interval: the request path's rows into batches, the room count refreshed, the
+        log checkpointed (off the request path: it waits for the disk), and now and then the age bounds."""
         try:
-            self.transport.send(_payload(self.platform, _encode_all(events)))
+            spool.fold()
+            spool.refresh()
+            spool.checkpoint()
+            now = time.monotonic()
+            if now - self._last_age_check >= _AGE_CHECK:
+                self._last_age_check = now
+                moved, _ = spool.enforce_age()
+                self._count("dead_lettered", moved)
         except Exception:
-            self._count("usage_dropped", len(events))
-        else:
-            self._count("shipped", len(events))
+            log.exception("ccaudit: spool upkeep failed")
 
-    def _ship_from_memory(self, events: Sequence[Event]) -> None:
-        payload = _payload(self.platform, _encode_all(events))
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                self.transport.send(payload)
-            except DeliveryError as exc:
-                if attempt == self.max_attempts or not exc.retryable or self._out_of_time():
-                    self._count("failed", len(events))
-                    log.error("ccaudit: %d audit events not delivered after %d attempts: %s", len(events), attempt, exc)
-                    return
-                self._count("retries", 1)
-                self._sleep(self._backoff(attempt, exc.retry_after), self._wake)
-            except Exception:
-                self._count("failed", len(events))
-                log.exception("ccaudit: transport raised unexpectedly; %d events lost", len(events))
-                return
-            else:
-                self._count("shipped", len(events))
-                return
+    # --- shippers: outbox and spool → service, on the destination's schedule ---
 
-    # --- shipper: spool → service ---
-
-    def _ship_spool(self) -> None:
+    def _ship(self) -> None:
         _suppress_instrumentation()
-        spool = self.spool
-        assert spool is not None
         worker = self._threads[0]
         while True:
-            # Once stopping, ship until the deadline; what is left then waits safely on disk.
             if self._stopping and time.monotonic() >= self._deadline:
-                return
-            try:
-                self._enforce_age(spool)
-                claimed = spool.claim(_SHIP_EVENTS, self.lease, _SHIP_BYTES)
-            except Exception:
-                log.exception("ccaudit: the spool could not be read")
-                claimed = []
-            if claimed:
-                self._deliver(spool, claimed)
+                return  # what is left waits safely on disk (or is counted at shutdown)
+            destination = self.destination
+            wait = destination.wait_time()
+            if wait > 0:
+                if self._stopping:
+                    wait = min(wait, max(0.0, self._deadline - time.monotonic()))
+                self._ship_wake.wait(wait)
+                self._ship_wake.clear()
                 continue
+            if not destination.acquire():
+                continue
+            if self._ship_one(destination):
+                continue
+            destination.release()
             if self._stopping and not worker.is_alive():
                 return  # memory is persisted and nothing is ready to ship
-            self._ship_wake.wait(0.05 if self._stopping else _IDLE_POLL)
+            self._ship_wake.wait(0.05 if self._stopping else self.flush_interval)
             self._ship_wake.clear()
 
-    def _enforce_age(self, spool: Spool) -> None:
-        now = time.monotonic()
-        if now - self._last_age_check >= 60:
-            self._last_age_check = now
-            moved, _ = spool.enforce_age()
-            self._count("dead_lettered", moved)
-
-    def _deliver(self, spool: Spool, claimed: list[SpooledBatch]) -> None:
-        events = sum(b.events for b in claimed)
+    def _ship_one(self, destination: Destination) -> bool:
+        """Send one parcel from memory, else one claim from the spool; False when there was nothing.
+        Called holding the destination's permission, which the send's outcome settles."""
+        with self._lock:
+            parcel = self._outbox.popleft() if self._outbox else None
+            if parcel is not None:
+                self._held_out -= len(parcel.events)
+                self._sending += 1
+        if parcel is not None:
+            try:
+                self._deliver_parcel(parcel, destination)
+            finally:
+                with self._lock:
+                    self._sending -= 1
+            return True
+        spool = self.spool
+        if spool is None:
+            return False
         try:
-            self.transport.send(_payload(self.platform, (b.items() for b in claimed)))
+            claimed = spool.claim(_SHIP_EVENTS, self.lease, _SHIP_BYTES)
+        except Exception:
+            log.exception("ccaudit: the spool could not be read")
+            return False
+        if not claimed:
+            return False
+        self._deliver(spool, claimed, destination)
+        return True
+
+    def _send(self, payload: bytes, destination: Destination) -> DeliveryError | None:
+        """One send; the destination learns its outcome. None when the service stored the batch."""
+        self._count("sends", 1)
+        try:
+            self.transport.send(payload)
         except DeliveryError as exc:
             if exc.retryable:
-                # The freshest row sets the pace: new events must not inherit an old row's long backoff.
-                attempts = min(b.attempts for b in claimed) + 1
-                self._count("retries", 1)
-                spool.retry([b.seq for b in claimed], self._backoff(attempts, exc.retry_after))
-                if exc.status in (401, 403):
-                    log.error("ccaudit: the service refused our ingest token (%s); events wait in the spool", exc)
-                return
-            bad = {i: reason for i, reason in exc.problems if 0 <= i < events}
-            if not bad:  # refused as a whole (e.g. 413): nothing to gain from resending it as it is
-                bad = dict.fromkeys(range(events), str(exc))
-            # The rest were refused only because they shared the batch: they are sent again now.
-            moved = spool.refuse(claimed, bad)
-            self._count("dead_lettered", moved)
-            log.error("ccaudit: the service refused %d audit events; moved to the dead letters: %s", moved, exc)
-        except Exception:
-            log.exception("ccaudit: transport raised unexpectedly; the batch stays in the spool")
-            spool.retry([b.seq for b in claimed], self.backoff_max)
+                destination.failed(exc.retry_after)
+            else:
+                destination.succeeded()  # it answered: reachable, the batch is what it refuses
+            return exc
+        except Exception as exc:
+            log.exception("ccaudit: transport raised unexpectedly")
+            destination.failed(None)
+            return DeliveryError(f"transport error: {exc}", retryable=True)
+        destination.succeeded()
+        return None
+
+    def _deliver_parcel(self, parcel: _Parcel, destination: Destination) -> None:
+        error = self._send(_payload(self.platform, _encode_all(parcel.events)), destination)
+        n = len(parcel.events)
+        if error is None:
+            self._count("shipped", n)
+        elif not parcel.durable:
+            self._count("usage_dropped", n)  # best effort: one attempt
+        elif error.retryable and parcel.attempts + 1 < self.max_attempts and not self._out_of_time():
+            parcel.attempts += 1
+            self._count("retries", 1)
+            with self._lock:  # back to the front: the destination's schedule says when
+                self._outbox.appendleft(parcel)
+                self._held_out += n
         else:
-            spool.ack(b.seq for b in claimed)
-            self._count("shipped", events)
+            self._count("failed", n)
+            log.error("ccaudit: %d audit events not delivered after %d attempts: %s", n, parcel.attempts + 1, error)
+
+    def _deliver(self, spool: Spool, claimed: list[SpooledBatch], destination: Destination) -> None:
+        events = sum(b.events for b in claimed)
+        error = self._send(_payload(self.platform, (b.items() for b in claimed)), destination)
+        try:
+            if error is None:
+                spool.ack(b.seq for b in claimed)
+                self._count("shipped", events)
+            elif error.retryable:
+                self._count("retries", 1)
+                spool.retry([b.seq for b in claimed])  # ready again; the destination says when
+                if error.status in (401, 403):
+                    log.error("ccaudit: the service refused our ingest token (%s); events wait in the spool", error)
+            else:
+                bad = {i: reason for i, reason in error.problems if 0 <= i < events}
+                if not bad:  # refused as a whole (e.g. 413): nothing to gain from resending it as it is
+                    bad = dict.fromkeys(range(events), str(error))
+                # The rest were refused only because they shared the batch: they are sent again now.
+                moved = spool.refuse(claimed, bad)
+                self._count("dead_lettered", moved)
+                log.error("ccaudit: the service refused %d audit events; moved to the dead letters: %s", moved, error)
+        except Exception:  # the lease runs out and another shipper sends them again
+            log.exception("ccaudit: the spool could not be updated after a send")
 
     # --- helpers ---
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max)
-        # Exponential with full jitter: many platform processes must not retry in step.
-        return _jitter.uniform(0.05, min(self.backoff_max, 0.1 * 2 ** min(attempt, 16)))
-
     def _out_of_time(self) -> bool:
         return self._stopping and time.monotonic() >= self._deadline
-
-    def _sleep(self, seconds: float, wake: threading.Event) -> None:
-        # Waits on a wake event so that shutdown is not delayed by a long backoff.
-        end = time.monotonic() + seconds
-        while not self._stopping:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            wake.wait(left)
 
     def _count(self, name: str, n: int) -> None:
         if n:
@@ -418,7 +547,7 @@ class Recorder:
     # --- process lifecycle ---
 
     def _after_fork(self) -> None:
-        # The parent's queue, locks and threads do not exist in a meaningful state in the child.
+        # The parent's memory, locks and threads do not exist in a meaningful state in the child.
         self._init_state()
         self._start()
 

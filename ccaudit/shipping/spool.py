@@ -1,24 +1,40 @@
 """The durable spool: audit events on local disk until the service has stored them.
 
 One SQLite file (standard library) in WAL mode, shared by every worker process of a platform on a
-host (pre-fork servers included). A row is a *batch*: the events one recorder flush wrote, as a
-JSON array, so that writing, claiming and acknowledging cost one row operation per batch instead of
-one per event (per-event rows made SQLite the recorder's largest cost). Writers append in one
-transaction; shippers in any of those processes *claim* ready rows under a time-limited lease,
-send them, then delete them (ack) or reschedule them with a backoff (retry). Events the service
-refuses move, one by one and with the reason, to the dead-letter table, and the rest of their batch
-stays to be sent again. A process that dies holding a lease simply lets it expire, and another
-shipper sends those rows again: the service recognises a redelivered event by its id, so every
-event accepted here is stored exactly once, however the batches are regrouped.
+host (pre-fork servers included). Two ways in:
+
+- ``append``, the request path: the events of one group commit (``commit.py``) as one row of the
+  ``inbox`` table, in one statement. This replaces the design's earlier "the request path never does
+  I/O" for audit, learning and consent events: by default they are committed here before the
+  response is sent (a WAL commit that does not wait for the disk: tens of microseconds).
+- ``put``, the recorder's thread: events that waited in memory (the ``deferred`` durability, events
+  noted after the response, a request-path commit that failed), straight into batches.
+
+A row of ``batches`` holds the events of one flush or of several inbox rows folded together
+(``fold``: the recorder's thread does it every flush interval, a claim does it first), as a JSON
+array, so that claiming and acknowledging cost one row operation per batch instead of one per event.
+Shippers in any of the processes *claim* ready rows under a time-limited lease, send them, then
+delete them (ack) or release them (retry). Events the service refuses move, one by one and with the
+reason, to the dead-letter table, and the rest of their batch stays to be sent again. A process that
+dies holding a lease simply lets it expire, and another shipper sends those rows again: the service
+recognises a redelivered event by its id, so every event accepted here is stored exactly once,
+however the batches are regrouped.
 
 Bounds, all configuration: at most ``max_events`` events (a full spool refuses new events, and the
-caller counts and reports the loss, or refuses the operation on fail-closed routes); batches older
-than ``max_age`` seconds move to the dead letters; dead letters older than ``dead_max_age`` are
-deleted (counted and logged). Both tables hold personal data outside ClickHouse, which is why their
-age is bounded and why they are listed in ``ccaudit.store.tables``.
+caller counts and reports the loss, or refuses the operation on fail-closed routes; the request
+path checks a count kept in memory, refreshed every flush interval, so the bound may be overshot by
+what the other processes wrote since); batches older than ``max_age`` seconds move to the dead
+letters; dead letters older than ``dead_max_age`` are deleted (counted and logged). The tables hold
+personal data outside ClickHouse (``inbox``, ``bodies``, ``dead_letters``), which is why their age
+is bounded and why they are listed in ``ccaudit.store.tables``.
 
-Durability: ``synchronous=FULL``, so an accepted event survives a crash of the process and of the
-machine. Connections are per thread and per process (a SQLite connection must never cross a fork).
+Durability: ``synchronous=NORMAL``: a commit survives the process being killed, not a power loss or
+an operating-system crash. ``sync()`` makes every commit so far survive those too (an ``fsync`` of
+the write-ahead log, what ``synchronous=FULL`` does inside each commit), outside any lock, so that a
+process waiting for the disk never holds up the others' commits. Checkpoints run on the recorder's
+thread (``checkpoint``), never inside a request's commit. Connections are per thread and per process
+(a SQLite connection must never cross a fork); writes go through one connection per process, under
+the writer lock (``locks.py``).
 """
 
 from __future__ import annotations
@@ -35,12 +51,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccaudit.shipping.locks import ForkGate, WriterLock
+from ccaudit.shipping.locks import after_fork_in_child as _locks_after_fork
+
 log = logging.getLogger("ccaudit.spool")
 
 # A row holds at most this many events and (beyond its first event) bytes of JSON, so that a claim
 # never has to split a row to stay under its limits, and a shipment stays under the service's.
 ROW_EVENTS = 1000
 ROW_BYTES = 4 * 1024 * 1024
+# Past this size the write-ahead log is cut back after a checkpoint (it is reused from its start).
+_WAL_LIMIT = 64 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -49,13 +70,22 @@ CREATE TABLE IF NOT EXISTS batches (
     enqueued_at REAL NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     not_before  REAL NOT NULL DEFAULT 0,
-    lease_until REAL NOT NULL DEFAULT 0
+    lease_until REAL NOT NULL DEFAULT 0,
+    size        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_ready ON batches (not_before, lease_until);
 -- Bodies apart: SQLite rewrites a whole row on UPDATE, and leases and retries update batches often.
 CREATE TABLE IF NOT EXISTS bodies (
     seq  INTEGER PRIMARY KEY,
     body TEXT NOT NULL
+);
+-- The request path's rows: one table, no index, no AUTOINCREMENT, so that a commit writes as few
+-- pages as it can. Folded into batches every flush interval.
+CREATE TABLE IF NOT EXISTS inbox (
+    seq         INTEGER PRIMARY KEY,
+    events      INTEGER NOT NULL,
+    enqueued_at REAL NOT NULL,
+    body        TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -65,6 +95,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL
 );
 """
+_INBOX_INSERT = "INSERT INTO inbox (events, enqueued_at, body) VALUES (?, ?, ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +155,29 @@ class Spool:
         self.dead_max_age = dead_max_age
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        self._writer_db: sqlite3.Connection | None = None
+        self._writer_pid = -1
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _gate:
-            self._db().executescript(_SCHEMA)
+        self._lock = WriterLock(path.with_name(path.name + ".lock"))
+        self._wal = str(path) + "-wal"
+        with _gate, self._lock:
+            self._writer().executescript(_SCHEMA)
         self._upgrade()
+        # Events in the file as this process last counted them, plus what it wrote since: the
+        # request path checks room against it without a query.
+        self._known_depth = self.depth()
         _spools.add(self)
 
     def _upgrade(self) -> None:
-        # Spools written by ccaudit 0.1 hold one event per row in a table named ``spool``: move its
-        # events into batches, keeping their order and age, so an upgrade loses nothing.
         with self._tx() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+            if "size" not in columns:
+                # Spools of the previous layout: each batch's size, once, so claims can stay under the
+                # service's byte limit without reading bodies under the write lock.
+                db.execute("ALTER TABLE batches ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
+                db.execute("UPDATE batches SET size = (SELECT length(body) FROM bodies WHERE bodies.seq = batches.seq)")
+            # Spools written by ccaudit 0.1 hold one event per row in a table named ``spool``: move its
+            # events into batches, keeping their order and age, so an upgrade loses nothing.
             if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spool'").fetchone() is None:
                 return
             old = db.execute("SELECT body, enqueued_at FROM spool ORDER BY seq").fetchall()
@@ -145,19 +189,33 @@ class Spool:
 
     # --- connections ---
 
+    def _connect(self) -> sqlite3.Connection:
+        # Connections are used by one thread at a time (thread-local, or the writer under its lock),
+        # but close() runs on whichever thread closes the spool.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints wait for the disk: never in a commit
+        db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+        self._connections.append(db)
+        return db
+
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection, for reads."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != os.getpid():
-            # Each connection is used by its own thread only (thread-local), but close() runs on
-            # whichever thread closes the spool, after the recorder's threads have finished.
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
+            db = self._connect()
             self._local.db = db
             self._local.pid = os.getpid()
-            self._connections.append(db)
         return db
+
+    def _writer(self) -> sqlite3.Connection:
+        """The process's connection for writes; used only under the writer lock."""
+        if self._writer_db is None or self._writer_pid != os.getpid():
+            self._writer_db = self._connect()
+            self._writer_pid = os.getpid()
+        return self._writer_db
 
     def _after_fork(self) -> None:
         # A child must never use, nor close, a connection its parent opened: closing one runs
@@ -166,19 +224,25 @@ class Spool:
         _abandoned.extend(self._connections)
         self._connections = []
         self._local = threading.local()
+        self._writer_db, self._writer_pid = None, -1
 
     class _Tx:
         def __init__(self, spool: Spool) -> None:
             self.spool = spool
 
         def __enter__(self) -> sqlite3.Connection:
-            _gate.acquire()
+            _gate.__enter__()
             try:
-                self.db = self.spool._db()
-                # IMMEDIATE takes the write lock up front, so concurrent claimers serialise cleanly.
-                self.db.execute("BEGIN IMMEDIATE")
+                self.spool._lock.__enter__()
+                try:
+                    self.db = self.spool._writer()
+                    # IMMEDIATE takes SQLite's write lock up front (it is free: we hold the writer lock).
+                    self.db.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    self.spool._lock.__exit__(None, None, None)
+                    raise
             except BaseException:
-                _gate.release()
+                _gate.__exit__(None, None, None)
                 raise
             return self.db
 
@@ -186,7 +250,8 @@ class Spool:
             try:
                 self.db.execute("COMMIT" if kind is None else "ROLLBACK")
             finally:
-                _gate.release()
+                self.spool._lock.__exit__(None, None, None)
+                _gate.__exit__(None, None, None)
 
     def _tx(self) -> Spool._Tx:
         return Spool._Tx(self)
@@ -197,28 +262,79 @@ class Spool:
 
     # --- writing ---
 
+    def append(self, items: Sequence[str]) -> None:
+        """The request path: commit events (each its wire JSON object) now, in one transaction; raises
+        when they could not be written. The caller checks ``has_room`` first."""
+        if not items:
+            return
+        now = time.time()
+        with _gate, self._lock:
+            db = self._writer()
+            if len(items) <= ROW_EVENTS:  # the usual case: one statement, its own transaction
+                db.execute(_INBOX_INSERT, (len(items), now, "[" + ",".join(items) + "]"))
+            else:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(_INBOX_INSERT, [(n, now, body) for n, body in _rows(items)])
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            self._known_depth += len(items)
+
+    def sync(self) -> None:
+        """Make every commit so far survive a power loss: fsync the write-ahead log. Blocking I/O."""
+        with _gate:
+            try:
+                # Never an fd on the database file itself: closing one would drop the POSIX locks
+                # SQLite holds on it in this process. SQLite locks the -shm file, not the log.
+                fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return  # no log: every commit was checkpointed into the database file, and synced
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def put(self, bodies: Sequence[str]) -> int:
-        """Append events (each its wire JSON object) durably; returns how many were accepted.
+        """Append events (each its wire JSON object); returns how many were accepted.
 
         When the spool is full, only as many as fit are accepted, the first ones (the rest is the
-        caller's loss to count).
+        caller's loss to count). The recorder's thread, off the request path: it counts exactly.
         """
         if not bodies:
             return 0
         now = time.time()
         with self._tx() as db:
-            room = max(0, self.max_events - _depth(db))
-            accepted = bodies[:room]
+            depth = _depth(db)
+            accepted = bodies[: max(0, self.max_events - depth)]
             _append(db, _rows(accepted), now)
+            self._known_depth = depth + len(accepted)
         return len(accepted)
 
+    def fold(self) -> int:
+        """Move the request path's rows into batches; returns how many events moved."""
+        with self._tx() as db:
+            return _fold(db)
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, without blocking writers (PASSIVE)."""
+        with _gate:
+            self._db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def depth(self) -> int:
-        """Events waiting (one query; status() does three)."""
+        """Events waiting (counted now)."""
         with _gate:
             return _depth(self._db())
 
-    def has_room(self) -> bool:
-        return self.depth() < self.max_events
+    def refresh(self) -> int:
+        """Count the events waiting, for ``has_room``; returns the count."""
+        self._known_depth = depth = self.depth()
+        return depth
+
+    def has_room(self, events: int = 1) -> bool:
+        """Whether ``events`` more fit, by the count kept in memory (no I/O: the request path asks)."""
+        return self._known_depth + events <= self.max_events
 
     # --- shipping ---
 
@@ -226,32 +342,50 @@ class Spool:
         """Lease ready batches, oldest first, for ``lease`` seconds: as many as fit in ``limit``
         events (and ``max_bytes`` of JSON), and at least one."""
         now = time.time()
-        chosen: list[SpooledBatch] = []
+        chosen: list[tuple[int, int, int]] = []
         total = size = 0
         with self._tx() as db:
+            _fold(db)
             ready = db.execute(
-                "SELECT seq, events, body, attempts FROM batches JOIN bodies USING (seq) "
+                "SELECT seq, events, size, attempts FROM batches "
                 "WHERE not_before <= ? AND lease_until <= ? ORDER BY seq",
                 (now, now),
             )
-            for seq, events, body, attempts in ready:
-                too_big = max_bytes is not None and size + len(body) > max_bytes
+            for seq, events, row_size, attempts in ready:
+                too_big = max_bytes is not None and size + int(row_size) > max_bytes
                 if chosen and (total + int(events) > limit or too_big):
                     break
-                chosen.append(SpooledBatch(int(seq), int(events), str(body), int(attempts)))
+                chosen.append((int(seq), int(events), int(attempts)))
                 total += int(events)
-                size += len(body)
+                size += int(row_size)
             ready.close()
-            db.executemany("UPDATE batches SET lease_until = ? WHERE seq = ?", [(now + lease, b.seq) for b in chosen])
-        return chosen
+            db.executemany(
+                "UPDATE batches SET lease_until = ? WHERE seq = ?", [(now + lease, seq) for seq, _, _ in chosen]
+            )
+        # The bodies are read after the write lock is released: the rows are ours for the lease, and
+        # reading megabytes under it would hold up every process's request-path commits.
+        bodies = self._bodies([seq for seq, _, _ in chosen])
+        return [SpooledBatch(seq, events, bodies[seq], attempts) for seq, events, attempts in chosen if seq in bodies]
+
+    def _bodies(self, seqs: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with _gate:
+            db = self._db()
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    (int(s), str(b))
+                    for s, b in db.execute(f"SELECT seq, body FROM bodies WHERE seq IN ({marks})", chunk)
+                )
+        return found
 
     def ack(self, seqs: Iterable[int]) -> None:
         """The service stored these batches: forget them."""
         with self._tx() as db:
-            for seq in seqs:
-                _forget(db, seq)
+            self._known_depth -= sum(_forget(db, seq) for seq in seqs)
 
-    def retry(self, seqs: Iterable[int], delay: float) -> None:
+    def retry(self, seqs: Iterable[int], delay: float = 0.0) -> None:
         """Release these batches and make them ready again after ``delay`` seconds."""
         not_before = time.time() + max(0.0, delay)
         with self._tx() as db:
@@ -282,10 +416,15 @@ class Spool:
                         keep.append(body)
                 offset += batch.events
                 if keep:
-                    db.execute("UPDATE batches SET events = ?, lease_until = 0 WHERE seq = ?", (len(keep), batch.seq))
-                    db.execute("UPDATE bodies SET body = ? WHERE seq = ?", ("[" + ",".join(keep) + "]", batch.seq))
+                    text = "[" + ",".join(keep) + "]"
+                    db.execute(
+                        "UPDATE batches SET events = ?, size = ?, lease_until = 0 WHERE seq = ?",
+                        (len(keep), len(text), batch.seq),
+                    )
+                    db.execute("UPDATE bodies SET body = ? WHERE seq = ?", (text, batch.seq))
                 else:
                     _forget(db, batch.seq)
+            self._known_depth -= moved
         return moved
 
     # --- bounds and operators ---
@@ -298,6 +437,7 @@ class Spool:
         now = time.time()
         moved = 0
         with self._tx() as db:
+            _fold(db)
             old = db.execute(
                 "SELECT seq, body FROM batches JOIN bodies USING (seq) WHERE enqueued_at < ?", (now - self.max_age,)
             ).fetchall()
@@ -307,6 +447,7 @@ class Spool:
                     _bury(db, event_id, event, reason, now)
                     moved += 1
                 _forget(db, seq)
+            self._known_depth -= moved
             deleted = db.execute("DELETE FROM dead_letters WHERE failed_at < ?", (now - self.dead_max_age,)).rowcount
         if moved:
             log.error("ccaudit: %d audit events were not delivered in time and moved to the dead letters", moved)
@@ -316,14 +457,23 @@ class Spool:
 
     def status(self) -> SpoolStatus:
         now = time.time()
-        depth, oldest = self._read("SELECT total(events), min(enqueued_at) FROM batches")[0]
-        ready = self._read("SELECT total(events) FROM batches WHERE not_before <= ? AND lease_until <= ?", (now, now))[
-            0
-        ][0]
-        dead = self._read("SELECT count(*) FROM dead_letters")[0][0]
+        with _gate:
+            db = self._db()
+            # One read transaction: the three counts see the same state of the file.
+            db.execute("BEGIN")
+            try:
+                depth, oldest = db.execute("SELECT total(events), min(enqueued_at) FROM batches").fetchone()
+                fresh, fresh_oldest = db.execute("SELECT total(events), min(enqueued_at) FROM inbox").fetchone()
+                ready = db.execute(
+                    "SELECT total(events) FROM batches WHERE not_before <= ? AND lease_until <= ?", (now, now)
+                ).fetchone()[0]
+                dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+        oldest = min((t for t in (oldest, fresh_oldest) if t is not None), default=None)
         return SpoolStatus(
-            depth=int(depth),
-            ready=int(ready),
+            depth=int(depth) + int(fresh),
+            ready=int(ready) + int(fresh),
             oldest_age=max(0.0, now - oldest) if oldest is not None else 0.0,
             dead_letters=int(dead),
             max_events=self.max_events,
@@ -354,21 +504,55 @@ class Spool:
                 db.close()
             self._connections = []
             self._local = threading.local()
+            self._writer_db, self._writer_pid = None, -1
+        self._lock.close()
 
 
 def _depth(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT total(events) FROM batches").fetchone()[0])
+    batched = db.execute("SELECT total(events) FROM batches").fetchone()[0]
+    fresh = db.execute("SELECT total(events) FROM inbox").fetchone()[0]
+    return int(batched) + int(fresh)
 
 
 def _append(db: sqlite3.Connection, rows: Iterable[tuple[int, str]], enqueued_at: float) -> None:
     for events, body in rows:
-        seq = db.execute("INSERT INTO batches (events, enqueued_at) VALUES (?, ?)", (events, enqueued_at)).lastrowid
+        seq = db.execute(
+            "INSERT INTO batches (events, enqueued_at, size) VALUES (?, ?, ?)", (events, enqueued_at, len(body))
+        ).lastrowid
         db.execute("INSERT INTO bodies (seq, body) VALUES (?, ?)", (seq, body))
 
 
-def _forget(db: sqlite3.Connection, seq: int) -> None:
-    db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+def _fold(db: sqlite3.Connection) -> int:
+    """Inbox rows into batches, merged up to a row's bounds, in their order; inside a transaction."""
+    rows = db.execute("SELECT seq, events, enqueued_at, body FROM inbox ORDER BY seq").fetchall()
+    if not rows:
+        return 0
+    items: list[str] = []
+    count = size = 0
+    oldest = float(rows[0][2])
+
+    def flush() -> None:
+        _append(db, [(count, "[" + ",".join(items) + "]")], oldest)
+
+    for _, events, enqueued_at, body in rows:
+        text = str(body)[1:-1]
+        if items and (count + int(events) > ROW_EVENTS or size + len(text) > ROW_BYTES):
+            flush()
+            items, count, size, oldest = [], 0, 0, float(enqueued_at)
+        items.append(text)
+        count += int(events)
+        size += len(text) + 1
+        oldest = min(oldest, float(enqueued_at))
+    flush()
+    db.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1][0],))
+    return sum(int(r[1]) for r in rows)
+
+
+def _forget(db: sqlite3.Connection, seq: int) -> int:
+    """Delete a batch; returns how many events it held."""
+    row = db.execute("DELETE FROM batches WHERE seq = ? RETURNING events", (seq,)).fetchone()
     db.execute("DELETE FROM bodies WHERE seq = ?", (seq,))
+    return int(row[0]) if row is not None else 0
 
 
 def _bury(db: sqlite3.Connection, event_id: str, body: str, reason: str, now: float) -> None:
@@ -378,23 +562,29 @@ def _bury(db: sqlite3.Connection, event_id: str, body: str, reason: str, now: fl
     )
 
 
-# Every SQLite call of the spool holds this gate, and fork() takes it first: so no thread is inside
-# SQLite when a pre-fork server forks. A child forked while another thread held SQLite's internal
-# mutexes would deadlock in its first SQLite call (seen under gunicorn --preload).
-_gate = threading.RLock()
+# Every SQLite call of the spool is inside this gate, and fork() waits until no thread is (see
+# locks.py).
+_gate = ForkGate()
 _spools: weakref.WeakSet[Spool] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []
 
 
+def _before_fork() -> None:
+    _gate.close_for_fork()
+
+
+def _after_fork_in_parent() -> None:
+    _gate.reopen_after_fork()
+
+
 def _after_fork_in_child() -> None:
     global _gate
-    _gate = threading.RLock()
+    _gate = ForkGate()
+    _locks_after_fork()
     for spool in list(_spools):
         spool._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
     # Looked up at call time: a child replaces the gate, and its own children must use the new one.
-    os.register_at_fork(
-        before=lambda: _gate.acquire(), after_in_parent=lambda: _gate.release(), after_in_child=_after_fork_in_child
-    )
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -221,19 +221,19 @@ def test_backoff_jitter_leaves_the_global_random_alone_and_differs_in_each_forke
     try:
         random.seed(1234)  # a platform (or its tests) seeding the global generator
         before = random.getstate()
-        waits = [recorder._backoff(5, None) for _ in range(3)]
+        waits = [recorder.destination.delay(5) for _ in range(3)]
         assert random.getstate() == before
-        assert all(0.05 <= w <= 3.2 for w in waits)
+        assert all(0.8 <= w <= 1.6 for w in waits)  # step 5: 0.1 s * 2**4, at least half of it
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # a pre-fork worker: its retries must not march in step with its siblings'
             try:
-                os.write(write, repr(recorder._backoff(16, None)).encode())
+                os.write(write, repr(recorder.destination.delay(16)).encode())
             finally:
                 os._exit(0)
         os.close(write)
         os.waitpid(pid, 0)
         child = float(os.read(read, 100).decode())
-        assert child != recorder._backoff(16, None)  # equal only if the child inherited our state
+        assert child != recorder.destination.delay(16)  # equal only if the child inherited our state
     finally:
         recorder.shutdown(5)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccaudit.shipping import spool as spool_module
+from ccaudit.shipping.destination import Destination
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.spool import ROW_EVENTS, Spool, SpooledBatch, split
 from ccaudit.shipping.transport import DeliveryError
@@ -304,20 +305,24 @@ class Scripted:
         self.delivered += ids
 
 
-class Backoffs(Recorder):
-    """Records each backoff the recorder chose, to check it against what was asked."""
+class Waits(Destination):
+    """The service's backoff state, recording each wait the schedule chose, to check it against what
+    was asked."""
 
-    chosen: list[tuple[int, float | None, float]]
+    def __init__(self) -> None:
+        super().__init__(backoff_max=2.0)
+        self.chosen: list[tuple[int, float | None, float]] = []
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        value = super()._backoff(attempt, retry_after)
-        self.__dict__.setdefault("chosen", []).append((attempt, retry_after, value))
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        value = super().delay(failures, retry_after)
+        self.chosen.append((failures, retry_after, value))
         return value
 
 
-def _recorder(transport: Scripted, tmp_path: Path) -> tuple[Backoffs, Spool]:
+def _recorder(transport: Scripted, tmp_path: Path) -> tuple[Recorder, Spool]:
     spool = Spool(tmp_path / "r.sqlite3")
-    recorder = Backoffs(transport, platform="p", spool=spool, batch_size=100, flush_interval=60, backoff_max=2.0)
+    recorder = Recorder(transport, platform="p", spool=spool, batch_size=100, flush_interval=60, backoff_max=2.0)
+    recorder.destination = Waits()
     return recorder, spool
 
 
@@ -338,11 +343,13 @@ def test_failures_are_retried_with_backoff_and_retry_after_is_honoured(tmp_path:
     assert transport.sends == [transport.delivered] * 4  # the same batch, resent
     assert recorder.stats()["retries"] == 3
     assert recorder.stats()["shipped"] == 10
-    chosen = recorder.chosen
-    assert chosen[0] == (1, 0.3, 0.3)  # Retry-After, as asked
-    for attempt, retry_after, value in chosen[1:]:  # exponential with jitter, within its bounds
+    assert isinstance(recorder.destination, Waits)
+    chosen = recorder.destination.chosen
+    assert chosen[0] == (1, 0.3, 0.3)  # Retry-After, as asked (longer than the schedule's step)
+    for failures, retry_after, value in chosen[1:]:  # exponential with jitter, within its bounds
         assert retry_after is None
-        assert 0.05 <= value <= min(2.0, 0.1 * 2**attempt)
+        top = min(2.0, 0.1 * 2 ** (failures - 1))
+        assert top / 2 <= value <= top
     assert [c[0] for c in chosen] == [1, 2, 3]
     assert spool.status().depth == 0
 
