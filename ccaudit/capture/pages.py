@@ -4,6 +4,8 @@ A raw path can hold ids or e-mail addresses, a query string anything. The page i
 template the framework matched (``/courses/{course_id}``); where there is none, the first configured
 pattern that matches (``usage_page_patterns``); otherwise ``(other)``. The referrer is reduced to
 its host, and dropped when it is the platform's own host (internal navigation is not a referrer).
+Both then pass the rules the service applies too (``ccaudit.anonymous``): a page that holds a value
+is ``(other)``, a referrer that is an IP literal is dropped.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ccaudit.anonymous import OTHER, safe_page, safe_referrer_host
 from ccaudit.capture.rules import glob_to_regex
 
-OTHER = "(other)"
 _MAX_HOST = 253
 
 
@@ -27,10 +29,10 @@ class PageNames:
 
     def page(self, route_template: str, path: str) -> str:
         if route_template:
-            return route_template
+            return safe_page(route_template)
         for regex, pattern in self._patterns:
             if regex.fullmatch(path):
-                return pattern
+                return safe_page(pattern)
         return OTHER
 
 
@@ -57,4 +59,4 @@ def _referrer_host(referer: str, own_host: str | None) -> str:
     host = _bare_host(rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0])
     if not host or len(host) > _MAX_HOST or not host.isascii() or not host.isprintable():
         return ""
-    return "" if own_host and host == _bare_host(own_host) else host
+    return "" if own_host and host == _bare_host(own_host) else safe_referrer_host(host)

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from ccaudit.anonymous import safe_page, safe_referrer_host
 from ccaudit.errors import IngestError, OtherPlatform, RewriteRefused
 from ccaudit.ingest.commit import Batch, GroupCommit
 from ccaudit.ingest.enrich import UserAgentEnricher
@@ -55,6 +56,9 @@ MIN_KEPT = timedelta(hours=1)
 class IngestResult:
     batch_id: str
     accepted: int
+    # Page views whose page or referrer named a value (an address, an id, an IP) and were stored
+    # as (other) or without their referrer instead.
+    scrubbed: int = 0
 
 
 class Ingestor:
@@ -182,7 +186,8 @@ class Ingestor:
         except RewriteRefused as refused:
             self.ledger.record_conflicts(platform, refused.conflicts)
             raise
-        return IngestResult(batch_id, len(events))
+        scrubbed = sum(1 for e in events if isinstance(e, UsageEventIn) and _scrubbed(e))
+        return IngestResult(batch_id, len(events), scrubbed)
 
     # Columns, not rows: one sequence per column is what the driver sends. Times go as epoch
     # milliseconds, which the driver writes as they are instead of converting each datetime.
@@ -199,9 +204,12 @@ class Ingestor:
     def _usage_columns(
         self, events: Sequence[UsageEventIn], digests: Sequence[str], platform: str, received: datetime
     ) -> list[Sequence[Any]]:
-        # The IP and the user-agent string are used here and go no further.
+        # The IP and the user-agent string are used here and go no further; a page or a referrer
+        # that names a person or an address is not stored as sent, whoever sent it.
         return _columns(usage_table.COLUMNS, events, {
             **self._enriched(events, digests, platform, received),
+            "page": [safe_page(e.page) for e in events],
+            "referrer_host": [safe_referrer_host(e.referrer_host) if e.referrer_host else "" for e in events],
             "country": [self.geo.country(e.client_ip) for e in events],
             "visitor_hash": [
                 self.salts.visitor_hash(e.event_time.astimezone(UTC).date(), platform, e.client_ip, e.user_agent)
@@ -250,6 +258,12 @@ _TIMES = frozenset({"event_time", "received_at"})
 def epoch_ms(moment: datetime) -> int:
     """Milliseconds since the epoch, rounded down (as ClickHouse's DateTime64(3) keeps it)."""
     return (moment - _EPOCH) // _ONE_MS
+
+
+def _scrubbed(event: UsageEventIn) -> bool:
+    return safe_page(event.page) != event.page or bool(
+        event.referrer_host and not safe_referrer_host(event.referrer_host)
+    )
 
 
 def _iso(moment: datetime) -> str:

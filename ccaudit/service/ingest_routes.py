@@ -52,6 +52,7 @@ class IngestCounters:
             "rate_limited": 0,
             "store_errors": 0,
             "rewrites_refused": 0,
+            "scrubbed": 0,
         }
 
     def add(self, **deltas: int) -> None:
@@ -191,9 +192,12 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
             log.exception("ccaudit: storing a batch of %s failed", platform)
             counters.add(store_errors=1)
             return _error(503, "the store is unavailable; send the batch again later", {"Retry-After": "5"})
-        counters.add(batches=1, events=result.accepted)
+        counters.add(batches=1, events=result.accepted, scrubbed=result.scrubbed)
         latency.record((time.perf_counter() - started) * 1000.0, {"platform": platform})
         trace.get_current_span().set_attributes({"ccaudit.platform": platform, "ccaudit.events": result.accepted})
-        return JSONResponse({"batch_id": result.batch_id, "accepted": result.accepted})
+        answer: dict[str, object] = {"batch_id": result.batch_id, "accepted": result.accepted}
+        if result.scrubbed:
+            answer["scrubbed"] = result.scrubbed  # page views stored without the value they named
+        return JSONResponse(answer)
 
     return ingest

@@ -179,7 +179,9 @@ def test_no_usage_event_unless_the_decision_allowed_it(
     [
         ("https://News.Example.org:8443/a?b=c#d", "platform.test", "news.example.org"),
         ("https://user:pw@evil.example/x", None, "evil.example"),
-        ("http://[2001:db8::1]:8080/", None, "[2001:db8::1]"),
+        ("http://[2001:db8::1]:8080/", None, ""),  # an IP literal names a machine, perhaps a person's
+        ("http://203.0.113.99:8080/login", None, ""),
+        ("http://0x7f.1/", None, ""),
         ("https://platform.test/page", "platform.test:443", ""),
         ("android-app://com.example.app", None, "com.example.app"),
         ("/relative/path", None, ""),
