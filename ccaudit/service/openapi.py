@@ -75,7 +75,15 @@ def openapi() -> dict[str, Any]:
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
-                                        "properties": {"batch_id": {"type": "string"}, "accepted": {"type": "integer"}},
+                                        "properties": {
+                                            "batch_id": {"type": "string"},
+                                            "accepted": {"type": "integer"},
+                                            "scrubbed": {
+                                                "type": "integer",
+                                                "description": "page views stored as (other) or without "
+                                                "their referrer: they named an address, an id or an IP",
+                                            },
+                                        },
                                     }
                                 }
                             },
@@ -83,7 +91,12 @@ def openapi() -> dict[str, Any]:
                         "400": _error("malformed JSON or invalid events (problems name each index); nothing stored"),
                         "401": _error("no valid ingest token"),
                         "403": _error("the token belongs to another platform"),
+                        "409": _error(
+                            "an event id is stored with other content or by another platform: "
+                            "stored events are never rewritten (problems name each index)"
+                        ),
                         "413": _error("body larger than 16 MiB (compressed or not)"),
+                        "415": _error("Content-Type is not application/json"),
                         "429": _error("rate limit of the token exceeded", retry_after=True),
                         "503": _error("the store is unavailable; retry", retry_after=True),
                     },
@@ -155,6 +168,37 @@ def openapi() -> dict[str, Any]:
                     "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "revoked"}, "404": _error("no such token")},
                 },
+            },
+            "/v1/consent/{consent_id}": {
+                "get": {
+                    "summary": "A consent's history: every receipt, oldest first",
+                    "security": admin,
+                    "parameters": [
+                        {
+                            "name": "consent_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "the pseudonymous consent id (a UUID, any case)",
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "consent_id and receipts"},
+                        "400": _error("not a consent id"),
+                        "401": _error("no admin token"),
+                        "404": _error("no receipts for this consent id"),
+                    },
+                }
+            },
+            "/v1/register": {
+                "get": {
+                    "summary": "The processing register: per platform and stream, purposes, legal basis, consent "
+                    "category and retention (public: it holds no personal data)",
+                    "responses": {"200": {"description": "the register"}},
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
             },
             "/health": {
                 "get": {

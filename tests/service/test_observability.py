@@ -58,7 +58,7 @@ def test_openapi_document_describes_the_wire_format(store: Store) -> None:
     assert document["openapi"].startswith("3.1")
     assert {"/v1/events", "/v1/audit/events", "/v1/usage/summary", "/health"} <= set(document["paths"])
     responses = document["paths"]["/v1/events"]["post"]["responses"]
-    assert {"200", "400", "401", "403", "413", "429", "503"} <= set(responses)
+    assert {"200", "400", "401", "403", "409", "413", "415", "429", "503"} <= set(responses)
     schemas = document["components"]["schemas"]
     assert {"Batch", "AuditEventIn", "UsageEventIn", "ConsentEventIn"} <= set(schemas)
     Batch.model_validate_json(json.dumps(batch([wire(1)])))  # what the document describes is what ingest accepts
@@ -66,6 +66,10 @@ def test_openapi_document_describes_the_wire_format(store: Store) -> None:
     assert all(schema["additionalProperties"] is False for name, schema in schemas.items() if name != "Error")
     with pytest.raises(ValidationError, match="extra"):
         Batch.model_validate({**batch([wire(1)]), "colour": "red"})
+    # Every route the service answers is in the document, with each of its methods.
+    routes = {(route.path, method.lower()) for route in app.routes for method in route.methods - {"HEAD"}}
+    described = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert routes == described
     refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document))
     assert refs
     assert set(refs) <= set(schemas)
