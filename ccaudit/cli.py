@@ -148,6 +148,7 @@ def serve(
 
     from ccaudit import __version__
     from ccaudit.service.app import create_app
+    from ccaudit.service.connections import ConnectionGuard, fit_to_open_files, guarded_protocol
     from ccaudit.service.presence import ServiceRecord, remove_record, write_record
     from ccaudit.store import Store
     from ccaudit.store.client import describe_dsn, is_embedded
@@ -186,8 +187,14 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
     _tune_gc()
+    # Slow clients: deadlines for headers and bodies and a connection cap (see ccaudit.service.connections).
+    limits = fit_to_open_files(settings.max_connections)
+    if limits.max_connections < settings.max_connections:
+        log.warning("connections: at most %d, not CCAUDIT_MAX_CONNECTIONS=%d: the open-file limit is %s",
+                    limits.max_connections, settings.max_connections, limits.open_files)  # fmt: skip
+    guard = ConnectionGuard(settings.header_timeout, settings.body_timeout, limits.max_connections)
     config = uvicorn.Config(application, host=host, port=settings.port, log_level="warning", lifespan="on",
-                            log_config=None)  # fmt: skip
+                            log_config=None, http=guarded_protocol(guard), backlog=limits.backlog)  # fmt: skip
     try:
         Server(config).run()
     finally:

@@ -135,6 +135,18 @@ class Settings(BaseSettings):
     ingest_rate: float = Field(50.0, gt=0, description="Batches per second per ingest token (sustained).")
     ingest_burst: int = Field(200, gt=0, description="Batches a token may send at once before the rate applies.")
     max_page_size: int = Field(1000, gt=0, le=100_000)
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client has to send a request's headers; then 408 and closed."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a client has to send a request's body after its headers."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=16,
+        le=1_000_000,
+        description="Open connections at most; at the cap the one waiting longest for its client is closed.",
+    )
 
     # --- store ---
     data_dir: Path = Path(".ccaudit-data")
