@@ -1,81 +1,81 @@
-"""``GET /v1/audit/events``: search the audit trail, newest first, with keyset pagination."""
+"""``GET /v1/audit/events``: search the audit trail, newest first, with keyset pagination.
+
+Parameters (each refused with a 400 naming it):
+
+- ``since``, ``until``: ISO 8601 times from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z (the read
+  window, see :mod:`ccaudit.service.params`); a time without an offset is UTC. ``until`` is exclusive.
+- ``limit``: 1 to ``CCAUDIT_MAX_PAGE_SIZE`` in digits 0-9 (default 100).
+- ``cursor``: the ``next_cursor`` of the previous page, as this API returned it.
+- ``platform``, ``organisation``, ``actor``, ``subject``, ``action``, ``request_id``: exact matches, at
+  most 256 characters; ``outcome``: one of :data:`OUTCOMES`.
+
+401 without the admin token; 503 with ``Retry-After`` when the store fails.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from ccaudit.errors import StoreError
-from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
+from ccaudit.service import params
+from ccaudit.service.answers import Endpoint, guarded
+from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.params import BadParameter
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery, decode_cursor
 
+__all__ = ["OUTCOMES", "BadParameter", "make_search_endpoint", "parse_query"]
+
 _TEXT_FILTERS = ("platform", "organisation", "actor", "subject", "action", "request_id")
 OUTCOMES = ("success", "denied", "failed", "error", "aborted")
 _KNOWN = {*_TEXT_FILTERS, "outcome", "since", "until", "limit", "cursor"}
+# A cursor this API makes is ~70 characters; anything much longer is not one, and is not decoded.
+_MAX_CURSOR = 200
 
 
-class BadParameter(ValueError):
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
-
-
-def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def _check_cursor(cursor: str | None) -> None:
+    if cursor is None:
+        return
+    problem = BadParameter("cursor", "not a cursor returned by this API")
+    if len(cursor) > _MAX_CURSOR or not cursor.isascii():
+        raise problem
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadParameter(name, "expected an ISO 8601 time, e.g. 2026-11-29T10:00:00Z") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        cursor_time, _ = decode_cursor(cursor)
+    except (ValueError, OverflowError, OSError):  # OSError: fromtimestamp past the platform's time_t
+        raise problem from None
+    # A cursor names a stored row, so it may be anywhere the engine can store a time, but no further.
+    if not params.ENGINE_EARLIEST <= cursor_time < params.ENGINE_END:
+        raise problem
 
 
-def parse_query(params: dict[str, str], max_page: int) -> AuditQuery:
+def parse_query(query: dict[str, str], max_page: int) -> AuditQuery:
     """Query-string parameters → AuditQuery, or BadParameter naming the parameter."""
-    unknown = sorted(set(params) - _KNOWN)
-    if unknown:
-        raise BadParameter(unknown[0], f"unknown parameter (known: {', '.join(sorted(_KNOWN))})")
-    for name in _TEXT_FILTERS:
-        if name in params and len(params[name]) > 256:
-            raise BadParameter(name, "longer than 256 characters")
-    outcome = params.get("outcome")
+    params.refuse_unknown(query, _KNOWN)
+    texts = {name: params.text(name, query.get(name), 256) for name in _TEXT_FILTERS}
+    outcome = query.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise BadParameter("outcome", f"one of {', '.join(OUTCOMES)}")
-    raw_limit = params.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= max_page:
-        raise BadParameter("limit", f"an integer from 1 to {max_page}")
-    cursor = params.get("cursor")
-    if cursor is not None:
-        try:
-            decode_cursor(cursor)
-        except ValueError:
-            raise BadParameter("cursor", "not a cursor returned by this API") from None
+    limit = params.integer("limit", query.get("limit", "100"), 1, max_page)
+    _check_cursor(query.get("cursor"))
     return AuditQuery(
-        since=_time("since", params.get("since")),
-        until=_time("until", params.get("until")),
+        since=params.iso_time("since", query.get("since")),
+        until=params.iso_time("until", query.get("until")),
         outcome=outcome,
-        limit=int(raw_limit),
-        cursor=cursor,
-        **{name: params.get(name) for name in _TEXT_FILTERS},
+        limit=limit,
+        cursor=query.get("cursor"),
+        **texts,
     )
 
 
-def make_search_endpoint(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
-    async def search(request: Request) -> JSONResponse:
+def make_search_endpoint(settings: Settings, store: Store) -> Endpoint:
+    @guarded
+    async def search(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
-        try:
-            query = parse_query(dict(request.query_params), settings.max_page_size)
-        except BadParameter as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        try:
-            events, next_cursor = await run_in_threadpool(store.search_audit, query)
-        except StoreError as exc:
-            return store_failure(exc)
+        query = parse_query(dict(request.query_params), settings.max_page_size)
+        events, next_cursor = await run_in_threadpool(store.search_audit, query)
         return JSONResponse({"events": events, "next_cursor": next_cursor})
 
     return search

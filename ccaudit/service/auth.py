@@ -1,4 +1,4 @@
-"""Access to the read API (until roles arrive, one configured admin token) and its shared answers."""
+"""Access to the read API (until roles arrive, one configured admin token)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ccaudit.errors import StoreError, StoreUnavailable
 from ccaudit.settings import Settings
 
 
@@ -28,10 +27,3 @@ def unauthorised() -> JSONResponse:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-def store_failure(exc: StoreError) -> JSONResponse:
-    """The answer when the store fails: 503 with Retry-After if it is unreachable, else 500."""
-    if isinstance(exc, StoreUnavailable):
-        return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
-    return JSONResponse({"error": f"store error: {exc}"}, status_code=500)

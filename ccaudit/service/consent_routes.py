@@ -1,32 +1,34 @@
-"""``GET /v1/consent/{consent_id}``: the history of one consent, its receipts oldest first."""
+"""``GET /v1/consent/{consent_id}``: the history of one consent, its receipts oldest first.
+
+400 when the id is not a UUID; 404 when no receipt has that id; 401 without the admin token; 503
+with ``Retry-After`` when the store fails.
+"""
 
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ccaudit.consent.receipts import ReceiptError, canonical_consent_id
-from ccaudit.errors import StoreError
-from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
+from ccaudit.service.answers import Endpoint, error, guarded
+from ccaudit.service.auth import admin_authorised, unauthorised
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 
 
-def make_consent_endpoint(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
-    async def history(request: Request) -> JSONResponse:
+def make_consent_endpoint(settings: Settings, store: Store) -> Endpoint:
+    @guarded
+    async def history(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
         try:
             consent_id = canonical_consent_id(request.path_params["consent_id"])
         except ReceiptError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        try:
-            receipts = await run_in_threadpool(store.consent_history, consent_id)
-        except StoreError as exc:
-            return store_failure(exc)
+            return error(400, str(exc))
+        receipts = await run_in_threadpool(store.consent_history, consent_id)
         if not receipts:
-            return JSONResponse({"error": f"no receipts for consent {consent_id}"}, status_code=404)
+            return error(404, f"no receipts for consent {consent_id}")
         return JSONResponse({"consent_id": consent_id, "receipts": receipts})
 
     return history

@@ -1,42 +1,45 @@
 """``/v1/admin/tokens``: make, rotate, revoke and list platform ingest tokens (admin token).
 
-The CLI (``ccaudit tokens ...``) uses these while a service holds the embedded store.
+The CLI (``ccaudit tokens ...``) uses these while a service holds the embedded store. A body is a
+JSON object of at most 16 KiB (``{"platform": "<name>"}``): 400 naming the problem otherwise, 413 past
+the size. 503 with ``Retry-After`` when the store fails.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ccaudit.errors import StoreError
-from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
+from ccaudit.service.answers import error, guarded
+from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.bodies import BodyTooLarge, json_object
+from ccaudit.service.params import BadParameter
 from ccaudit.settings import Settings
 from ccaudit.store.tokens import InvalidPlatform, TokenStore
 
 
-async def _platform(request: Request) -> str | None:
-    try:
-        data = json.loads(await request.body())
-    except ValueError:
-        return None
-    platform = data.get("platform") if isinstance(data, dict) else None
-    return platform if isinstance(platform, str) else None
+async def _platform(request: Request) -> str:
+    platform = (await json_object(request)).get("platform")
+    if not isinstance(platform, str):
+        raise BadParameter("platform", 'expected {"platform": "<name>"}')
+    return platform
 
 
 def token_routes(settings: Settings, tokens: TokenStore) -> list[Route]:
     grace = timedelta(seconds=settings.token_grace_seconds)
 
-    async def create_or_rotate(request: Request) -> JSONResponse:
+    @guarded
+    async def create_or_rotate(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
-        platform = await _platform(request)
-        if platform is None:
-            return JSONResponse({"error": 'platform: expected {"platform": "<name>"}'}, status_code=400)
+        try:
+            platform = await _platform(request)
+        except BodyTooLarge as exc:
+            return error(413, str(exc))
         rotate = request.url.path.endswith("/rotate")
         try:
             if rotate:
@@ -44,29 +47,23 @@ def token_routes(settings: Settings, tokens: TokenStore) -> list[Route]:
             else:
                 token, info = await run_in_threadpool(tokens.create, platform)
         except InvalidPlatform as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        except StoreError as exc:
-            return store_failure(exc)
+            return error(400, str(exc))
         return JSONResponse({"token": token, **info.as_dict()}, status_code=201)
 
-    async def listing(request: Request) -> JSONResponse:
+    @guarded
+    async def listing(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
-        try:
-            found = await run_in_threadpool(tokens.list_tokens, request.query_params.get("platform"))
-        except StoreError as exc:
-            return store_failure(exc)
+        found = await run_in_threadpool(tokens.list_tokens, request.query_params.get("platform"))
         return JSONResponse({"tokens": [t.as_dict() for t in found]})
 
-    async def revoke(request: Request) -> JSONResponse:
+    @guarded
+    async def revoke(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
-        try:
-            info = await run_in_threadpool(tokens.revoke, request.path_params["token_id"])
-        except StoreError as exc:
-            return store_failure(exc)
+        info = await run_in_threadpool(tokens.revoke, request.path_params["token_id"])
         if info is None:
-            return JSONResponse({"error": "no such token"}, status_code=404)
+            return error(404, "no such token")
         return JSONResponse(info.as_dict())
 
     return [

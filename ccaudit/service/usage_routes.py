@@ -1,4 +1,15 @@
-"""``GET /v1/usage/summary``: page views, visitors and top lists for a platform and a range of days."""
+"""``GET /v1/usage/summary``: page views, visitors and top lists for a platform and a range of days.
+
+Parameters (each refused with a 400 naming it):
+
+- ``since``, ``until``: ISO 8601 days (UTC), inclusive, from 1970-01-01 to 2099-12-31 (the read
+  window, see :mod:`ccaudit.service.params`); at most :data:`MAX_DAYS` days apart. Default: the last
+  :data:`DEFAULT_DAYS` days up to today.
+- ``top``: 1 to 100 in digits 0-9 (default 10): the length of each top list.
+- ``platform``, ``page``, ``referrer``: exact matches, at most 1024 characters.
+
+401 without the admin token; 503 with ``Retry-After`` when the store fails.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from ccaudit.errors import StoreError
-from ccaudit.service.audit_routes import BadParameter
-from ccaudit.service.auth import admin_authorised, store_failure, unauthorised
+from ccaudit.service import params
+from ccaudit.service.answers import Endpoint, guarded
+from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.params import BadParameter
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.usage import UsageQuery
@@ -20,53 +32,35 @@ MAX_DAYS = 400
 DEFAULT_DAYS = 30
 
 
-def _day(name: str, value: str | None, default: date) -> date:
-    if value is None:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadParameter(name, "expected a date, e.g. 2026-11-29") from None
-
-
-def parse_usage_query(params: dict[str, str], today: date) -> UsageQuery:
-    unknown = sorted(set(params) - _KNOWN)
-    if unknown:
-        raise BadParameter(unknown[0], f"unknown parameter (known: {', '.join(sorted(_KNOWN))})")
-    until = _day("until", params.get("until"), today)
-    since = _day("since", params.get("since"), until - timedelta(days=DEFAULT_DAYS - 1))
+def parse_usage_query(query: dict[str, str], today: date) -> UsageQuery:
+    """Query-string parameters → UsageQuery, or BadParameter naming the parameter."""
+    params.refuse_unknown(query, _KNOWN)
+    until = params.iso_day("until", query.get("until"), today)
+    # The default start is computed from the window's first day at the earliest: never before it.
+    default_since = max(params.FIRST_DAY, until - timedelta(days=DEFAULT_DAYS - 1))
+    since = params.iso_day("since", query.get("since"), default_since)
     if since > until:
         raise BadParameter("since", "must not be after until")
     if (until - since).days >= MAX_DAYS:
         raise BadParameter("since", f"the range may span at most {MAX_DAYS} days")
-    top = params.get("top", "10")
-    if not top.isdigit() or not 1 <= int(top) <= 100:
-        raise BadParameter("top", "an integer from 1 to 100")
-    for name in ("platform", "page", "referrer"):
-        if name in params and len(params[name]) > 1024:
-            raise BadParameter(name, "longer than 1024 characters")
+    top = params.integer("top", query.get("top", "10"), 1, 100)
     return UsageQuery(
         since=since,
         until=until,
-        platform=params.get("platform"),
-        page=params.get("page"),
-        referrer=params.get("referrer"),
-        top=int(top),
+        platform=params.text("platform", query.get("platform"), 1024),
+        page=params.text("page", query.get("page"), 1024),
+        referrer=params.text("referrer", query.get("referrer"), 1024),
+        top=top,
     )
 
 
-def make_summary_endpoint(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
-    async def summary(request: Request) -> JSONResponse:
+def make_summary_endpoint(settings: Settings, store: Store) -> Endpoint:
+    @guarded
+    async def summary(request: Request) -> Response:
         if not admin_authorised(request, settings):
             return unauthorised()
-        try:
-            query = parse_usage_query(dict(request.query_params), datetime.now(UTC).date())
-        except BadParameter as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        try:
-            body = await run_in_threadpool(store.summarise_usage, query)
-        except StoreError as exc:
-            return store_failure(exc)
+        query = parse_usage_query(dict(request.query_params), datetime.now(UTC).date())
+        body = await run_in_threadpool(store.summarise_usage, query)
         return JSONResponse(body)
 
     return summary
