@@ -12,7 +12,10 @@ module subclasses uvicorn's httptools protocol (``uvicorn.Config(http=...)``) to
   sends nothing at all is closed silently when it passes.
 - **a body deadline** (``CCAUDIT_BODY_TIMEOUT``): the body must be complete within it, counted from
   the end of the headers. Past it the route sees the client gone (``http.disconnect``), the client gets
-  408 if no answer was started, and the connection is closed.
+  408 if no answer was started, and the connection is closed. Time the service itself keeps the body
+  waiting (the route has not read what arrived, so uvicorn stopped reading) does not count. The
+  default, 30 s, lets a platform send ingest's largest batch (16 MiB) at 4.5 Mbit/s; a slower link
+  needs a longer ``CCAUDIT_BODY_TIMEOUT`` or smaller batches.
 - **a header size limit** (:data:`MAX_HEADER_BYTES`): past it, 431 and the connection is closed.
 - **a connection cap** (``CCAUDIT_MAX_CONNECTIONS``): at the cap a new connection makes room by
   closing the connection that has waited longest for its client (idle between requests, or still
@@ -25,7 +28,7 @@ module subclasses uvicorn's httptools protocol (``uvicorn.Config(http=...)``) to
 Within these bounds one process survives a slow-client flood; it does not replace the front a public
 deployment needs. In production, put a reverse proxy in front of the service and let it hold slow
 clients, e.g. nginx with ``client_header_timeout 10s; client_body_timeout 10s;`` (between two reads),
-``send_timeout 10s; keepalive_timeout 5s; client_max_body_size 11m;`` (ingest's limit is 10 MiB),
+``send_timeout 10s; keepalive_timeout 5s; client_max_body_size 17m;`` (ingest's limit is 16 MiB),
 ``limit_conn`` per client address, and ``proxy_request_buffering on`` (the default), so that the
 service receives each request whole and at once. Run the service with a generous ``ulimit -n``.
 """
@@ -33,15 +36,12 @@ service receives each request whole and at once. Run the service with a generous
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-log = logging.getLogger("ccaudit.service")
 
 # Headers larger than this are refused (nginx's default buffers hold 32 KiB, Node's parser 16 KiB).
 MAX_HEADER_BYTES = 64 * 1024
@@ -80,17 +80,14 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.open: set[GuardedHttpProtocol] = set()
         self.waiting: OrderedDict[GuardedHttpProtocol, None] = OrderedDict()
-        self.counts = {"header_timeouts": 0, "body_timeouts": 0, "too_large": 0, "evicted": 0, "refused": 0}
 
     def admit(self, connection: GuardedHttpProtocol) -> bool:
         """Count ``connection`` in, closing the longest-waiting one at the cap; False if there is none."""
         if len(self.open) >= self.max_connections:
             if not self.waiting:
-                self.counts["refused"] += 1
                 return False
             oldest, _ = self.waiting.popitem(last=False)
             self.open.discard(oldest)
-            self.counts["evicted"] += 1
             oldest.transport.close()
         self.open.add(connection)
         return True
@@ -122,8 +119,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # --- state ---
 
     def waits_for_client(self) -> bool:
-        """True unless the service is working on a request it has received whole."""
-        return self._reading is not None or self.cycle is None or self.cycle.response_complete
+        """True unless the service is working on a request it has received whole. (Until the next
+        request's headers are complete, ``cycle`` is the one before.)"""
+        if self._reading == "body":
+            return True
+        return self.cycle is None or self.cycle.response_complete
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -163,7 +163,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
         super().data_received(data)
         if self._reading != "body" and self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
-            self.guard.counts["too_large"] += 1
             self._close(HEADERS_TOO_LARGE)
 
     # --- parser callbacks ---
@@ -207,11 +206,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._arm(self.guard.header_timeout)
             return
         if self._reading == "headers":
-            self.guard.counts["header_timeouts"] += 1
             self._close(TIMED_OUT)
         elif self._reading == "body":
-            self.guard.counts["body_timeouts"] += 1
             cycle = self.cycle
+            if self.flow.read_paused and cycle is not None and not cycle.response_complete:
+                # uvicorn stopped reading because the route has not taken what arrived yet: the wait
+                # is the service's, not the client's, so the client's time has not run out.
+                self._arm(self.guard.body_timeout)
+                return
             if cycle is not None and not cycle.response_started:
                 # The route reading the body sees the client gone, and nothing it answers goes out.
                 cycle.disconnected = True
