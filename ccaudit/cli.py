@@ -63,9 +63,10 @@ class Target:
     label: str
 
 
-def _target(settings: Settings) -> Target:
-    """Which deployment the settings point at (see the module docstring), named on stderr."""
-    if "service_url" in settings.model_fields_set:
+def _target(settings: Settings, store_only: bool = False) -> Target:
+    """Which deployment the settings point at (see the module docstring), named on stderr.
+    ``store_only``: the command works on the store itself, so ``CCAUDIT_SERVICE_URL`` is not one."""
+    if "service_url" in settings.model_fields_set and not store_only:
         target = Target(settings.service_url, f"service {settings.service_url} (CCAUDIT_SERVICE_URL)")
     elif not settings.store_dsn.startswith("chdb:"):
         from ccaudit.store.client import describe_dsn
@@ -116,7 +117,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 def migrate() -> None:
     """Create or update the store's tables (idempotent)."""
     settings = _settings()
-    target = _target(settings)
+    target = _target(settings, store_only=True)
     if target.service_url is not None:
         _fail(f"the {target.label} holds the store; it applies pending migrations when it starts", 2)
     from ccaudit.store import Store

@@ -211,13 +211,16 @@ def run_demo(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    migrated = subprocess.run([python, "-m", "ccaudit", "migrate"], env=env)
+    # Before the service runs, the store's commands act on the data folder itself: without the
+    # service URL, which would make them talk to a service that is not there yet.
+    store_env = {k: v for k, v in env.items() if k != "CCAUDIT_SERVICE_URL"}
+    migrated = subprocess.run([python, "-m", "ccaudit", "migrate"], env=store_env)
     if migrated.returncode != 0:
         return migrated.returncode
     # The platforms' ingest tokens, made straight in the store before the service holds it.
     made = subprocess.run(
         [python, "-m", "ccaudit", "tokens", "create", "--json", *_PLATFORMS.values()],
-        env=env, capture_output=True, text=True,
+        env=store_env, capture_output=True, text=True,
     )  # fmt: skip
     if made.returncode != 0:
         print(made.stderr, file=sys.stderr, flush=True)
