@@ -215,7 +215,12 @@ def test_usage_summary_never_fails_on_input(reader: Reader, params: dict[str, st
 
 
 @PROPERTY
-@given(path=st.sampled_from(["/v1/audit/events", "/v1/usage/summary", "/v1/admin/tokens"]), query=raw_queries)
+@given(
+    path=st.sampled_from(
+        ["/v1/audit/events", "/v1/usage/summary", "/v1/admin/tokens", "/health", "/v1/register", "/v1/openapi.json"]
+    ),
+    query=raw_queries,
+)
 def test_raw_query_strings_never_fail(reader: Reader, path: str, query: str) -> None:
     response = reader.client.get(f"{path}?{query}")
     assert_answers_cleanly(response, {200, 400}, urllib.parse.unquote(query))
