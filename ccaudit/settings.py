@@ -117,7 +117,15 @@ class Settings(BaseSettings):
     spool_lease_seconds: float | None = Field(
         None, gt=0, le=3600, description="How long a shipper's claim lasts; default twice send_timeout."
     )
-    strict_paths: StrList = Field((), description="Routes whose audit event is on disk before the response.")
+    durability: Literal["process", "power", "deferred"] = Field(
+        "process",
+        description="When audit, learning and consent events are on disk: 'process' = committed to the spool "
+        "before the response (survives the process being killed), 'power' = also fsynced before it (survives a "
+        "power loss), 'deferred' = written by the recorder's thread within a flush interval.",
+    )
+    strict_paths: StrList = Field(
+        (), description="Routes whose audit event is fsynced before the response (survives a power loss), else 503."
+    )
     fail_closed_paths: StrList = Field((), description="Routes refused with 503 when their audit cannot be kept.")
     queue_size: int = Field(20_000, gt=0, le=10_000_000)
     batch_size: int = Field(500, gt=0, le=100_000)
@@ -266,6 +274,12 @@ class Settings(BaseSettings):
             build_adapters(adapter_config(self))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"consent_adapters: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _durability_needs_a_spool(self) -> Settings:
+        if not self.spool and self.durability != "deferred" and "durability" in self.model_fields_set:
+            raise ValueError("durability: events are on disk before the response only with the spool (CCAUDIT_SPOOL)")
         return self
 
     @model_validator(mode="after")

@@ -2,10 +2,15 @@
 
 Per request: classify from method and path, put a ``RequestContext`` in a context variable, wrap
 ``send`` to see the status and the end of the body, and after the response hand the facts to the
-core. Nothing here awaits anything of its own or does I/O, except on the strict and fail-closed
-routes a platform configures (the spool is written in a worker thread before the response); errors
-inside capture are counted, never raised into the app. The recorder is shut down (bounded) when the
-server's lifespan ends.
+core. Errors inside capture are counted, never raised into the app. The recorder is shut down
+(bounded) when the server's lifespan ends.
+
+Its one I/O (this replaces the design's earlier "the request path never does I/O"): when the
+response of a request with audit events or consent receipts starts, they are committed to the
+local spool before the start is passed on (``CaptureCore.keep_now``), on the event loop's thread:
+a write-ahead-log commit that does not wait for the disk costs about what the rest of the capture
+does, and less than a hand-over to a worker thread. What waits for the disk (strict routes,
+``CCAUDIT_DURABILITY=power``) runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -139,7 +144,7 @@ class CaptureMiddleware:
             await self.app(scope, receive, send)
             return
         root_path = str(scope.get("root_path", ""))
-        if state.fail_closed and not await asyncio.to_thread(core.may_proceed, state):
+        if state.fail_closed and not core.may_proceed(state):  # no I/O: the spool's room is counted in memory
             # Like Vault: an operation that cannot be audited does not run.
             await self._refuse(state, send)
             self._finish(state, scope, root_path)
@@ -156,9 +161,11 @@ class CaptureMiddleware:
                 state.response_started = True
                 if state.method == "GET":
                     state.html = _is_html(message.get("headers"))
-                if state.strict:
-                    facts = _facts(scope, self._header, root_path)
-                    if not await asyncio.to_thread(core.keep_now, state, facts, scope):
+                if core.keeps(state):
+                    ok = core.keep_now(state, _facts(scope, self._header, root_path), scope)
+                    if ok and core.must_sync(state):
+                        ok = await asyncio.to_thread(core.sync_now, state)
+                    if not ok:
                         refused = True
                         await self._refuse(state, send)
                         return

@@ -1,11 +1,25 @@
 """The capture core shared by the ASGI and WSGI middleware: classify, then build events.
 
-``begin`` runs before the app (method and path only); ``finish`` runs after the response body ended,
-with what the server adapter extracted. Neither does I/O, and ``finish`` never raises: a failure in
-capture is counted in ``errors`` and the platform carries on.
+``begin`` runs before the app (method and path only); ``keep_now`` when the response starts;
+``finish`` after the response body ended, with what the server adapter extracted. ``finish`` never
+raises: a failure in capture is counted in ``errors`` and the platform carries on.
 
-Two kinds of event come out of a request: audit events (rules in ``rules.py``) and a page view for a
-successful HTML GET, only when the visitor's consent allows analytics (``ccaudit.consent``).
+Two kinds of event come out of a request: audit events (rules in ``rules.py``) and consent receipts,
+and a page view for a successful HTML GET, only when the visitor's consent allows analytics
+(``ccaudit.consent``).
+
+When the events are on disk (``CCAUDIT_DURABILITY``). This replaces the design's earlier "the request
+path never does I/O" for audit events and receipts (and learning events, when they come): by default
+(``process``) ``keep_now`` commits them to the local spool when the response starts, before any byte
+of it is sent, on the request's own thread (a write-ahead-log commit that does not wait for the disk,
+group-committed with concurrent requests: ``ccaudit.shipping.commit``). An acknowledged operation then
+survives the platform's process being killed. The event records the response's status and the time
+to its start: a body that fails, or a client that leaves, after that does not change it. If the
+commit fails (a full or broken spool) the platform is answered all the same and the events wait in
+memory (fail-open, counted). ``power`` also waits for the disk (an fsync, off the event loop on
+ASGI); ``deferred`` is the earlier behaviour (events in memory, written within a flush interval).
+Strict routes always wait for the disk and answer 503 when their event cannot be kept; fail-closed
+routes check for room first (no I/O). Page views never touch the disk.
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ from ccaudit.capture.rules import AuditRules, Kind, should_record
 from ccaudit.consent.decision import decide
 from ccaudit.consent.policy import policy_from_settings
 from ccaudit.consent.receipts import header_flag
-from ccaudit.events import AuditEvent, Event, UsageEvent
+from ccaudit.events import AuditEvent, ConsentEvent, Event, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
 
@@ -40,7 +54,8 @@ _PLAIN = AuditNote(action="")  # stands in for "no record_audit call": every fie
 
 
 class EventSink(Protocol):
-    """What the core hands events to: the recorder."""
+    """What the core hands events to: the recorder. A sink that can also keep events durably has
+    ``keep(events) -> bool``, ``sync() -> bool`` and ``can_keep() -> bool`` (``Recorder`` does)."""
 
     def emit(self, event: Event) -> None: ...
 
@@ -55,10 +70,12 @@ class RequestState(RequestContext):
         "admin",
         "ended",
         "error",
+        "facts",
         "fail_closed",
         "html",
         "kept",
         "kept_notes",
+        "kept_receipts",
         "kind",
         "method",
         "path",
@@ -88,8 +105,10 @@ class RequestState(RequestContext):
         self.html = False  # the adapter sets it for a GET whose response is text/html
         self.strict = False
         self.fail_closed = False
-        self.kept: list[AuditEvent] | None = None  # a strict route's events, already in the spool
+        self.kept: list[AuditEvent] | None = None  # audit events already in the spool (kept at response start)
         self.kept_notes = 0  # how many of its record_audit notes those events carry
+        self.kept_receipts = 0  # how many of its record_consent receipts are in the spool
+        self.facts: RequestFacts | None = None  # read once, at response start, when events were kept
 
 
 class RequestFacts(NamedTuple):
@@ -162,6 +181,9 @@ class CaptureCore:
         self.errors = 0
         # Strict and fail-closed routes keep audit events: nothing to keep where audit is not recorded.
         self._durable_routes = self.records_audit and bool(settings.strict_paths or settings.fail_closed_paths)
+        # The durable default: events kept when the response starts, if the sink can keep them.
+        self._durable = settings.durability != "deferred" and callable(getattr(sink, "keep", None))
+        self._sync_all = settings.durability == "power"
         # "name=" of every consent manager's cookie the decision reads: without one of them in the
         # Cookie header the decision can only be no (``may_hold_consent``).
         self._consent_keys = tuple(reader.cookie_name + "=" for reader in self.consent.readers())
@@ -173,11 +195,11 @@ class CaptureCore:
             state.strict, state.fail_closed = self.rules.durability(path)
         return state
 
-    # --- strict and fail-closed routes: the only places where capture waits for the disk ---
+    # --- durable events: kept when the response starts ---
 
     def may_proceed(self, state: RequestState) -> bool:
-        """For a fail-closed route: whether its audit event can be kept durably. Blocking I/O:
-        adapters call it off the event loop. Other routes always proceed."""
+        """For a fail-closed route: whether its audit event can be kept durably (a spool with room; no
+        I/O). Other routes always proceed."""
         if not state.fail_closed:
             return True
         can_keep = getattr(self.sink, "can_keep", None)
@@ -190,27 +212,62 @@ class CaptureCore:
             log.error("ccaudit: refusing %s %s: its audit event could not be kept", state.method, state.path[:200])
         return ok
 
-    def keep_now(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> bool:
-        """For a strict route, at response start: put its audit events in the spool now. Blocking I/O.
+    def keeps(self, state: RequestState) -> bool:
+        """Whether this request's events are kept when its response starts (adapters then call
+        ``keep_now``, and ``sync_now`` if ``must_sync``)."""
+        return state.strict or (
+            self._durable and state.kept is None and (self.may_audit(state) or state.consents is not None)
+        )
 
-        Returns False when they could not be kept; the adapter then answers 503 instead.
+    def keep_now(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> bool:
+        """At response start: commit the request's audit events and receipts to the spool now (I/O on
+        the caller's thread: a commit that does not wait for the disk). Never raises.
+
+        Returns False only for a strict route whose events could not be kept: the adapter then answers
+        503 instead. Elsewhere a failure leaves the events to ``finish``, which hands them to memory.
         """
-        if not state.strict or state.kept is not None:
+        if state.kept is not None:
             return True
+        state.facts = facts
         keep = getattr(self.sink, "keep", None)
         try:
-            events = self.audit_events(state, facts, scope)
-            ok = not events or (keep is not None and bool(keep(events)))
+            events = self.audit_events(state, facts, scope) if self.may_audit(state) else []
+            receipts = self._receipts(state, facts, scope) if state.consents else []
+            both: list[Event] = [*events, *receipts]
+            ok = not both or (keep is not None and bool(keep(both)))
         except Exception:
-            log.exception("ccaudit: a strict route's audit event could not be built or kept")
+            log.exception("ccaudit: a request's audit event could not be built or kept")
             ok = False
         if ok:
             state.kept = events
             state.kept_notes = len(state.notes or ())
-        else:
+            state.kept_receipts = len(receipts)
+            return True
+        if state.strict:
             self.errors += 1
             log.error("ccaudit: %s %s answered 503: its audit event could not be kept", state.method, state.path[:200])
-        return ok
+            return False
+        return True  # fail-open: ``finish`` builds them again and they wait in memory
+
+    def must_sync(self, state: RequestState) -> bool:
+        """Whether the kept events must also survive a power loss before the response (strict routes,
+        ``CCAUDIT_DURABILITY=power``): the adapter then calls ``sync_now``, off the event loop."""
+        return bool(state.kept or state.kept_receipts) and (state.strict or self._sync_all)
+
+    def sync_now(self, state: RequestState) -> bool:
+        """Wait until the kept events are on the disk itself (fsync). Blocking I/O; never raises.
+        False only for a strict route that could not be synced (the adapter answers 503)."""
+        sync = getattr(self.sink, "sync", None)
+        try:
+            ok = sync is not None and bool(sync())
+        except Exception:
+            log.exception("ccaudit: the spool could not be synced")
+            ok = False
+        if ok or not state.strict:
+            return True  # the events are in the spool either way: they survive the process
+        self.errors += 1
+        log.error("ccaudit: %s %s answered 503: its audit event could not be synced", state.method, state.path[:200])
+        return False
 
     def wants_facts(self, state: RequestState, cookie_header: Callable[[], object] | None = None) -> bool:
         """Whether this request may be recorded, so the adapter should extract its details.
@@ -268,7 +325,7 @@ class CaptureCore:
             state.aborted = True  # the response started but its body never ended: the client went away
         try:
             if self.wants_facts(state, cookie_header):
-                self.finish(state, extract(), scope)
+                self.finish(state, state.facts or extract(), scope)
         except Exception:  # capture must never break the platform
             self.errors += 1
             log.exception("ccaudit: capture failed")
@@ -319,15 +376,20 @@ class CaptureCore:
             return None
 
     def _consents(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
+        for receipt in self._receipts(state, facts, scope)[state.kept_receipts :]:
+            self.sink.emit(receipt)
+
+    def _receipts(
+        self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]
+    ) -> list[ConsentEvent]:
         # Receipts from record_consent: completed with what only the request knows. Never the IP or UA.
         account = _merge(self._resolve(scope), state.identity).account_id[:256]
         gpc, dnt = header_flag(facts.gpc), header_flag(facts.dnt)
-        for receipt in state.consents or ():
-            self.sink.emit(receipt._replace(account_id=account, gpc=gpc, dnt=dnt))
+        return [receipt._replace(account_id=account, gpc=gpc, dnt=dnt) for receipt in state.consents or ()]
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         if state.kept:
-            # A strict route's events are in the spool already; each note made since adds one (merged
+            # The request's events are in the spool already; each note made since adds one (merged
             # into a rebuilt first event, as when nothing was kept, it would be lost).
             outcome, _ = outcome_of(state.status, state.error, state.aborted)
             late = (state.notes or ())[state.kept_notes :]

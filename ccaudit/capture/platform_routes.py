@@ -5,9 +5,11 @@ Under ``CCAUDIT_CONSENT_PATH_PREFIX`` (default ``/.ccaudit``):
 - ``GET {prefix}/banner.js``: the consent banner (``ccaudit.consent.banner``), with an ETag;
 - ``POST {prefix}/consent``: a receipt from the banner, JSON, at most 8 KiB. Validated, turned into
   a ``ConsentEvent`` (account id from the resolver when logged in, ``Sec-GPC``/``DNT`` from the
-  request) and emitted through the recorder like the platform's audit events; 204, or 400 with
-  the reason. The body must be ``application/json`` and the request not cross-site, so another
-  site cannot file receipts in a visitor's name with a plain form;
+  request) and committed to the local spool before the 204 is sent, like the platform's audit
+  events (``CCAUDIT_DURABILITY``; with ``power`` also fsynced, in a worker thread on ASGI; when the
+  spool cannot take it, it waits in memory); or 400 with the reason. The body must be
+  ``application/json`` and the request not cross-site, so another site cannot file receipts in a
+  visitor's name with a plain form;
 
 and ``GET /.well-known/gpc.json``, the W3C Global Privacy Control support resource.
 
@@ -18,6 +20,7 @@ The handler is framework-neutral (``handle``); ``asgi`` and ``wsgi`` adapt it. A
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -74,8 +77,11 @@ class PlatformRoutes:
         self.banner = render_banner(settings)
         self._category_names = frozenset(c.name for c in self.banner.categories)
         self._required = frozenset(c.name for c in self.banner.categories if c.required)
-        self.receipts = 0  # receipts emitted
+        self.receipts = 0  # receipts recorded
         self.refused = 0  # receipts refused (400/403)
+        keep = getattr(sink, "keep", None)
+        self._keep = keep if settings.durability != "deferred" and callable(keep) else None
+        self.waits_for_disk = self._keep is not None and settings.durability == "power"
 
     # --- the framework-neutral handler ---
 
@@ -134,9 +140,18 @@ class PlatformRoutes:
         except ReceiptError as exc:
             self.refused += 1
             return _error(400, str(exc))
-        self.sink.emit(receipt)
+        self._record(receipt)
         self.receipts += 1
         return 204, [_NO_STORE], b""
+
+    def _record(self, receipt: ConsentEvent) -> None:
+        """On disk before the answer, by default; in memory when the spool cannot take it (fail-open)."""
+        if self._keep is None or not self._keep([receipt]):
+            self.sink.emit(receipt)
+        elif self.waits_for_disk:
+            sync = getattr(self.sink, "sync", None)
+            if sync is not None:
+                sync()  # never raises; a failure is logged by the recorder, the receipt is kept either way
 
     def _receipt(self, body: bytes, headers: Mapping[str, str], identity: Identity | None) -> ConsentEvent:
         try:
@@ -215,7 +230,11 @@ class PlatformRoutes:
         if method == "POST":
             body = await _read_asgi_body(receive)
         identity = self._identity(scope) if method == "POST" else None
-        answer = self.handle(method, scope["path"], headers, body, identity) or _error(404, "not found")
+        if method == "POST" and self.waits_for_disk:  # an fsync: not on the event loop
+            found = await asyncio.to_thread(self.handle, method, scope["path"], headers, body, identity)
+        else:
+            found = self.handle(method, scope["path"], headers, body, identity)
+        answer = found or _error(404, "not found")
         status, response_headers, payload = answer
         await send(
             {

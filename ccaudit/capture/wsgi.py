@@ -2,9 +2,14 @@
 
 Per request: classify from method and path, put the request's state in the context variable while the
 app runs, wrap ``start_response`` to see the status, and wrap the returned iterable so the request
-ends when the server calls ``close()`` (WSGI's end of the response). Nothing here does I/O, except
-on the strict and fail-closed routes a platform configures (the spool is written before the
-response); errors inside capture are counted, never raised into the app.
+ends when the server calls ``close()`` (WSGI's end of the response). Errors inside capture are
+counted, never raised into the app.
+
+Its one I/O (this replaces the design's earlier "the request path never does I/O"): when the app
+calls ``start_response`` for a request with audit events or consent receipts, they are committed to
+the local spool before the server is told (``CaptureCore.keep_now``): a write-ahead-log commit that
+does not wait for the disk, group-committed with the process's other threads. Strict routes and
+``CCAUDIT_DURABILITY=power`` also wait for the disk there.
 
 How a request ended:
 - the app raised before answering: outcome error, status 500, and the exception is re-raised;
@@ -281,7 +286,10 @@ class WsgiCaptureMiddleware:
             state.response_started = True
             if state.method == "GET":
                 state.html = is_html(headers)
-            if state.strict and not core.keep_now(state, self._facts(environ), environ):
+            if core.keeps(state) and not (
+                core.keep_now(state, self._facts(environ), environ)
+                and (not core.must_sync(state) or core.sync_now(state))
+            ):
                 refusal.refused = True
                 state.status = 503
                 status, headers = _REFUSED_STATUS, list(_REFUSED_HEADERS)

@@ -155,7 +155,10 @@ class AuditMiddleware:
         if state.method == "GET":
             state.html = str(response.get("Content-Type", ""))[:9].lower() == "text/html"
         self._note(request, state)
-        if state.strict and not core.keep_now(state, environ_facts(request.META, self._header_key), request.META):
+        if core.keeps(state) and not (
+            core.keep_now(state, environ_facts(request.META, self._header_key), request.META)
+            and (not core.must_sync(state) or core.sync_now(state))
+        ):
             state.status = 503
             response.close()
             response = _refused()

@@ -31,11 +31,15 @@ class _Ticket:
 class GroupCommit:
     """``commit(items) -> bool`` through ``write(items)``: True once the items are written.
 
-    ``write`` raises when it cannot write; every caller whose items it held then gets False.
+    ``write`` raises when it cannot write; every caller whose items it held then gets False, and
+    ``on_error`` gets the exception (once per failed write, on the thread that wrote).
     """
 
-    def __init__(self, write: Callable[[Sequence[str]], None]) -> None:
+    def __init__(
+        self, write: Callable[[Sequence[str]], None], on_error: Callable[[Exception], None] | None = None
+    ) -> None:
         self._write = write
+        self._on_error = on_error
         self._cond = threading.Condition(threading.Lock())
         self._waiting: list[_Ticket] = []
         self._writing = False
@@ -64,6 +68,9 @@ class GroupCommit:
         try:
             self._write(batch)
             ok = True
+        except Exception as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
         finally:
             with self._cond:
                 self.commits += 1

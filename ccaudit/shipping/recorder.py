@@ -179,7 +179,7 @@ class Recorder:
         self._last_age_check = 0.0
         self._last_keep_log = -_LOG_EVERY
         self.destination = Destination(self.backoff_max, jitter=_jitter)
-        self._committer = GroupCommit(self.spool.append) if self.spool is not None else None
+        self._committer = GroupCommit(self.spool.append, self._log_keep_failure) if self.spool is not None else None
 
     def _start(self) -> None:
         self._threads = [threading.Thread(target=self._run, name="ccaudit-recorder", daemon=True)]
@@ -218,9 +218,9 @@ class Recorder:
             return False
         try:
             ok = committer.commit([_encode(e) for e in events])
-        except Exception:
+        except Exception as exc:  # encoding: a bug, but the request must not pay for it
             ok = False
-            self._log_keep_failure("ccaudit: the spool could not be written on the request path")
+            self._log_keep_failure(exc)
         if not ok:
             return False
         wake = False
@@ -243,16 +243,16 @@ class Recorder:
             return False
         try:
             self.spool.sync()
-        except Exception:
-            self._log_keep_failure("ccaudit: the spool could not be synced to disk")
+        except Exception as exc:
+            self._log_keep_failure(exc)
             return False
         return True
 
-    def _log_keep_failure(self, message: str) -> None:
+    def _log_keep_failure(self, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._last_keep_log >= _LOG_EVERY:  # a broken disk must not flood the log per request
             self._last_keep_log = now
-            log.exception(message)
+            log.error("ccaudit: the spool could not be written before a response: %r", exc, exc_info=exc)
 
     # --- control ---
 
@@ -433,8 +433,8 @@ class Recorder:
             destination = self.destination
             wait = destination.wait_time()
             if wait > 0:
-                if self._stopping:
-                    wait = min(wait, max(0.0, self._deadline - time.monotonic()))
+                if self._stopping and wait >= self._deadline - time.monotonic():
+                    return  # no send is due before the deadline
                 self._ship_wake.wait(wait)
                 self._ship_wake.clear()
                 continue
@@ -452,7 +452,8 @@ class Recorder:
         """Send one parcel from memory, else one claim from the spool; False when there was nothing.
         Called holding the destination's permission, which the send's outcome settles."""
         with self._lock:
-            parcel = self._outbox.popleft() if self._outbox else None
+            # One parcel on the wire at a time: memory is shipped in the order it was emitted.
+            parcel = self._outbox.popleft() if self._outbox and not self._sending else None
             if parcel is not None:
                 self._held_out -= len(parcel.events)
                 self._sending += 1

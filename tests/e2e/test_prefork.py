@@ -70,8 +70,10 @@ def test_workers_ship_their_own_events_once_and_never_the_masters(tmp_path: Path
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     port = free_port()
     # A long flush interval: nothing ships on a timer, so every event travels at a process's exit.
+    # Deferred durability: the events wait in each process's memory, which is what a fork must not copy.
     env = clean_env(
         CCAUDIT_SERVICE_URL=receiver.url,
+        CCAUDIT_DURABILITY="deferred",
         CCAUDIT_FLUSH_INTERVAL="120",
         CCAUDIT_PLATFORM="forked",
         CCAUDIT_SPOOL_PATH=str(tmp_path / "spool.sqlite3"),  # the spool all processes share

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -254,15 +255,22 @@ def storage_counts(dsn: str, platform: str) -> dict[str, int]:
     return counts
 
 
-def spooled_request_ids(spool: Path) -> set[str]:
-    """Request ids of the events in a spool file: waiting to ship, or dead-lettered."""
+def spooled_events(spool: Path) -> list[dict[str, Any]]:
+    """The events in a spool file, read with SQLite alone: committed on the request path (inbox),
+    waiting to ship (batches), or dead-lettered."""
     db = sqlite3.connect(spool, timeout=10)
     try:
+        fresh = [json.loads(r[0]) for r in db.execute("SELECT body FROM inbox")]  # JSON arrays
         batches = [json.loads(r[0]) for r in db.execute("SELECT body FROM bodies")]  # JSON arrays
         dead = [json.loads(r[0]) for r in db.execute("SELECT body FROM dead_letters")]  # one event each
     finally:
         db.close()
-    return {event["request_id"] for event in [*(e for b in batches for e in b), *dead]}
+    return [*(e for rows in (fresh, batches) for b in rows for e in b), *dead]
+
+
+def spooled_request_ids(spool: Path) -> set[str]:
+    """Request ids of the events in a spool file (see ``spooled_events``)."""
+    return {event["request_id"] for event in spooled_events(spool)}
 
 
 def tally(name: str, sent: set[str], found: Counter[str], storage: dict[str, int], notes: list[str]) -> Outcome:
