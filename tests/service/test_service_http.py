@@ -26,6 +26,8 @@ def test_health_reports_store_and_counters(service: Service) -> None:
         "unauthorised",
         "rate_limited",
         "store_errors",
+        "rewrites_refused",
+        "scrubbed",
     }
 
 
