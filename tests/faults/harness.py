@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import secrets
 import signal
 import sqlite3
@@ -22,9 +23,10 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT, Proc, Service, clean_env, free_port, start_process, stop_process
+from tests.conftest import ROOT, Proc, Service, clean_env, free_port, gunicorn_args, start_process, stop_process
 
 PLATFORM_APP = "tests.faults.app:app"
+PREFORK_APP = "tests.faults.wsgi_app:app"
 
 
 @dataclass
@@ -109,10 +111,12 @@ class ServiceProcess:
 
 
 class PlatformProcess:
-    """The fault app under uvicorn, with its spool in ``folder``; SIGKILL it and start it again."""
+    """The fault app under uvicorn, or with ``workers`` the pre-fork app under gunicorn (its workers
+    share one spool), with its spool in ``folder``; SIGKILL it and start it again."""
 
-    def __init__(self, folder: Path, service: ServiceProcess, platform: str, **env: str) -> None:
+    def __init__(self, folder: Path, service: ServiceProcess, platform: str, *, workers: int = 0, **env: str) -> None:
         assert service.api is not None
+        self.workers = workers
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.platform = platform
@@ -138,19 +142,43 @@ class PlatformProcess:
 
     def start(self) -> None:
         self._starts += 1
-        args = [sys.executable, "-m", "uvicorn", PLATFORM_APP, "--no-proxy-headers", "--port", str(self.port)]
+        if self.workers:
+            args = gunicorn_args(PREFORK_APP, self.port, workers=self.workers)
+        else:
+            args = [sys.executable, "-m", "uvicorn", PLATFORM_APP, "--no-proxy-headers", "--port", str(self.port)]
         self.proc = start_process(args, self.env, self.url, self.folder / f"platform-{self._starts}.log", "/health")
 
-    def kill(self) -> None:
+    def kill(self) -> int:
+        """SIGKILL the platform, every process of it; returns how many processes were killed. A
+        pre-fork master is stopped first, so that it cannot fork replacements meanwhile."""
         assert self.proc is not None
-        self.proc.proc.kill()
-        self.proc.proc.wait(20)
+        master = self.proc.proc
+        master.send_signal(signal.SIGSTOP)
+        children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        master.kill()
+        master.wait(20)
+        for pid in children:
+            deadline = time.monotonic() + 20
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return 1 + len(children)
 
     def stop(self) -> None:
         assert self.proc is not None
         code = stop_process(self.proc)
         # uvicorn's own CLI re-raises SIGTERM after a graceful shutdown.
         assert code in (0, -15), f"the platform exited with {code}:\n{self.proc.output()}"
+
+
+def _alive(pid: str) -> bool:
+    """Whether a process still runs: not gone, and not a zombie waiting to be reaped by whoever adopted it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 class Load:
