@@ -1,9 +1,10 @@
 """The append-only rule: an event id, once stored, keeps its first payload, and is stored once.
 
 Ingest gives every event a digest of what the platform sent: SHA-256 over the platform's name and
-the validated wire event in a canonical form (fields in the wire model's order, ``details`` keys
-sorted, the event time as epoch milliseconds, so that ``Z`` and ``+01:00`` spellings of one instant
-agree). The enriched row is never what is compared: enrichment may change between versions.
+the validated wire event in a canonical form (JSON with keys sorted at every level, defaults
+included, the event time as epoch milliseconds, so that ``Z`` and ``+01:00`` spellings of one instant
+and any order of ``details`` keys agree). The enriched row is never what is compared: enrichment
+may change between versions.
 
 Before rows are inserted, ``Ledger.sort`` looks the ids up in ``event_ids`` (fed by materialized views
 from the data tables, in the same insert as the rows) and among the rows of the same group commit:
@@ -26,9 +27,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.store.client import insert_rows, query_rows
@@ -38,13 +40,18 @@ from ccaudit.wire import AnyEventIn
 # for: a redelivery then matches whatever it holds. '' marks ids stored before digests existed.
 ERASED = "erased"
 _MATCHES_ANY = frozenset({ERASED, ""})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
 
 
 def payload_digest(platform: str, event: AnyEventIn) -> str:
-    """SHA-256 (hex) of what ``platform`` sent as ``event``, in canonical form."""
-    body = event.model_dump_json(exclude={"event_time"})
-    ms = int(event.event_time.timestamp() * 1000)
-    return hashlib.sha256(f"{platform}\n{ms}\n{body}".encode()).hexdigest()
+    """SHA-256 (hex) of what ``platform`` sent as ``event``, in canonical form: its fields (defaults
+    included) as JSON with sorted keys at every level, the event time as epoch milliseconds."""
+    fields = {**event.__dict__, "event_time": (event.event_time - _EPOCH) // _ONE_MS}
+    return hashlib.sha256(platform.encode() + b"\n" + orjson.dumps(fields, option=_CANONICAL)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

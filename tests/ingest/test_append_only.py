@@ -35,7 +35,7 @@ def ingestor(store: Store) -> Ingestor:
 
 def an_event(stream: str, n: int) -> dict[str, Any]:
     if stream == "audit":
-        return wire(n)
+        return wire(n, details={"field": "name", "count": "2"})
     if stream == "usage":
         return view(f"203.0.113.{n}", CHROME, page=f"/p/{n}")
     return consent_wire(str(uuid.uuid4()), n)
@@ -87,10 +87,12 @@ def test_a_redelivery_in_any_batching_and_spelling_is_acknowledged_and_stored_on
     events = [an_event(stream, n) for n in range(4)]
     ingestor.ingest(batch(events[:2]))
     # The same events again: re-batched, reordered, one twice in a batch, the time spelt as ISO with
-    # an offset instead of epoch milliseconds.
+    # an offset instead of epoch milliseconds, the details' keys in another order.
     moved = dict(events[1])
     when = datetime.fromtimestamp(moved["event_time"] / 1000, UTC).astimezone(timezone_plus_one())
     moved["event_time"] = when.isoformat(timespec="milliseconds")
+    if "details" in moved:
+        moved["details"] = dict(reversed(moved["details"].items()))
     assert ingestor.ingest(batch([events[3], moved, events[0], events[0]])).accepted == 4
     assert ingestor.ingest(batch([events[2], events[3]])).accepted == 2
     for event in events:
