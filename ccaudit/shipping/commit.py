@@ -20,12 +20,14 @@ from collections.abc import Callable, Sequence
 
 
 class _Ticket:
-    __slots__ = ("done", "items", "ok")
+    __slots__ = ("done", "items", "ok", "wake")
 
     def __init__(self, items: Sequence[str]) -> None:
         self.items = items
         self.done = False
         self.ok = False
+        self.wake = threading.Lock()  # held until the ticket is done, or its holder is to write next
+        self.wake.acquire()
 
 
 class GroupCommit:
@@ -40,30 +42,29 @@ class GroupCommit:
     ) -> None:
         self._write = write
         self._on_error = on_error
-        self._cond = threading.Condition(threading.Lock())
+        # Plain locks, not a Condition: the uncontended path, the usual one, takes one lock twice.
+        self._lock = threading.Lock()
         self._waiting: list[_Ticket] = []
         self._writing = False
         self.commits = 0  # writes done, for tests and the benchmark: fewer than callers under load
 
     def commit(self, items: Sequence[str]) -> bool:
-        group: list[_Ticket]
-        with self._cond:
+        ticket: _Ticket | None = None
+        with self._lock:
             if self._writing:
                 ticket = _Ticket(items)
                 self._waiting.append(ticket)
-                while self._writing and not ticket.done:
-                    self._cond.wait()
-                if ticket.done:
-                    return ticket.ok
-                # The writer finished without our items (they came after it took its group): we
-                # write the next group, ours and what gathered with it.
-                group = self._waiting
-                self._waiting = []
-                batch = [item for t in group for item in t.items]
             else:
-                group = []
-                batch = list(items)
-            self._writing = True
+                self._writing = True
+        group: list[_Ticket] = []
+        batch = items
+        if ticket is not None:
+            ticket.wake.acquire()  # released when our items are written, or when we are to write next
+            if ticket.done:
+                return ticket.ok
+            with self._lock:  # we write next: our items and all that gathered with them
+                group, self._waiting = self._waiting, []
+            batch = [item for t in group for item in t.items]
         ok = False
         try:
             self._write(batch)
@@ -72,10 +73,13 @@ class GroupCommit:
             if self._on_error is not None:
                 self._on_error(exc)
         finally:
-            with self._cond:
+            with self._lock:
                 self.commits += 1
-                for ticket in group:
-                    ticket.ok, ticket.done = ok, True
-                self._writing = False
-                self._cond.notify_all()
+                for done in group:
+                    done.ok, done.done = ok, True
+                    done.wake.release()
+                if self._waiting:
+                    self._waiting[0].wake.release()  # the next writer: still "writing", handed over
+                else:
+                    self._writing = False
         return ok

@@ -1,15 +1,17 @@
-"""The two locks around the spool file: one against fork, one between writers.
+"""The locks around the spool file: against fork, and between writers.
 
-``ForkGate``: every SQLite call of the spool runs inside the gate, and ``fork()`` waits until no
-thread is inside it (a child forked while another thread held SQLite's internal mutexes deadlocks
-in its first SQLite call, seen under gunicorn ``--preload``). Threads do not exclude each other in
-the gate: a shipper reading a large batch never holds up a request committing its event.
+Fork: every SQLite call of the spool holds one of two process-wide gates, and ``fork()`` takes both
+first, so no thread is inside SQLite when a process forks (a child forked while another thread held
+SQLite's internal mutexes deadlocks in its first SQLite call, seen under gunicorn ``--preload``).
+The request path has a gate of its own, so a shipper reading a large batch never holds up a request
+committing its event; the recorder's threads share the other.
 
-``WriterLock``: one writer at a time on a spool file, across the threads of a process (a mutex) and
-across the processes sharing the file (``flock`` on a side file). SQLite serialises writers by
-itself, but a writer that finds the database locked sleeps at least a millisecond before it tries
-again; a process waiting on ``flock`` is woken the moment the lock is free. While one process
-commits, the others' requests gather into their next group commit: that is how the workers of a
+Writers: ``FileLock`` is a ``flock`` on a side file, so one writer at a time across the processes
+sharing a spool, and across a process's request path and its recorder's threads (each holds its own
+open file, and ``flock`` excludes open files, not processes). SQLite serialises writers by itself,
+but a writer that finds the database locked sleeps at least a millisecond before it tries again; a
+process waiting on ``flock`` is woken the moment the lock is free. While one process commits, the
+others' requests gather into their next group commit (``commit.py``): that is how the workers of a
 pre-fork server share one file without paying SQLite's busy sleep. The lock is only a fast path:
 correctness still rests on SQLite's own locking, so a process that does not take it (an older
 version, the ``sqlite3`` shell) is merely slower.
@@ -25,84 +27,77 @@ from pathlib import Path
 from types import TracebackType
 
 
-class ForkGate:
-    """Many threads inside at once; ``fork()`` waits until none is (``os.register_at_fork``)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._inside = 0
-        self._forking = False
-
-    def __enter__(self) -> None:
-        with self._cond:
-            while self._forking:
-                self._cond.wait()
-            self._inside += 1
-
-    def __exit__(self, kind: object, value: object, tb: TracebackType | None) -> None:
-        with self._cond:
-            self._inside -= 1
-            if self._inside == 0 and self._forking:
-                self._cond.notify_all()
-
-    def close_for_fork(self) -> None:
-        # Never entered from inside the gate: fork() is not called from a SQLite call.
-        self._cond.acquire()
-        self._forking = True
-        while self._inside:
-            self._cond.wait()
-
-    def reopen_after_fork(self) -> None:
-        self._forking = False
-        self._cond.notify_all()
-        self._cond.release()
-
-
-class WriterLock:
-    """Exclusive across threads and processes; reopened in a forked child (a ``flock`` belongs to the
-    open file, which parent and child would otherwise share)."""
+class FileLock:
+    """``flock`` on its own open file; reopened in a forked child (parent and child would otherwise
+    share the open file, and so the lock). Not a mutex between threads: callers hold a gate."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._mutex = threading.Lock()
         self._fd = -1
         self._pid = -1
         _locks.add(self)
 
+    def fd(self) -> int:
+        if self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
     def __enter__(self) -> None:
-        self._mutex.acquire()
-        try:
-            if self._pid != os.getpid():
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                self._pid = os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._mutex.release()
-            raise
+        fcntl.flock(self.fd(), fcntl.LOCK_EX)
 
     def __exit__(self, kind: object, value: object, tb: TracebackType | None) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._mutex.release()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        with self._mutex:
-            if self._fd >= 0 and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd, self._pid = -1, -1
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd, self._pid = -1, -1
 
     def _after_fork(self) -> None:
-        # The parent held no flock at the fork (the gate closed first); the child opens its own file.
-        self._mutex = threading.Lock()
+        # The parent held no flock at the fork (the gates closed first): the child opens its own file.
         if self._fd >= 0:
             os.close(self._fd)
         self._fd, self._pid = -1, -1
 
 
-_locks: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
 
 
-def after_fork_in_child() -> None:
+class Gates:
+    """The two process-wide gates; ``fork()`` holds both (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.request = threading.Lock()  # the request path's commits: one group commit at a time
+        self.background = threading.RLock()  # the recorder's threads and everything else
+
+    def before_fork(self) -> None:
+        self.background.acquire()
+        self.request.acquire()
+
+    def after_fork_in_parent(self) -> None:
+        self.request.release()
+        self.background.release()
+
+
+gates = Gates()
+
+
+def _before_fork() -> None:
+    gates.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    gates.after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    global gates
+    gates = Gates()
     for lock in list(_locks):
         lock._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    # Looked up at call time: a child replaces the gates, and its own children must use the new ones.
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -39,6 +39,7 @@ the writer lock (``locks.py``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -51,8 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ccaudit.shipping.locks import ForkGate, WriterLock
-from ccaudit.shipping.locks import after_fork_in_child as _locks_after_fork
+from ccaudit.shipping import locks
+from ccaudit.shipping.locks import FileLock
 
 log = logging.getLogger("ccaudit.spool")
 
@@ -156,11 +157,15 @@ class Spool:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._writer_db: sqlite3.Connection | None = None
-        self._writer_pid = -1
+        self._request_db: sqlite3.Connection | None = None
+        self._writer_pid = self._request_pid = -1
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = WriterLock(path.with_name(path.name + ".lock"))
+        # Two open files of one lock file: the recorder's threads', and the request path's.
+        lock_file = path.with_name(path.name + ".lock")
+        self._lock = FileLock(lock_file)
+        self._request_lock = FileLock(lock_file)
         self._wal = str(path) + "-wal"
-        with _gate, self._lock:
+        with locks.gates.background, self._lock:
             self._writer().executescript(_SCHEMA)
         self._upgrade()
         # Events in the file as this process last counted them, plus what it wrote since: the
@@ -211,11 +216,18 @@ class Spool:
         return db
 
     def _writer(self) -> sqlite3.Connection:
-        """The process's connection for writes; used only under the writer lock."""
+        """The process's connection for the recorder's writes; used only under the background gate."""
         if self._writer_db is None or self._writer_pid != os.getpid():
             self._writer_db = self._connect()
             self._writer_pid = os.getpid()
         return self._writer_db
+
+    def _request_writer(self) -> sqlite3.Connection:
+        """The process's connection for the request path's commits; used only under the request gate."""
+        if self._request_db is None or self._request_pid != os.getpid():
+            self._request_db = self._connect()
+            self._request_pid = os.getpid()
+        return self._request_db
 
     def _after_fork(self) -> None:
         # A child must never use, nor close, a connection its parent opened: closing one runs
@@ -224,25 +236,26 @@ class Spool:
         _abandoned.extend(self._connections)
         self._connections = []
         self._local = threading.local()
-        self._writer_db, self._writer_pid = None, -1
+        self._writer_db, self._request_db, self._writer_pid, self._request_pid = None, None, -1, -1
 
     class _Tx:
         def __init__(self, spool: Spool) -> None:
             self.spool = spool
 
         def __enter__(self) -> sqlite3.Connection:
-            _gate.__enter__()
+            self.gate = locks.gates.background
+            self.gate.acquire()
             try:
                 self.spool._lock.__enter__()
                 try:
                     self.db = self.spool._writer()
-                    # IMMEDIATE takes SQLite's write lock up front (it is free: we hold the writer lock).
+                    # IMMEDIATE takes SQLite's write lock up front (it is free: we hold the file lock).
                     self.db.execute("BEGIN IMMEDIATE")
                 except BaseException:
                     self.spool._lock.__exit__(None, None, None)
                     raise
             except BaseException:
-                _gate.__exit__(None, None, None)
+                self.gate.release()
                 raise
             return self.db
 
@@ -251,13 +264,13 @@ class Spool:
                 self.db.execute("COMMIT" if kind is None else "ROLLBACK")
             finally:
                 self.spool._lock.__exit__(None, None, None)
-                _gate.__exit__(None, None, None)
+                self.gate.release()
 
     def _tx(self) -> Spool._Tx:
         return Spool._Tx(self)
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        with _gate:
+        with locks.gates.background:
             return list(self._db().execute(sql, params).fetchall())
 
     # --- writing ---
@@ -268,33 +281,41 @@ class Spool:
         if not items:
             return
         now = time.time()
-        with _gate, self._lock:
-            db = self._writer()
-            if len(items) <= ROW_EVENTS:  # the usual case: one statement, its own transaction
-                db.execute(_INBOX_INSERT, (len(items), now, "[" + ",".join(items) + "]"))
-            else:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.executemany(_INBOX_INSERT, [(n, now, body) for n, body in _rows(items)])
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
+        with locks.gates.request:  # one request-path commit at a time in this process
+            db = self._request_writer()
+            fd = self._request_lock.fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                self._insert(db, items, now)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             self._known_depth += len(items)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, items: Sequence[str], now: float) -> None:
+        if len(items) <= ROW_EVENTS:  # the usual case: one statement, its own transaction
+            db.execute(_INBOX_INSERT, (len(items), now, "[" + ",".join(items) + "]"))
+        else:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_INBOX_INSERT, [(n, now, body) for n, body in _rows(items)])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def sync(self) -> None:
         """Make every commit so far survive a power loss: fsync the write-ahead log. Blocking I/O."""
-        with _gate:
-            try:
-                # Never an fd on the database file itself: closing one would drop the POSIX locks
-                # SQLite holds on it in this process. SQLite locks the -shm file, not the log.
-                fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return  # no log: every commit was checkpointed into the database file, and synced
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        try:
+            # Never an fd on the database file itself: closing one would drop the POSIX locks SQLite
+            # holds on it in this process. SQLite locks the -shm file, not the log.
+            fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # no log: every commit was checkpointed into the database file, and synced
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def put(self, bodies: Sequence[str]) -> int:
         """Append events (each its wire JSON object); returns how many were accepted.
@@ -319,12 +340,12 @@ class Spool:
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file, without blocking writers (PASSIVE)."""
-        with _gate:
+        with locks.gates.background:
             self._db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def depth(self) -> int:
         """Events waiting (counted now)."""
-        with _gate:
+        with locks.gates.background:
             return _depth(self._db())
 
     def refresh(self) -> int:
@@ -369,7 +390,7 @@ class Spool:
 
     def _bodies(self, seqs: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
-        with _gate:
+        with locks.gates.background:
             db = self._db()
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start : start + 500]
@@ -457,7 +478,7 @@ class Spool:
 
     def status(self) -> SpoolStatus:
         now = time.time()
-        with _gate:
+        with locks.gates.background:
             db = self._db()
             # One read transaction: the three counts see the same state of the file.
             db.execute("BEGIN")
@@ -499,13 +520,14 @@ class Spool:
         return len(rows)
 
     def close(self) -> None:
-        with _gate:
+        with locks.gates.background, locks.gates.request:
             for db in self._connections:
                 db.close()
             self._connections = []
             self._local = threading.local()
-            self._writer_db, self._writer_pid = None, -1
+            self._writer_db, self._request_db, self._writer_pid, self._request_pid = None, None, -1, -1
         self._lock.close()
+        self._request_lock.close()
 
 
 def _depth(db: sqlite3.Connection) -> int:
@@ -562,29 +584,15 @@ def _bury(db: sqlite3.Connection, event_id: str, body: str, reason: str, now: fl
     )
 
 
-# Every SQLite call of the spool is inside this gate, and fork() waits until no thread is (see
-# locks.py).
-_gate = ForkGate()
+# Every SQLite call of the spool holds one of ``locks.gates``, which fork() takes first.
 _spools: weakref.WeakSet[Spool] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []
 
 
-def _before_fork() -> None:
-    _gate.close_for_fork()
-
-
-def _after_fork_in_parent() -> None:
-    _gate.reopen_after_fork()
-
-
 def _after_fork_in_child() -> None:
-    global _gate
-    _gate = ForkGate()
-    _locks_after_fork()
     for spool in list(_spools):
         spool._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    # Looked up at call time: a child replaces the gate, and its own children must use the new one.
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
