@@ -1,11 +1,11 @@
 """Request-path overhead of ccaudit beside OpenTelemetry's ASGI and WSGI middleware, measured in one run.
 
-ASGI: three variants of the same Starlette app are called in-process (no sockets: the network would
-drown microseconds), interleaved block by block so machine noise hits them alike:
+ASGI: variants of the same Starlette app are called in-process (no sockets: the network would drown
+microseconds), interleaved block by block so machine noise hits them alike:
 
   bare      the app alone
-  ccaudit   the app inside CaptureMiddleware, with a real recorder (worker thread, batching) whose
-            transport discards the batches
+  ccaudit   the app inside CaptureMiddleware as deployed by default: a real recorder and spool (its
+            transport discards the batches), audit events committed to the spool before the response
   otel      the app inside opentelemetry-instrumentation-asgi's middleware, SDK tracer provider with a
             BatchSpanProcessor on a no-op exporter (the usual production set-up)
 
@@ -19,8 +19,20 @@ all, inside Flask, apart from what ccaudit does.
 The mix is 20% admin POSTs by an authenticated actor (audited) and 80% public HTML GETs, half by a
 visitor whose consent cookie allows analytics (the cookie is parsed and a page view recorded, the
 most expensive path a public GET can take) and half by one who did not answer the banner.
-Prints p50/p99 per variant and the added latency, and ends with `ratio asgi=<x> wsgi=<y>`: ccaudit's
-added p50 over OpenTelemetry's, per interface. Usage: python benchmarks/overhead.py [--requests N]
+Prints p50/p99 per variant and the added latency, and `ratio asgi=<x> wsgi=<y>`: ccaudit's added p50
+over OpenTelemetry's, per interface.
+
+Durability (audited admin POSTs only, interleaved the same way, in-process for ASGI and WSGI): the app
+bare, with OpenTelemetry, and with ccaudit under each ``CCAUDIT_DURABILITY``: ``deferred`` (the
+asynchronous path: events in memory, written by the recorder's thread), ``process`` (the default:
+committed to the spool before the response), ``power`` (also fsynced before the response), and a
+strict route (fsynced, 503 if it cannot be kept). Then the same audited POSTs over HTTP to two
+gunicorn servers of four workers each (``--preload``, one spool file per server shared by its workers),
+``deferred`` and ``process``, from four concurrent clients, interleaved block by block. Ends with
+`durable asgi_added_p50_us=<x> wsgi_added_p50_us=<y> prefork_added_p50_us=<z>`: the default minus the
+asynchronous path on the same audited requests (goal: at most 25), and the same for ``power``.
+
+Usage: python benchmarks/overhead.py [--requests N] [--audited N] [--prefork N]
 """
 
 from __future__ import annotations
@@ -28,12 +40,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import http.client
 import io
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +98,31 @@ def actor(scope: Any) -> Identity | None:
     return Identity(account_id="alice", organisation="org", role="admin")
 
 
+def spooled_recorder(folder: Path, name: str) -> Recorder:
+    """A recorder as deployed (default flush interval), with a spool of its own on disk, shipping nowhere."""
+    return Recorder(Discard(), platform="bench", spool=Spool(folder / f"{name}.sqlite3"))
+
+
 def build(folder: Path) -> tuple[dict[str, Any], Recorder, TracerProvider]:
-    # As deployed by default: audit events go through the durable spool (written by the recorder's
-    # thread, off the request path). "strict" writes each admin POST's event to the spool before its
-    # response: measured separately, it is the price of that guarantee, not the default.
-    recorder = Recorder(Discard(), platform="bench", spool=Spool(folder / "spool.sqlite3"), flush_interval=0.2)
-    strict_recorder = Recorder(Discard(), platform="bench", spool=Spool(folder / "strict.sqlite3"), flush_interval=0.2)
-    strict = Settings(platform="bench", strict_paths=("/admin/items/*",))
+    # As deployed by default: audit events committed to the durable spool before the response.
+    recorder = spooled_recorder(folder, "mix")
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
     apps = {
         "bare": bare_app(),
         "ccaudit": CaptureMiddleware(bare_app(), Settings(platform="bench"), resolver=actor, recorder=recorder),
         "otel": OpenTelemetryMiddleware(bare_app(), tracer_provider=provider),
-        "strict": CaptureMiddleware(bare_app(), strict, resolver=actor, recorder=strict_recorder),
     }
     return apps, recorder, provider
+
+
+# The durability variants: CCAUDIT_DURABILITY, plus a strict route under the default.
+DURABILITY: dict[str, dict[str, Any]] = {
+    "deferred": {"durability": "deferred"},
+    "process": {},
+    "power": {"durability": "power"},
+    "strict": {"strict_paths": ("/admin/items/*",)},
+}
 
 
 def _consent() -> bytes:
@@ -214,8 +241,8 @@ def floor(app: Any) -> Any:
     return middleware
 
 
-def build_wsgi() -> tuple[dict[str, Any], Recorder, TracerProvider]:
-    recorder = Recorder(Discard(), platform="bench", flush_interval=0.2)
+def build_wsgi(folder: Path) -> tuple[dict[str, Any], Recorder, TracerProvider]:
+    recorder = spooled_recorder(folder, "wsgi-mix")
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
     with_ccaudit = flask_app()
@@ -241,7 +268,13 @@ def environ_for(method: str, path: str, consented: bool = True) -> dict[str, Any
     }  # fmt: skip
 
 
-def wsgi_block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[float]]) -> None:
+def wsgi_block(
+    app: Any,
+    n: int,
+    samples: list[float],
+    per_kind: dict[str, list[float]],
+    requests: list[tuple[str, str, bool]] = REQUESTS,
+) -> None:
     clock = time.perf_counter_ns
     statuses: list[str] = []
 
@@ -250,7 +283,7 @@ def wsgi_block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[
         return None
 
     for i in range(n):
-        method, path, consented = REQUESTS[i % len(REQUESTS)]
+        method, path, consented = requests[i % len(requests)]
         environ = environ_for(method, path, consented)
         start = clock()
         result = app(environ, start_response)
@@ -269,7 +302,12 @@ def wsgi_block(app: Any, n: int, samples: list[float], per_kind: dict[str, list[
 
 
 def run_wsgi(total: int, block_size: int) -> float:
-    apps, recorder, provider = build_wsgi()
+    with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
+        return _run_wsgi(total, block_size, Path(folder))
+
+
+def _run_wsgi(total: int, block_size: int, folder: Path) -> float:
+    apps, recorder, provider = build_wsgi(folder)
     samples: dict[str, list[float]] = {name: [] for name in apps}
     kinds: dict[str, dict[str, list[float]]] = {name: {"GET": [], "POST": []} for name in apps}
     for app in apps.values():  # warm-up
@@ -314,8 +352,17 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def spool_home() -> str:
+    """Where the benchmark's spools go: the default spool folder's file system (a real disk, so that an
+    fsync costs what it costs), in a temporary folder of their own."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    base.mkdir(parents=True, exist_ok=True)
+    return str(base)
+
+
 async def run(total: int, block_size: int) -> float:
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
         return await _run(total, block_size, Path(folder))
 
 
@@ -336,18 +383,296 @@ async def _run(total: int, block_size: int, folder: Path) -> float:
         if isinstance(app, CaptureMiddleware):
             app.recorder.shutdown(5)
     provider.shutdown()
-    print("ASGI (Starlette); ccaudit with the spool as deployed; strict: admin POSTs on disk before responding")
+    print("ASGI (Starlette); ccaudit as deployed: audit events committed to the spool before the response")
     return report(samples, kinds, recorder)
+
+
+# --- durability: audited admin POSTs only ---
+
+
+def durability_asgi(folder: Path) -> tuple[dict[str, Any], list[Recorder], TracerProvider]:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+    apps: dict[str, Any] = {"bare": bare_app(), "otel": OpenTelemetryMiddleware(bare_app(), tracer_provider=provider)}
+    recorders = []
+    for name, extra in DURABILITY.items():
+        recorder = spooled_recorder(folder, f"asgi-{name}")
+        recorders.append(recorder)
+        settings = Settings(platform="bench", **extra)
+        apps[name] = CaptureMiddleware(bare_app(), settings, resolver=actor, recorder=recorder)
+    return apps, recorders, provider
+
+
+def durability_wsgi(folder: Path) -> tuple[dict[str, Any], list[Recorder], TracerProvider]:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+    with_otel = flask_app()
+    with_otel.wsgi_app = WsgiOpenTelemetryMiddleware(with_otel.wsgi_app, tracer_provider=provider)  # type: ignore[method-assign]
+    apps: dict[str, Any] = {"bare": flask_app(), "otel": with_otel}
+    recorders = []
+    for name, extra in DURABILITY.items():
+        recorder = spooled_recorder(folder, f"wsgi-{name}")
+        recorders.append(recorder)
+        app = flask_app()
+        CCAudit(app, Settings(platform="bench", **extra), resolver=actor, recorder=recorder)
+        apps[name] = app
+    return apps, recorders, provider
+
+
+POST_ONLY = [("POST", "/admin/items/42", True)]
+
+
+async def asgi_posts(app: Any, n: int, samples: list[float]) -> None:
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        status = await call(app, "POST", "/admin/items/42")
+        samples.append((clock() - start) / 1000.0)
+        if status != 200:
+            raise RuntimeError(f"unexpected status {status}")
+
+
+def wsgi_posts(app: Any, n: int, samples: list[float]) -> None:
+    wsgi_block(app, n, samples, {"GET": [], "POST": []}, POST_ONLY)
+
+
+def rounds(names: list[str], count: int) -> list[list[str]]:
+    """The order of the blocks, round by round: who goes first rotates."""
+    return [names[r % len(names) :] + names[: r % len(names)] for r in range(count)]
+
+
+def interleave(names: list[str], count: int, run_block: Callable[[str], None]) -> None:
+    for order in rounds(names, count):
+        gc.collect()
+        for name in order:
+            run_block(name)
+
+
+def report_durability(title: str, samples: dict[str, list[float]]) -> float:
+    """Prints the audited requests' table; returns the default's added p50 over the asynchronous path."""
+    print(f"{title}: audited admin POSTs only, {len(samples['bare'])} per variant")
+    base50 = pct(samples["deferred"], 0.5)
+    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9}  {'over deferred p50':>17}")
+    for name, values in samples.items():
+        p50, p99 = pct(values, 0.5), pct(values, 0.99)
+        over = f"{p50 - base50:17.1f}" if name in DURABILITY else f"{'':17}"
+        print(f"{name:10} {p50:9.1f} {p99:9.1f}  {over}")
+    return pct(samples["process"], 0.5) - base50
+
+
+def power_added(samples: dict[str, list[float]]) -> float:
+    return pct(samples["power"], 0.5) - pct(samples["deferred"], 0.5)
+
+
+async def run_durability_asgi(total: int, block_size: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
+        apps, recorders, provider = durability_asgi(Path(folder))
+        samples: dict[str, list[float]] = {name: [] for name in apps}
+        for app in apps.values():
+            await asgi_posts(app, 1000, [])  # warm-up
+        for order in rounds(list(apps), max(1, total // block_size)):
+            gc.collect()
+            for name in order:
+                await asgi_posts(apps[name], block_size, samples[name])
+        for recorder in recorders:
+            recorder.shutdown(5)
+        provider.shutdown()
+    return samples
+
+
+def run_durability_wsgi(total: int, block_size: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
+        apps, recorders, provider = durability_wsgi(Path(folder))
+        samples: dict[str, list[float]] = {name: [] for name in apps}
+        for app in apps.values():
+            wsgi_posts(app, 1000, [])  # warm-up
+        interleave(
+            list(apps), max(1, total // block_size), lambda name: wsgi_posts(apps[name], block_size, samples[name])
+        )
+        for recorder in recorders:
+            recorder.shutdown(5)
+        provider.shutdown()
+    return samples
+
+
+# --- four gunicorn workers writing one spool, over HTTP ---
+
+PREFORK_WORKERS = 4
+PREFORK_CLIENTS = 4
+
+
+class _TimedBody:
+    """The response body, wrapped to time the request to its end, as the in-process WSGI bench does."""
+
+    def __init__(self, inner: Any, started: int, record: Callable[[int], None]) -> None:
+        self._inner, self._started, self._record = inner, started, record
+
+    def __iter__(self) -> Any:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+        self._record(time.perf_counter_ns() - self._started)
+
+
+class Timed:
+    """Times each POST inside the worker (no HTTP, no client in the figure) and appends it, in
+    microseconds, to a file of the worker's own in ``folder``."""
+
+    def __init__(self, app: Any, folder: Path) -> None:
+        self.app, self.folder = app, folder
+        self._fd, self._pid = -1, -1
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        started = time.perf_counter_ns()
+        return _TimedBody(self.app(environ, start_response), started, self._record)
+
+    def _record(self, elapsed_ns: int) -> None:
+        if self._pid != os.getpid():  # a forked worker: a file of its own
+            self._pid = os.getpid()
+            self._fd = os.open(self.folder / f"times-{self._pid}.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.write(self._fd, f"{elapsed_ns / 1000.0:.2f}\n".encode())
+
+
+def prefork_app() -> Any:
+    """The WSGI app one benchmark gunicorn runs (``overhead:prefork_app()``): the Flask app with ccaudit,
+    settings from the environment, the spool at CCAUDIT_SPOOL_PATH shared by the server's workers; each
+    POST timed inside the worker (BENCH_TIMES_DIR)."""
+    from ccaudit import load_settings
+
+    settings = load_settings()
+    app = flask_app()
+    recorder = Recorder(Discard(), platform=settings.platform, spool=Spool(settings.spool_file))
+    CCAudit(app, settings, resolver=actor, recorder=recorder)
+    return Timed(app, Path(os.environ["BENCH_TIMES_DIR"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gunicorn(folder: Path, durability: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAUDIT_")}
+    times = folder / f"times-{durability}"
+    times.mkdir()
+    env.update(CCAUDIT_PLATFORM="bench", CCAUDIT_DURABILITY=durability, BENCH_TIMES_DIR=str(times),
+               CCAUDIT_SPOOL_PATH=str(folder / f"prefork-{durability}.sqlite3"))  # fmt: skip
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(PREFORK_WORKERS),
+            "--preload", "--log-level", "warning", "--chdir", str(Path(__file__).parent),
+            "overhead:prefork_app()"]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if http_request(port, "GET", "/page") == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"gunicorn ({durability}) did not start")
+
+
+def http_request(port: int, method: str, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, headers={"Cookie": COOKIE.decode()})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def prefork_block(port: int, n: int, samples: list[float]) -> None:
+    """``n`` audited POSTs from PREFORK_CLIENTS concurrent clients, each timed from the client."""
+    lock = threading.Lock()
+    per_client = n // PREFORK_CLIENTS
+
+    def client() -> None:
+        mine = []
+        for _ in range(per_client):
+            start = time.perf_counter_ns()
+            status = http_request(port, "POST", "/admin/items/42")
+            mine.append((time.perf_counter_ns() - start) / 1000.0)
+            if status != 200:
+                raise RuntimeError(f"unexpected status {status}")
+        with lock:
+            samples.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(PREFORK_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def run_prefork(total: int, block_size: int) -> dict[str, list[float]]:
+    """Server-side times of the audited POSTs (inside the workers), per variant; prints them beside
+    what the clients saw over HTTP."""
+    warm_up = 400
+    with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
+        servers = {name: start_gunicorn(Path(folder), name) for name in ("deferred", "process")}
+        client: dict[str, list[float]] = {name: [] for name in servers}
+        try:
+            for _, port in servers.values():
+                prefork_block(port, warm_up, [])
+            interleave(list(servers), max(1, total // block_size),
+                       lambda name: prefork_block(servers[name][1], block_size, client[name]))  # fmt: skip
+        finally:
+            for proc, _ in servers.values():
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+        server: dict[str, list[float]] = {}
+        for name in servers:
+            files = sorted((Path(folder) / f"times-{name}").glob("times-*.txt"))
+            # In order of arrival per worker; the warm-up's share of each worker is dropped.
+            values = [[float(line) for line in f.read_text().split()] for f in files]
+            share = warm_up // max(1, len(values))
+            server[name] = [v for worker in values for v in worker[share:]]
+    print(
+        f"WSGI (Flask) under gunicorn, {PREFORK_WORKERS} workers sharing one spool per server, {PREFORK_CLIENTS} "
+        f"concurrent clients over HTTP: audited admin POSTs only, {len(client['process'])} per variant"
+    )
+    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9}  {'over deferred p50':>17}   (timed in the workers)")
+    for name, values in server.items():
+        over = pct(values, 0.5) - pct(server["deferred"], 0.5)
+        print(f"{name:10} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f}  {over:17.1f}")
+    print(f"{'':10} {'':9} {'':9}  {'':17}   (seen by the clients, HTTP included)")
+    for name, values in client.items():
+        over = pct(values, 0.5) - pct(client["deferred"], 0.5)
+        print(f"{name:10} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f}  {over:17.1f}")
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=60_000, help="requests per variant")
+    parser.add_argument("--requests", type=int, default=60_000, help="requests per variant (mixed traffic)")
     parser.add_argument("--block", type=int, default=2_000, help="requests per interleaved block")
+    parser.add_argument("--audited", type=int, default=20_000, help="audited POSTs per durability variant")
+    parser.add_argument("--prefork", type=int, default=8_000, help="audited POSTs per gunicorn server")
     args = parser.parse_args()
     asgi = asyncio.run(run(args.requests, args.block))
     wsgi = run_wsgi(args.requests, args.block)
     print(f"ratio asgi={asgi:.3f} wsgi={wsgi:.3f}")
+    print()
+    asgi_samples = asyncio.run(run_durability_asgi(args.audited, 1000))
+    asgi_added = report_durability("ASGI (Starlette)", asgi_samples)
+    wsgi_samples = run_durability_wsgi(args.audited, 1000)
+    wsgi_added = report_durability("WSGI (Flask)", wsgi_samples)
+    prefork = run_prefork(args.prefork, 400)
+    prefork_added = pct(prefork["process"], 0.5) - pct(prefork["deferred"], 0.5)
+    print(
+        f"durable asgi_added_p50_us={asgi_added:.1f} wsgi_added_p50_us={wsgi_added:.1f} "
+        f"prefork_added_p50_us={prefork_added:.1f}"
+    )
+    print(f"power asgi_added_p50_us={power_added(asgi_samples):.1f} wsgi_added_p50_us={power_added(wsgi_samples):.1f}")
 
 
 if __name__ == "__main__":
