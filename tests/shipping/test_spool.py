@@ -218,6 +218,41 @@ def test_a_spool_of_the_earlier_layout_is_moved_into_batches_and_loses_nothing(t
     assert Spool(path).status().depth == len(names)  # opened again: nothing moved twice
 
 
+def test_a_spool_of_the_previous_batch_layout_gets_its_sizes_and_an_inbox(tmp_path: Path) -> None:
+    path = tmp_path / "batches.sqlite3"
+    with sqlite3.connect(path) as db:  # the batch layout before the request path wrote to the spool
+        db.executescript(
+            "CREATE TABLE batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, events INTEGER NOT NULL, "
+            "enqueued_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0, "
+            "lease_until REAL NOT NULL DEFAULT 0);"
+            "CREATE TABLE bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+        )
+        for n in range(3):
+            body = "[" + ",".join(pairs(f"b{n}-0", f"b{n}-1")) + "]"
+            seq = db.execute("INSERT INTO batches (events, enqueued_at) VALUES (2, ?)", (1000.0 + n,)).lastrowid
+            db.execute("INSERT INTO bodies (seq, body) VALUES (?, ?)", (seq, body))
+    spool = Spool(path)
+    spool.append(pairs("fresh"))
+    assert spool.status().depth == 7
+    one_row = len("[" + ",".join(pairs("b0-0", "b0-1")) + "]")
+    # The byte bound holds for the old rows too: their sizes were filled in when the file was opened.
+    assert ids(spool.claim(100, 60, max_bytes=one_row + 1)) == ["b0-0", "b0-1"]
+    assert ids(spool.claim(100, 60)) == ["b1-0", "b1-1", "b2-0", "b2-1", "fresh"]
+
+
+def test_request_path_commits_are_folded_into_batches_in_order(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.put(pairs("a"))
+    for name in ("b", "c", "d"):
+        spool.append(pairs(name))
+    assert spool.status().depth == 4
+    assert spool.fold() == 3
+    assert spool.fold() == 0
+    claimed = spool.claim(100, 60)
+    assert ids(claimed) == ["a", "b", "c", "d"]
+    assert [b.events for b in claimed] == [1, 3]  # the three commits merged into one row
+
+
 def test_a_claimed_row_is_not_claimable_until_its_lease_expires(tmp_path: Path, clock: SimpleNamespace) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     spool.put(pairs("a"))
@@ -319,10 +354,17 @@ class Waits(Destination):
         return value
 
 
+class WaitsRecorder(Recorder):
+    """The real recorder, its destination recording waits from before its threads start."""
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self.destination = Waits()
+
+
 def _recorder(transport: Scripted, tmp_path: Path) -> tuple[Recorder, Spool]:
     spool = Spool(tmp_path / "r.sqlite3")
-    recorder = Recorder(transport, platform="p", spool=spool, batch_size=100, flush_interval=60, backoff_max=2.0)
-    recorder.destination = Waits()
+    recorder = WaitsRecorder(transport, platform="p", spool=spool, batch_size=100, flush_interval=60, backoff_max=2.0)
     return recorder, spool
 
 
