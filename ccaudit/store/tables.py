@@ -43,7 +43,23 @@ CONSENT_RECEIPTS = TableInfo(
     purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
 )
 
-PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS)
+ACCOUNTS = TableInfo(
+    name="accounts",
+    stream="access",
+    # The people who read the trail (staff, auditors): their login name and role.
+    subject_columns=("account_id", "username"),
+    purpose="access to ccaudit's read side: who may see what (privacy statement §8)",
+)
+
+API_TOKENS = TableInfo(
+    name="api_tokens",
+    stream="access",
+    # A personal token belongs to an account; a platform read token to no one.
+    subject_columns=("account_id",),
+    purpose="credentials for reading through the API (privacy statement §8); secrets stored as digests",
+)
+
+PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS)
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
 # spool (SQLite, Settings.spool_file: CCAUDIT_SPOOL_PATH or the state folder; see
@@ -64,7 +80,7 @@ DEAD_LETTERS = TableInfo(
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
-ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS)
+ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS)
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
 # one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused

@@ -1,0 +1,105 @@
+"""Who may do what: one table, read by the service's routes, the tests and the docs.
+
+A principal (see ``principal.py``) holds permissions: an account through its role, a personal API
+token through its account's role narrowed by the token's scopes, a platform read token through its
+scopes, and the deployment's bootstrap credential (``CCAUDIT_ADMIN_TOKEN``) through ``BOOTSTRAP``:
+it can make accounts and tokens and reads nothing. Each route names the one permission it needs in
+``ROUTES``; a route that is not in the table is refused (a test fails when one exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    AUDIT_READ = "audit:read"  # search and export the audit trail (org_admin: own organisations)
+    USAGE_READ = "usage:read"  # anonymous usage aggregates
+    CONSENT_READ = "consent:read"  # consent records (receipts) of a visitor
+    TOKENS_ADMIN = "tokens:admin"  # platform ingest and read tokens
+    ACCOUNTS_ADMIN = "accounts:admin"  # accounts and their roles
+    OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+    DPO = "dpo"
+    ORG_ADMIN = "org_admin"
+    LEARNING_MANAGER = "learning_manager"
+
+
+# Roles whose reads are limited to the organisations of their account.
+ORG_SCOPED = frozenset({Role.ORG_ADMIN, Role.LEARNING_MANAGER})
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.DPO: frozenset({P.CONSENT_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
+}
+# The bootstrap credential sets a deployment up; it reads no personal data.
+BOOTSTRAP = frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN})
+# What a platform read token may be given (always limited to its own platform).
+PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A route and the permission it needs. ``PUBLIC``: no credential; ``INGEST``: a platform's
+    ingest token (checked by the ingest endpoint itself)."""
+
+    method: str
+    path: str
+    permission: Permission | str
+    summary: str
+
+
+PUBLIC = "public"
+INGEST = "ingest"
+
+ROUTES: tuple[Rule, ...] = (
+    Rule("GET", "/health", PUBLIC, "liveness, store reachability, ingest counters"),
+    Rule("GET", "/v1/openapi.json", PUBLIC, "the API's description"),
+    Rule("GET", "/v1/register", PUBLIC, "the processing register (no personal data)"),
+    Rule("POST", "/v1/events", INGEST, "store a batch of events"),
+    Rule("GET", "/v1/audit/events", P.AUDIT_READ, "search the audit trail"),
+    Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
+    Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
+    Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),
+    Rule("POST", "/v1/admin/tokens", P.TOKENS_ADMIN, "make a platform ingest token"),
+    Rule("POST", "/v1/admin/tokens/rotate", P.TOKENS_ADMIN, "rotate a platform's ingest token"),
+    Rule("DELETE", "/v1/admin/tokens/{token_id}", P.TOKENS_ADMIN, "revoke a platform ingest token"),
+    Rule("GET", "/v1/admin/accounts", P.ACCOUNTS_ADMIN, "list accounts"),
+    Rule("POST", "/v1/admin/accounts", P.ACCOUNTS_ADMIN, "make an account"),
+    Rule("DELETE", "/v1/admin/accounts/{account_id}", P.ACCOUNTS_ADMIN, "disable an account"),
+    Rule("POST", "/v1/admin/read-tokens", P.TOKENS_ADMIN, "make a platform read token"),
+    Rule("GET", "/v1/me/tokens", P.OWN_TOKENS, "list my personal API tokens"),
+    Rule("POST", "/v1/me/tokens", P.OWN_TOKENS, "make a personal API token"),
+    Rule("DELETE", "/v1/me/tokens/{token_id}", P.OWN_TOKENS, "revoke one of my personal API tokens"),
+)
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    """The rule of a route (``path`` as declared, with its ``{parameters}``)."""
+    return next((r for r in ROUTES if r.method == method and r.path == path), None)
+
+
+def role_table_markdown() -> str:
+    """The table the docs show: each route, the permission it needs, and which roles hold it."""
+    roles = list(Role)
+    head = "| route | needs | " + " | ".join(r.value for r in roles) + " | bootstrap |"
+    lines = [head, "|" + "---|" * (len(roles) + 3)]
+    for rule in ROUTES:
+        marks = []
+        for role in roles:
+            marks.append("yes" if rule.permission in ROLE_PERMISSIONS[role] else "")
+        if rule.permission in (PUBLIC, INGEST):
+            marks = ["" for _ in roles]
+        own = " (own organisations)" if rule.permission == P.AUDIT_READ else ""
+        boot = "yes" if rule.permission in BOOTSTRAP else ""
+        lines.append(f"| `{rule.method} {rule.path}` | {rule.permission}{own} | " + " | ".join(marks) + f" | {boot} |")
+    return "\n".join(lines)
