@@ -171,7 +171,7 @@ def serve(
         state = "not checked (--no-migrate)"
     log.info("migrations: %s (latest %s)", state, latest.file_name, extra={"migrations": state})
     if settings.admin_token is None:
-        log.warning("CCAUDIT_ADMIN_TOKEN is not set; the read API refuses every request")
+        log.warning("CCAUDIT_ADMIN_TOKEN is not set; accounts can only be made with `ccaudit users create`")
     data_dir = settings.data_dir.resolve() if is_embedded(settings.store_dsn) else None
     record = ServiceRecord(url, os.getpid(), application.state.instance)
 
@@ -218,10 +218,14 @@ def _api(
     settings: Settings, url: str, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
 ) -> dict[str, Any]:
     """Call the API of the service at ``url``; any failure ends the command with a message naming it."""
-    if settings.admin_token is None:
-        _fail(f"the service at {url} needs its admin token: set CCAUDIT_ADMIN_TOKEN", 2)
+    # A personal token reads; the admin token (the bootstrap credential) makes accounts and tokens.
+    credential = settings.api_token or settings.admin_token
+    if credential is None:
+        _fail(
+            f"the service at {url} needs a credential: set CCAUDIT_API_TOKEN (ccaudit login) or CCAUDIT_ADMIN_TOKEN", 2
+        )
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {credential.get_secret_value()}"}
     data = json.dumps(body).encode() if body is not None else None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -231,7 +235,10 @@ def _api(
             return answer
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode("utf-8", "replace")
-        hint = "; is CCAUDIT_ADMIN_TOKEN that service's admin token?" if exc.code in (401, 403) else ""
+        hint = {
+            401: "; is the credential (CCAUDIT_API_TOKEN, else CCAUDIT_ADMIN_TOKEN) one of that service's?",
+            403: "; the credential's role may not do this (the admin token reads nothing: use CCAUDIT_API_TOKEN)",
+        }.get(exc.code, "")
         _fail(f"the service at {url} answered {exc.code}: {detail}{hint}")
     except (OSError, ValueError) as exc:
         _fail(f"no answer from the service at {url}: {exc}")
@@ -405,6 +412,121 @@ def tokens_list(platform: Annotated[str | None, typer.Option()] = None) -> None:
     for row in rows:
         table.add_row(row["token_id"], row["platform"], row["created_at"], row["not_after"] or "-")
     out.print(table)
+
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts: who may read what (roles and organisations).")
+app.add_typer(users_app, name="users")
+
+
+def _account_store(settings: Settings, target: Target) -> Any:
+    from ccaudit.access import AccountStore
+
+    store = _direct_store(settings, target)
+    return AccountStore(store.client, store.database)
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    entered: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return entered
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option(help="operator, auditor, dpo, org_admin or learning_manager.")],
+    org: Annotated[list[str] | None, typer.Option(help="An organisation the account may see (repeatable).")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Make an account (never with a default password: you type it, or pipe it with --password-stdin)."""
+    from ccaudit.access import AccountError
+
+    settings = _settings()
+    target = _target(settings)
+    password = _password(password_stdin)
+    body = {"username": username, "role": role, "organisations": org or [], "password": password}
+    if target.service_url is not None:
+        data = _api(settings, target.service_url, "POST", "/v1/admin/accounts", body=body)
+    else:
+        try:
+            data = _account_store(settings, target).create(username, role, org or [], password).as_dict()
+        except AccountError as exc:
+            _fail(str(exc), 2)
+    out.print(f"account {data['account_id']}  {data['username']}  {data['role']}  "
+              f"{', '.join(data['organisations']) or '(every organisation)'}", highlight=False)  # fmt: skip
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts (never their passwords)."""
+    settings = _settings()
+    target = _target(settings)
+    if target.service_url is not None:
+        rows = _api(settings, target.service_url, "GET", "/v1/admin/accounts")["accounts"]
+    else:
+        rows = [a.as_dict() for a in _account_store(settings, target).list_accounts()]
+    table = Table("id", "username", "role", "organisations", "disabled")
+    for row in rows:
+        table.add_row(row["account_id"], row["username"], row["role"], ", ".join(row["organisations"]) or "-",
+                      "yes" if row["disabled"] else "")  # fmt: skip
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(account_id: Annotated[str, typer.Argument()]) -> None:
+    """Disable an account now: its tokens stop working too."""
+    settings = _settings()
+    target = _target(settings)
+    if target.service_url is not None:
+        path = f"/v1/admin/accounts/{urllib.parse.quote(account_id, safe='')}"
+        data = _api(settings, target.service_url, "DELETE", path)
+    else:
+        account = _account_store(settings, target).disable(account_id)
+        if account is None:
+            _fail(f"no account with id {account_id}")
+        data = account.as_dict()
+    out.print(f"disabled {data['account_id']} ({data['username']})", highlight=False)
+
+
+@app.command()
+def login(
+    username: Annotated[str, typer.Argument()],
+    days: Annotated[int, typer.Option(min=1, max=366, help="How long the token works.")] = 90,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Get a personal API token for an account (printed once): give it to the command line as
+    CCAUDIT_API_TOKEN."""
+    import base64
+
+    settings = _settings()
+    target = _target(settings)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True)
+    if target.service_url is not None:
+        basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+        url = f"{target.service_url}/v1/me/tokens"
+        headers = {"Content-Type": "application/json", "Authorization": f"Basic {basic}"}
+        request = urllib.request.Request(url, data=json.dumps({"days": days}).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
+                token = json.load(response)["token"]
+        except urllib.error.HTTPError as exc:
+            refused = "wrong username or password, or too many tries"
+            _fail(f"the service at {target.service_url} answered {exc.code}: {refused}")
+        except (OSError, ValueError) as exc:
+            _fail(f"no answer from the service at {target.service_url}: {exc}")
+    else:
+        from ccaudit.access import AccountStore, ApiTokenStore
+        from ccaudit.access.roles import ROLE_PERMISSIONS
+
+        store = _direct_store(settings, target)
+        account = AccountStore(store.client, store.database).verify_password(username, password)
+        if account is None:
+            _fail("wrong username or password")
+        token, _ = ApiTokenStore(store.client, store.database).create_personal(
+            account.account_id, ROLE_PERMISSIONS[account.role], days
+        )
+    sys.stdout.write(token + "\n")
 
 
 @app.command("register")

@@ -226,6 +226,29 @@ def run_demo(
         print(made.stderr, file=sys.stderr, flush=True)
         return made.returncode
     ingest_tokens = {row["platform"]: row["token"] for row in map(json.loads, made.stdout.splitlines())}
+    # Demo accounts, each with a password of this run (never a default one), and a personal token
+    # for the auditor, so that the read API can be tried at once.
+    accounts: list[tuple[str, str, str]] = []
+    demo_accounts: tuple[tuple[str, str, list[str]], ...] = (
+        ("auditor", "auditor", []),
+        ("dpo", "dpo", []),
+        ("gemeente-admin", "org_admin", ["gemeente-a"]),
+    )
+    for username, role, orgs in demo_accounts:
+        password = secrets.token_urlsafe(12)
+        args = [python, "-m", "ccaudit", "users", "create", username, "--role", role, "--password-stdin"]
+        args += [arg for org in orgs for arg in ("--org", org)]
+        created = subprocess.run(args, env=store_env, input=password + "\n", capture_output=True, text=True)
+        if created.returncode != 0:
+            print(created.stderr, file=sys.stderr, flush=True)
+            return created.returncode
+        accounts.append((username, role, password))
+    logged_in = subprocess.run([python, "-m", "ccaudit", "login", "auditor", "--password-stdin"], env=store_env,
+                               input=accounts[0][2] + "\n", capture_output=True, text=True)  # fmt: skip
+    if logged_in.returncode != 0:
+        print(logged_in.stderr, file=sys.stderr, flush=True)
+        return logged_in.returncode
+    reader = logged_in.stdout.strip()
 
     def env_for(kit_name: str) -> dict[str, str]:
         return {**env, "CCAUDIT_INGEST_TOKEN": ingest_tokens[_PLATFORMS[kit_name]]}
@@ -268,9 +291,13 @@ def run_demo(
     print(f"ccaudit service   {service_url}", flush=True)
     for platform in platforms:
         print(f"{platform.label:<17} {platform.url}   (log in as alice/demo or bob/demo)", flush=True)
-    print(f"admin token       {token}", flush=True)
-    print(f'try:  curl -H "Authorization: Bearer {token}" "{service_url}/v1/audit/events?limit=5"', flush=True)
-    print(f'      curl -H "Authorization: Bearer {token}" "{service_url}/v1/usage/summary?platform=coop"', flush=True)
+    print(f"admin token       {token}   (bootstrap: makes accounts and tokens, reads nothing)", flush=True)
+    for username, role, password in accounts:
+        print(f"account           {username} / {password}   ({role})", flush=True)
+    print(f"reader token      {reader}   (the auditor's personal token)", flush=True)
+    print(f'try:  curl -H "Authorization: Bearer {reader}" "{service_url}/v1/audit/events?limit=5"', flush=True)
+    print(f'      curl -H "Authorization: Bearer {reader}" "{service_url}/v1/usage/summary?platform=coop"', flush=True)
+    print("      CCAUDIT_API_TOKEN=$(ccaudit login dpo) ccaudit consent show <consent id>", flush=True)
     logs = [str(p.log) for p in platforms if p.log is not None]
     if logs:
         print(f"WSGI kits' logs:  {'  '.join(logs)}", flush=True)

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="The deployment's bootstrap credential: at least 22 random characters (`ccaudit secret`)."
     )
+    api_token: SecretStr | None = Field(
+        None, description="The command line's credential for reading: a personal API token (`ccaudit login`)."
+    )
     log_format: Literal["text", "json"] = Field("text", description="Logs on stderr: text, or JSON lines for shippers.")
     token_grace_seconds: int = Field(86400, ge=0, le=90 * 86400, description="A rotated token works this long.")
     ingest_rate: float = Field(50.0, gt=0, description="Batches per second per ingest token (sustained).")

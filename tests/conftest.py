@@ -149,8 +149,32 @@ def stop_process(p: Proc) -> int:
 @dataclass
 class Service:
     proc: Proc
-    token: str  # the admin token (read API)
+    token: str  # the admin token: the bootstrap credential, which makes accounts and tokens and reads nothing
     ingest_tokens: dict[str, str] = field(default_factory=dict)
+    read_tokens: dict[str, str] = field(default_factory=dict)
+
+    def personal_token(self, role: str = "auditor", organisations: tuple[str, ...] = ()) -> str:
+        """A personal API token of an account with ``role`` (made once, through the API as people do:
+        the bootstrap credential makes the account, its password gets the token)."""
+        key = f"{role}:{','.join(organisations)}"
+        if key not in self.read_tokens:
+            username, password = f"{role}-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+            made = httpx.post(
+                self.url + "/v1/admin/accounts",
+                json={"username": username, "role": role, "organisations": list(organisations), "password": password},
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
+            assert made.status_code == 201, made.text
+            issued = httpx.post(self.url + "/v1/me/tokens", json={}, auth=(username, password), timeout=30)
+            assert issued.status_code == 201, issued.text
+            self.read_tokens[key] = issued.json()["token"]
+        return self.read_tokens[key]
+
+    @property
+    def reader(self) -> str:
+        """An auditor's personal token: it reads the audit trail and usage."""
+        return self.personal_token("auditor")
 
     def ingest_token(self, platform: str = "coop") -> str:
         """An ingest token for ``platform``, made through the admin API on first use."""
@@ -181,7 +205,7 @@ class Service:
         response = httpx.get(
             self.url + "/v1/audit/events",
             params=params,
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers={"Authorization": f"Bearer {self.reader}"},
             timeout=10,
         )
         assert response.status_code == 200, response.text
@@ -192,7 +216,7 @@ class Service:
         response = httpx.get(
             self.url + "/v1/usage/summary",
             params=params,
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers={"Authorization": f"Bearer {self.reader}"},
             timeout=10,
         )
         assert response.status_code == 200, response.text
@@ -203,7 +227,7 @@ class Service:
         """The receipts stored for ``consent_id``, oldest first; none (a 404) until the first arrives."""
         response = httpx.get(
             f"{self.url}/v1/consent/{consent_id}",
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers={"Authorization": f"Bearer {self.personal_token('dpo')}"},
             timeout=10,
         )
         if response.status_code == 404:
@@ -310,6 +334,20 @@ def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
             for metric in scope.metrics:
                 points.setdefault(metric.name, []).extend(metric.data.data_points)
     return points
+
+
+def personal_headers(store: Store, role: str, organisations: tuple[str, ...] = ()) -> dict[str, str]:
+    """The Authorization header of a personal token of a new account with ``role``, made in ``store``."""
+    from ccaudit.access import AccountStore, ApiTokenStore, Role
+    from ccaudit.access.roles import ROLE_PERMISSIONS
+
+    account = AccountStore(store.client, store.database).create(
+        f"{role}-{uuid.uuid4().hex[:8]}", role, organisations, secrets.token_urlsafe(16)
+    )
+    token, _ = ApiTokenStore(store.client, store.database).create_personal(
+        account.account_id, ROLE_PERMISSIONS[Role(role)]
+    )
+    return {"Authorization": f"Bearer {token}"}
 
 
 def settings_for_tests(**overrides: Any) -> Settings:

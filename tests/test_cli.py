@@ -33,7 +33,7 @@ def ccaudit(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_events_reads_through_the_running_service(service: Service) -> None:
     service.post_batch(batch([wire(5, request_id="cli-through-service")])).raise_for_status()
     done = ccaudit(
-        "events", "--json", "--limit", "1000", CCAUDIT_SERVICE_URL=service.url, CCAUDIT_ADMIN_TOKEN=service.token
+        "events", "--json", "--limit", "1000", CCAUDIT_SERVICE_URL=service.url, CCAUDIT_API_TOKEN=service.reader
     )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
@@ -154,7 +154,7 @@ def test_consent_show_prints_a_consents_history(service: Service) -> None:
     consent_id = str(uuid.uuid4())
     given, withdrawn = consent_wire(consent_id, 1), consent_wire(consent_id, 2, action="withdraw")
     service.post_batch(batch([given, withdrawn])).raise_for_status()
-    env = {"CCAUDIT_SERVICE_URL": service.url, "CCAUDIT_ADMIN_TOKEN": service.token}
+    env = {"CCAUDIT_SERVICE_URL": service.url, "CCAUDIT_API_TOKEN": service.personal_token("dpo")}
     shown = ccaudit("consent", "show", consent_id, "--json", **env)
     assert shown.returncode == 0, shown.stderr
     assert [r["action"] for r in json.loads(shown.stdout)["receipts"]][-1] == "withdraw"
@@ -214,7 +214,7 @@ def test_commands_reach_the_service_that_holds_the_data_folder_and_name_it(tmp_p
         # Without the admin token the command says which service refused it, and why.
         refused = ccaudit("tokens", "list", CCAUDIT_DATA_DIR=env["CCAUDIT_DATA_DIR"])
         assert refused.returncode == 2
-        assert f"the service at {url} needs its admin token: set CCAUDIT_ADMIN_TOKEN" in refused.stderr
+        assert f"the service at {url} needs a credential: set CCAUDIT_API_TOKEN" in refused.stderr
         wrong = ccaudit("tokens", "list", **{**env, "CCAUDIT_ADMIN_TOKEN": secrets.token_urlsafe(16)})
         assert wrong.returncode == 1
         assert f"the service at {url} answered 401" in wrong.stderr

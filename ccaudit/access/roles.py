@@ -103,3 +103,7 @@ def role_table_markdown() -> str:
         boot = "yes" if rule.permission in BOOTSTRAP else ""
         lines.append(f"| `{rule.method} {rule.path}` | {rule.permission}{own} | " + " | ".join(marks) + f" | {boot} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m ccaudit.access.roles: the table for docs/access.md
+    print(role_table_markdown())

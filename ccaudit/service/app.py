@@ -1,5 +1,5 @@
 """The service's Starlette app factory: health, ingest, the audit read API, the usage summary,
-consent histories."""
+consent histories, accounts and tokens. Every route is held to the access table (``auth.protect``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ccaudit import __version__
+from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.ingest import Ingestor
+from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import make_search_endpoint
+from ccaudit.service.auth import protect
 from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.openapi import openapi
@@ -32,6 +35,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     tokens = TokenStore(store.client, store.database)
     limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
     counters = IngestCounters()
+    accounts = AccountStore(store.client, store.database)
+    api_tokens = ApiTokenStore(store.client, store.database)
+    authenticator = Authenticator(settings, accounts, api_tokens)
     # Names this process in /health, so the command line can tell it from another service that
     # answers on the same port (see ccaudit.service.presence).
     instance = uuid.uuid4().hex
@@ -57,21 +63,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         }
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
-    app = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
-            Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
-            Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
-            Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
-            *token_routes(settings, tokens),
-            Route("/v1/openapi.json", openapi_document, methods=["GET"]),
-            Route("/v1/register", register_document, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
+        Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
+        Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
+        Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
+        *token_routes(settings, tokens),
+        *access_routes(accounts, api_tokens),
+        Route("/v1/openapi.json", openapi_document, methods=["GET"]),
+        Route("/v1/register", register_document, methods=["GET"]),
+    ]
+    app = Starlette(routes=[protect(route, authenticator) for route in routes])
     app.state.settings = settings
     app.state.instance = instance
     app.state.store = store
     app.state.ingest_counters = counters
     app.state.tokens = tokens
+    app.state.accounts = accounts
+    app.state.api_tokens = api_tokens
     return app

@@ -9,10 +9,13 @@ Parameters (each refused with a 400 naming it):
 - ``platform``, ``organisation``, ``actor``, ``subject``, ``action``, ``request_id``: exact matches, at
   most 256 characters; ``outcome``: one of :data:`OUTCOMES`.
 
-401 without the admin token; 503 with ``Retry-After`` when the store fails.
+401 without a credential, 403 without ``audit:read``; an ``org_admin`` sees the rows of its own
+organisations only, whatever the parameters say. 503 with ``Retry-After`` when the store fails.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from ccaudit.service import params
 from ccaudit.service.answers import Endpoint, guarded
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.auth import principal
 from ccaudit.service.params import BadParameter
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -53,7 +56,7 @@ def _check_cursor(cursor: str | None) -> None:
 def parse_query(query: dict[str, str], max_page: int) -> AuditQuery:
     """Query-string parameters → AuditQuery, or BadParameter naming the parameter."""
     params.refuse_unknown(query, _KNOWN)
-    texts = {name: params.text(name, query.get(name), 256) for name in _TEXT_FILTERS}
+    texts: dict[str, str | None] = {name: params.text(name, query.get(name), 256) for name in _TEXT_FILTERS}
     outcome = query.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise BadParameter("outcome", f"one of {', '.join(OUTCOMES)}")
@@ -62,19 +65,27 @@ def parse_query(query: dict[str, str], max_page: int) -> AuditQuery:
     return AuditQuery(
         since=params.iso_time("since", query.get("since")),
         until=params.iso_time("until", query.get("until")),
+        platform=texts["platform"],
+        organisation=texts["organisation"],
+        actor=texts["actor"],
+        subject=texts["subject"],
+        action=texts["action"],
         outcome=outcome,
+        request_id=texts["request_id"],
         limit=limit,
         cursor=query.get("cursor"),
-        **texts,
     )
 
 
 def make_search_endpoint(settings: Settings, store: Store) -> Endpoint:
     @guarded
     async def search(request: Request) -> Response:
-        if not admin_authorised(request, settings):
-            return unauthorised()
-        query = parse_query(dict(request.query_params), settings.max_page_size)
+        who = principal(request)
+        query = replace(
+            parse_query(dict(request.query_params), settings.max_page_size),
+            scope_organisations=who.organisations,
+            scope_platforms=who.platforms,
+        )
         events, next_cursor = await run_in_threadpool(store.search_audit, query)
         return JSONResponse({"events": events, "next_cursor": next_cursor})
 

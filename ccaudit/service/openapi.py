@@ -29,6 +29,10 @@ def _query(name: str, description: str, kind: str = "string", required: bool = F
     return {"name": name, "in": "query", "required": required, "description": description, "schema": {"type": kind}}
 
 
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def openapi() -> dict[str, Any]:
     batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
     components = batch.pop("$defs", {})
@@ -47,7 +51,11 @@ def openapi() -> dict[str, Any]:
         },
         "required": ["error"],
     }
-    admin: list[dict[str, list[str]]] = [{"admin": []}]
+    # Reads take a personal or platform read token; administration takes an operator's token or the
+    # bootstrap credential (CCAUDIT_ADMIN_TOKEN). Which role may call which route: ccaudit.access.roles.
+    admin: list[dict[str, list[str]]] = [{"admin": []}, {"personal": []}]
+    personal: list[dict[str, list[str]]] = [{"personal": []}, {"basic": []}]
+    reader: list[dict[str, list[str]]] = [{"personal": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "ccaudit service", "version": __version__},
@@ -55,7 +63,9 @@ def openapi() -> dict[str, Any]:
             "schemas": components,
             "securitySchemes": {
                 "ingest": {"type": "http", "scheme": "bearer", "description": "a platform ingest token (cca_...)"},
-                "admin": {"type": "http", "scheme": "bearer", "description": "CCAUDIT_ADMIN_TOKEN"},
+                "admin": {"type": "http", "scheme": "bearer", "description": "CCAUDIT_ADMIN_TOKEN (bootstrap only)"},
+                "personal": {"type": "http", "scheme": "bearer", "description": "a personal or platform read token"},
+                "basic": {"type": "http", "scheme": "basic", "description": "an account's username and password"},
             },
         },
         "paths": {
@@ -105,7 +115,7 @@ def openapi() -> dict[str, Any]:
             "/v1/audit/events": {
                 "get": {
                     "summary": "Search the audit trail, newest first (keyset pagination)",
-                    "security": admin,
+                    "security": reader,
                     "parameters": [
                         _query("since", "ISO 8601 time, inclusive"),
                         _query("until", "ISO 8601 time, exclusive"),
@@ -126,7 +136,7 @@ def openapi() -> dict[str, Any]:
             "/v1/usage/summary": {
                 "get": {
                     "summary": "Page views, visitors and top lists per day",
-                    "security": admin,
+                    "security": reader,
                     "parameters": [
                         _query("since", "date, inclusive (default: 29 days before until)"),
                         _query("until", "date, inclusive (default: today, UTC)"),
@@ -169,10 +179,57 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "revoked"}, "404": _error("no such token")},
                 },
             },
+            "/v1/admin/accounts": {
+                "get": {
+                    "summary": "List accounts",
+                    "security": admin,
+                    "responses": {"200": {"description": "accounts"}},
+                },
+                "post": {
+                    "summary": "Make an account: {username, role, organisations, password}",
+                    "security": admin,
+                    "responses": {"201": {"description": "the account"}, "400": _error("a field is wrong")},
+                },
+            },
+            "/v1/admin/accounts/{account_id}": {
+                "delete": {
+                    "summary": "Disable an account (its tokens stop working)",
+                    "security": admin,
+                    "parameters": [_path("account_id")],
+                    "responses": {"200": {"description": "disabled"}, "404": _error("no such account")},
+                }
+            },
+            "/v1/admin/read-tokens": {
+                "post": {
+                    "summary": "Make a platform read token: {platform, scopes, days}",
+                    "security": admin,
+                    "responses": {"201": {"description": "the token, shown once"}, "400": _error("a field is wrong")},
+                }
+            },
+            "/v1/me/tokens": {
+                "get": {
+                    "summary": "My personal API tokens",
+                    "security": personal,
+                    "responses": {"200": {"description": "tokens"}},
+                },
+                "post": {
+                    "summary": "Make a personal API token: {scopes, days} (HTTP Basic with the password works here)",
+                    "security": personal,
+                    "responses": {"201": {"description": "the token, shown once"}, "400": _error("a field is wrong")},
+                },
+            },
+            "/v1/me/tokens/{token_id}": {
+                "delete": {
+                    "summary": "Revoke one of my personal API tokens",
+                    "security": personal,
+                    "parameters": [_path("token_id")],
+                    "responses": {"200": {"description": "revoked"}, "404": _error("no such token of yours")},
+                }
+            },
             "/v1/consent/{consent_id}": {
                 "get": {
                     "summary": "A consent's history: every receipt, oldest first",
-                    "security": admin,
+                    "security": reader,
                     "parameters": [
                         {
                             "name": "consent_id",

@@ -13,6 +13,7 @@ Parameters (each refused with a 400 naming it):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from ccaudit.service import params
 from ccaudit.service.answers import Endpoint, guarded
-from ccaudit.service.auth import admin_authorised, unauthorised
+from ccaudit.service.auth import principal
 from ccaudit.service.params import BadParameter
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -57,9 +58,8 @@ def parse_usage_query(query: dict[str, str], today: date) -> UsageQuery:
 def make_summary_endpoint(settings: Settings, store: Store) -> Endpoint:
     @guarded
     async def summary(request: Request) -> Response:
-        if not admin_authorised(request, settings):
-            return unauthorised()
         query = parse_usage_query(dict(request.query_params), datetime.now(UTC).date())
+        query = replace(query, scope_platforms=principal(request).platforms)
         body = await run_in_threadpool(store.summarise_usage, query)
         return JSONResponse(body)
 

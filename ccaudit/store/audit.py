@@ -46,6 +46,10 @@ class AuditQuery:
     request_id: str | None = None
     limit: int = 100
     cursor: str | None = None
+    # Bounds from the principal (ccaudit.access), applied before any filter: None = no bound, an
+    # empty set = nothing. A filter from the request can only narrow within them.
+    scope_organisations: frozenset[str] | None = None
+    scope_platforms: frozenset[str] | None = None
 
 
 def encode_cursor(event_time: datetime, event_id: UUID) -> str:
@@ -66,6 +70,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 def _where(query: AuditQuery) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
+    if query.scope_organisations is not None:
+        clauses.append("organisation IN {scope_orgs:Array(String)}")
+        params["scope_orgs"] = sorted(query.scope_organisations)
+    if query.scope_platforms is not None:
+        clauses.append("platform IN {scope_platforms:Array(String)}")
+        params["scope_platforms"] = sorted(query.scope_platforms)
     simple = {
         "platform": query.platform,
         "organisation": query.organisation,

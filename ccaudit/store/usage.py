@@ -42,12 +42,17 @@ class UsageQuery:
     page: str | None = None
     referrer: str | None = None
     top: int = 10
+    # The principal's platforms (a platform read token's one), applied before any filter; None = all.
+    scope_platforms: frozenset[str] | None = None
 
 
 def summarise_usage(client: Client, database: str, query: UsageQuery) -> dict[str, Any]:
     """Page views and visitors per day, and top lists. Bots are counted apart, never as visitors."""
     clauses = ["event_time >= {since:Date}", "event_time < {until:Date}"]
     params: dict[str, Any] = {"since": query.since, "until": query.until + timedelta(days=1), "top": query.top}
+    if query.scope_platforms is not None:
+        clauses.append("platform IN {scope_platforms:Array(String)}")
+        params["scope_platforms"] = sorted(query.scope_platforms)
     for column, value in (("platform", query.platform), ("page", query.page), ("referrer_host", query.referrer)):
         if value is not None:
             clauses.append(f"{column} = {{{column}:String}}")

@@ -204,7 +204,7 @@ def test_history_route_over_http(service: Service) -> None:
     # OpenTelemetry instruments before the observability test installs its meter provider.
     cid = str(uuid.uuid4())
     assert service.post_batch(batch([consent_wire(cid, 1)])).status_code == 200
-    auth = {"Authorization": f"Bearer {service.token}"}
+    auth = {"Authorization": f"Bearer {service.personal_token('dpo')}"}
     response = httpx.get(f"{service.url}/v1/consent/{cid.upper()}", headers=auth, timeout=10)
     assert response.status_code == 200
     body = response.json()

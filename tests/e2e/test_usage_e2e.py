@@ -77,7 +77,7 @@ def test_page_views_land_only_with_valid_consent(kit: Proc, service: Service) ->
 
 def test_usage_summary_requires_the_admin_token_and_names_bad_parameters(service: Service) -> None:
     assert httpx.get(service.url + "/v1/usage/summary").status_code == 401
-    headers = {"Authorization": f"Bearer {service.token}"}
+    headers = {"Authorization": f"Bearer {service.reader}"}
     for params, named in (({"since": "yesterday"}, "since"), ({"top": "0"}, "top"), ({"x": "1"}, "x"),
                           ({"since": "2026-01-02", "until": "2026-01-01"}, "since")):  # fmt: skip  # fixed date: since > until on any day
         response = httpx.get(service.url + "/v1/usage/summary", params=params, headers=headers)

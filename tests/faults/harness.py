@@ -252,7 +252,7 @@ def stored_request_ids(service: Service, platform: str) -> Counter[str]:
     params: dict[str, str] = {"platform": platform, "limit": "1000"}
     for _ in range(10_000):
         response = httpx.get(
-            service.url + "/v1/audit/events", params=params, headers={"Authorization": f"Bearer {service.token}"},
+            service.url + "/v1/audit/events", params=params, headers={"Authorization": f"Bearer {service.reader}"},
             timeout=30,
         )  # fmt: skip
         assert response.status_code == 200, response.text

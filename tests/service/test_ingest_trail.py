@@ -134,7 +134,7 @@ def test_any_json_body_is_2xx_or_4xx_and_the_reads_stay_200(service: Service, bo
     assert response.status_code < 500, response.text
     assert 200 <= response.status_code < 300 or 400 <= response.status_code < 500
     if response.status_code == 200:
-        auth = {"Authorization": f"Bearer {service.token}"}
+        auth = {"Authorization": f"Bearer {service.reader}"}
         for path in READS:
             read = httpx.get(service.url + path, headers=auth, timeout=30)
             assert read.status_code == 200, (path, read.text)

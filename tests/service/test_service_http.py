@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def auth(service: Service) -> dict[str, str]:
-    return {"Authorization": f"Bearer {service.token}"}
+    return {"Authorization": f"Bearer {service.reader}"}
 
 
 def test_health_reports_store_and_counters(service: Service) -> None:
@@ -36,7 +36,7 @@ def test_read_api_requires_the_admin_token(service: Service, header: str | None)
     headers = {"Authorization": header} if header else {}
     response = httpx.get(service.url + "/v1/audit/events", headers=headers)
     assert response.status_code == 401
-    assert "admin token" in response.json()["error"]
+    assert "credential is required" in response.json()["error"]
 
 
 @pytest.mark.parametrize(

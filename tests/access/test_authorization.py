@@ -1,0 +1,180 @@
+"""Authorization, generated from the access table: every route, every kind of principal.
+
+For each route in ``ccaudit.access.roles.ROUTES`` and each principal (no credential, the bootstrap
+credential, an account of each role by password and by personal token, a narrowed personal token, a
+platform read token): no credential is 401, a principal without the route's permission is 403, and one
+with it gets through. A route the service answers that the table does not list fails the build.
+Organisation and platform bounds are checked on the rows themselves, for any combination of filters.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from ccaudit.access import AccountStore, ApiTokenStore, Permission, Role
+from ccaudit.access.roles import BOOTSTRAP, INGEST, PUBLIC, ROLE_PERMISSIONS, ROUTES
+from ccaudit.ingest import Ingestor
+from ccaudit.service.app import create_app
+from ccaudit.service.auth import protect
+from ccaudit.settings import Settings
+from ccaudit.store import Store
+from tests.ingest.test_pipeline import batch, wire
+from tests.service.test_observability import call
+
+ADMIN = secrets.token_urlsafe(24)
+PASSWORD = "a password long enough"
+
+
+class World:
+    """A service in-process on the real engine, with one principal of each kind and rows of two
+    organisations on two platforms."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.app: Starlette = create_app(Settings(admin_token=ADMIN), store)
+        accounts = AccountStore(store.client, store.database)
+        tokens = ApiTokenStore(store.client, store.database)
+        self.headers: dict[str, dict[str, str]] = {"none": {}, "bootstrap": {"Authorization": f"Bearer {ADMIN}"}}
+        self.permissions: dict[str, frozenset[Permission]] = {"none": frozenset(), "bootstrap": BOOTSTRAP}
+        for role in Role:
+            orgs = ["org-a"] if role in (Role.ORG_ADMIN, Role.LEARNING_MANAGER) else []
+            account = accounts.create(f"{role.value}-{uuid.uuid4().hex[:6]}", role.value, orgs, PASSWORD)
+            token, _ = tokens.create_personal(account.account_id, ROLE_PERMISSIONS[role])
+            self.headers[f"{role.value}:token"] = {"Authorization": f"Bearer {token}"}
+            basic = base64.b64encode(f"{account.username}:{PASSWORD}".encode()).decode()
+            self.headers[f"{role.value}:password"] = {"Authorization": f"Basic {basic}"}
+            self.permissions[f"{role.value}:token"] = self.permissions[f"{role.value}:password"] = ROLE_PERMISSIONS[
+                role
+            ]
+        narrow_account = accounts.create(f"narrow-{uuid.uuid4().hex[:6]}", "auditor", [], PASSWORD)
+        narrow, _ = tokens.create_personal(narrow_account.account_id, frozenset({Permission.USAGE_READ}))
+        self.headers["auditor:narrowed"] = {"Authorization": f"Bearer {narrow}"}
+        self.permissions["auditor:narrowed"] = frozenset({Permission.USAGE_READ})
+        read, _ = tokens.create_platform_read("coop", ["audit:read", "usage:read"])
+        self.headers["platform_read"] = {"Authorization": f"Bearer {read}"}
+        self.permissions["platform_read"] = frozenset({Permission.AUDIT_READ, Permission.USAGE_READ})
+        ingestor = Ingestor(Settings(), store)
+        for platform in ("coop", "library"):
+            events = [
+                wire(n, organisation=org, request_id=f"{platform}-{org}") for n, org in enumerate(("org-a", "org-b"))
+            ]
+            ingestor.ingest(batch(events, platform=platform))
+
+
+@pytest.fixture(scope="module")
+def world(chdb_client: Any) -> World:
+    store = Store(chdb_client, f"authz_{uuid.uuid4().hex[:10]}")
+    store.migrate()
+    return World(store)
+
+
+# A request per route that a principal with the permission can make successfully.
+SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/v1/audit/events"): {},
+    ("GET", "/v1/usage/summary"): {},
+    ("GET", "/v1/consent/{consent_id}"): {"path": "/v1/consent/0b7e4a2e-3f51-4b8e-9d3c-6f1a2b3c4d5e", "ok": {404}},
+    ("GET", "/v1/admin/tokens"): {},
+    ("POST", "/v1/admin/tokens"): {"json": {"platform": "authz"}},
+    ("POST", "/v1/admin/tokens/rotate"): {"json": {"platform": "authz"}},
+    ("DELETE", "/v1/admin/tokens/{token_id}"): {"path": "/v1/admin/tokens/nope", "ok": {404}},
+    ("GET", "/v1/admin/accounts"): {},
+    ("POST", "/v1/admin/accounts"): {
+        "json": lambda: {"username": f"u-{uuid.uuid4().hex[:8]}", "role": "dpo", "password": PASSWORD}
+    },
+    ("DELETE", "/v1/admin/accounts/{account_id}"): {"path": "/v1/admin/accounts/nope", "ok": {404}},
+    ("POST", "/v1/admin/read-tokens"): {"json": {"platform": "coop", "scopes": ["usage:read"]}},
+    ("GET", "/v1/me/tokens"): {},
+    ("POST", "/v1/me/tokens"): {"json": {"days": 1}},
+    ("DELETE", "/v1/me/tokens/{token_id}"): {"path": "/v1/me/tokens/nope", "ok": {404}},
+}
+GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST)]
+PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],
+              "auditor:narrowed", "platform_read"]  # fmt: skip
+
+
+def test_every_route_the_service_answers_is_in_the_table_and_no_other(world: World) -> None:
+    answered = {(m, r.path) for r in world.app.routes if isinstance(r, Route) for m in (r.methods or set()) - {"HEAD"}}
+    assert answered == {(r.method, r.path) for r in ROUTES}
+    assert set(SAMPLES) == {(r.method, r.path) for r in GUARDED}
+    with pytest.raises(LookupError, match="not in the access table"):
+        protect(Route("/v1/new-thing", lambda request: PlainTextResponse("x"), methods=["GET"]), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rule", GUARDED, ids=[f"{r.method} {r.path}" for r in GUARDED])
+@pytest.mark.parametrize("who", PRINCIPALS)
+def test_each_route_lets_through_exactly_the_principals_the_table_names(world: World, rule: Any, who: str) -> None:
+    sample = SAMPLES[(rule.method, rule.path)]
+    body = sample.get("json")
+    response = call(world.app, rule.method, sample.get("path", rule.path), json=body() if callable(body) else body,
+                    headers=world.headers[who])  # fmt: skip
+    if who == "none":
+        assert response.status_code == 401
+    elif rule.permission in world.permissions[who]:
+        assert response.status_code < 400 or response.status_code in sample.get("ok", set()), response.text
+    else:
+        assert response.status_code == 403, response.text
+
+
+def rows(world: World, who: str, **params: str) -> list[dict[str, Any]]:
+    response = call(world.app, "GET", "/v1/audit/events", params=params, headers=world.headers[who])
+    assert response.status_code == 200, response.text
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.dictionaries(
+        st.sampled_from(["organisation", "platform", "actor", "request_id", "outcome", "limit"]),
+        st.sampled_from(["org-a", "org-b", "coop", "library", "acct-1", "coop-org-b", "library-org-a", "success", "5"]),
+        max_size=4,
+    )
+)
+def test_no_filter_widens_what_an_org_admin_or_a_platform_token_sees(world: World, params: dict[str, str]) -> None:
+    if "outcome" in params and params["outcome"] != "success":
+        params["outcome"] = "success"
+    if "limit" in params and not params["limit"].isdigit():
+        params["limit"] = "5"
+    for event in rows(world, "org_admin:token", **params):
+        assert event["organisation"] == "org-a"
+    for event in rows(world, "platform_read", **params):
+        assert event["platform"] == "coop"
+
+
+def test_an_org_admin_sees_its_organisation_on_every_platform(world: World) -> None:
+    seen = {(e["platform"], e["organisation"]) for e in rows(world, "org_admin:token")}
+    assert seen == {("coop", "org-a"), ("library", "org-a")}
+    every = {(e["platform"], e["organisation"]) for e in rows(world, "auditor:token")}
+    assert {("coop", "org-b"), ("library", "org-b")} <= every
+
+
+def test_password_guessing_is_throttled_per_account(world: World) -> None:
+    username = f"throttled-{uuid.uuid4().hex[:6]}"
+    AccountStore(world.store.client, world.store.database).create(username, "auditor", [], PASSWORD)
+
+    def basic(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+    answers = [call(world.app, "GET", "/v1/me/tokens", headers=basic(f"wrong-{n}")).status_code for n in range(5)]
+    assert answers == [401] * 5
+    # Now even the right password waits for the window to pass.
+    assert call(world.app, "GET", "/v1/me/tokens", headers=basic(PASSWORD)).status_code == 401
+
+
+def test_the_docs_show_the_table() -> None:
+    from pathlib import Path
+
+    from ccaudit.access.roles import role_table_markdown
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "access.md").read_text()
+    assert role_table_markdown() in page, "regenerate the table in docs/access.md: python -m ccaudit.access.roles"
