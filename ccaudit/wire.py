@@ -42,7 +42,10 @@ MAX_DETAILS = 32
 PLATFORM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 PLATFORM_RULE = "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 63)"
 
-_Short = Annotated[str, Field(max_length=256)]
+# Names and ids (actor, organisation, subject, resource, details' keys): the Python API cuts what it
+# is given to this length, so that it never builds an event the wire would refuse.
+MAX_SHORT = 256
+_Short = Annotated[str, Field(max_length=MAX_SHORT)]
 _Text = Annotated[str, Field(max_length=2048)]
 # A request's duration: finite, and at most a day (a longer one is a broken clock, not a request).
 _Duration = Annotated[float, Field(ge=0, le=86_400_000, allow_inf_nan=False)]

@@ -17,7 +17,7 @@ from typing import Literal
 from ccaudit.capture.identity import Identity
 from ccaudit.consent.receipts import make_receipt
 from ccaudit.events import ConsentEvent
-from ccaudit.wire import MAX_DETAILS
+from ccaudit.wire import MAX_DETAILS, MAX_SHORT
 
 AuthEvent = Literal["login", "login_failed", "logout"]
 Outcome = Literal["success", "denied", "failed", "error", "aborted"]
@@ -27,8 +27,8 @@ ConsentMethod = Literal["banner", "api"]
 _MAX_TEXT = 512
 
 
-def _text(value: object) -> str:
-    return str(value)[:_MAX_TEXT] if value is not None else ""
+def _text(value: object, limit: int = MAX_SHORT) -> str:
+    return str(value)[:limit] if value is not None else ""
 
 
 @dataclass(slots=True)
@@ -116,14 +116,15 @@ def record_audit(
 
     The first call enriches the request's own event (action, resource, details); each further call
     adds one more event with the same request id. ``outcome`` defaults to the response's outcome.
-    Details are stringified and capped (32 keys, 512 characters each): never put a body in them.
+    Details are stringified and capped (32 keys of at most 256 characters, values of at most 512):
+    never put a body in them. Names and ids are cut to 256 characters, as the wire format takes them.
     """
     ctx = _current.get()
     if ctx is None:
         return False
     clean: dict[str, str] = {}
     for key, value in list((details or {}).items())[:MAX_DETAILS]:
-        clean[_text(key)] = _text(value)
+        clean[_text(key)] = _text(value, _MAX_TEXT)
     if ctx.notes is None:
         ctx.notes = []
     ctx.notes.append(
