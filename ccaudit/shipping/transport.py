@@ -83,7 +83,9 @@ _RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
 def _refusal(status: int, body: bytes, retry_after_header: str | None) -> DeliveryError:
     detail = body[:500].decode("utf-8", "replace")
     problems: list[tuple[int, str]] = []
-    if status == 400:
+    # 400 (invalid events) and 409 (events that would rewrite stored ones) name the events refused:
+    # those are dead-lettered, the rest of the batch is sent again.
+    if status in (400, 409):
         try:
             problems = [(int(p["index"]), str(p["reason"])) for p in json.loads(body).get("problems", [])]
         except (ValueError, TypeError, KeyError, AttributeError):

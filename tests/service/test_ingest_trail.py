@@ -138,3 +138,32 @@ def test_any_json_body_is_2xx_or_4xx_and_the_reads_stay_200(service: Service, bo
         for path in READS:
             read = httpx.get(service.url + path, headers=auth, timeout=30)
             assert read.status_code == 200, (path, read.text)
+
+
+def test_the_shipper_dead_letters_only_the_events_a_409_names(service: Service, tmp_path: Any) -> None:
+    """A rewrite refused in a batch: the platform's recorder keeps the batch's other events."""
+    from ccaudit.shipping.recorder import Recorder
+    from ccaudit.shipping.spool import Spool
+    from ccaudit.shipping.transport import HttpTransport
+
+    stored = now_wire(request_id=f"first-{uuid.uuid4()}")
+    assert service.post_batch(batch([stored])).status_code == 200
+    rewrite = json.dumps({**stored, "actor_account_id": "mallory"})
+    neighbour_id = f"neighbour-{uuid.uuid4()}"
+    neighbour = json.dumps(now_wire(request_id=neighbour_id))
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.put([neighbour, rewrite])
+    recorder = Recorder(HttpTransport(service.url, token=service.ingest_token()), platform="coop", spool=spool,
+                        flush_interval=0.05)  # fmt: skip
+    try:
+        assert recorder.force_flush(30)
+    finally:
+        recorder.shutdown(5)
+    assert [e["request_id"] for e in stored_rows(service, neighbour_id)] == [neighbour_id]
+    [(_, event_id, reason, _, _)] = spool.dead_letters()
+    assert event_id == stored["event_id"]
+    assert "never rewritten" in reason
+
+
+def stored_rows(service: Service, request_id: str) -> list[dict[str, Any]]:
+    return service.events(request_id=request_id)
