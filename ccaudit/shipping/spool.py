@@ -1,22 +1,23 @@
 """The durable spool: audit events on local disk until the service has stored them.
 
 One SQLite file (standard library) in WAL mode, shared by every worker process of a platform on a
-host (pre-fork servers included). Two ways in:
+host (pre-fork servers included). Three ways in:
 
-- ``append``, the request path: the events of one group commit (``commit.py``) as one row of the
-  ``inbox`` table, in one statement. This replaces the design's earlier "the request path never does
-  I/O" for audit, learning and consent events: by default they are committed here before the
-  response is sent (a WAL commit that does not wait for the disk: tens of microseconds).
+- ``append``, the request path: the events of one group commit (``commit.py``) as one line of the
+  process's journal (``journal.py``), before the response is sent. This replaces the design's
+  earlier "the request path never does I/O" for audit, learning and consent events: one ``write()``,
+  which survives the process being killed.
+- ``fold``: the recorder's thread (every flush interval) and each claim move the journals' lines
+  into batches, and note how far each journal was folded in the same transaction.
 - ``put``, the recorder's thread: events that waited in memory (the ``deferred`` durability, events
-  noted after the response, a request-path commit that failed), straight into batches.
+  noted after the response, a request-path write that failed), straight into batches.
 
-A row of ``batches`` holds the events of one flush or of several inbox rows folded together
-(``fold``: the recorder's thread does it every flush interval, a claim does it first), as a JSON
-array, so that claiming and acknowledging cost one row operation per batch instead of one per event.
-Shippers in any of the processes *claim* ready rows under a time-limited lease, send them, then
-delete them (ack) or release them (retry). Events the service refuses move, one by one and with the
-reason, to the dead-letter table, and the rest of their batch stays to be sent again. A process that
-dies holding a lease simply lets it expire, and another shipper sends those rows again: the service
+A row of ``batches`` holds the events of one flush or of several journal lines, as a JSON array, so
+that claiming and acknowledging cost one row operation per batch instead of one per event. Shippers
+in any of the processes *claim* ready rows under a time-limited lease, send them, then delete them
+(ack) or release them (retry). Events the service refuses move, one by one and with the reason, to
+the dead-letter table, and the rest of their batch stays to be sent again. A process that dies
+holding a lease simply lets it expire, and another shipper sends those rows again: the service
 recognises a redelivered event by its id, so every event accepted here is stored exactly once,
 however the batches are regrouped.
 
@@ -24,22 +25,21 @@ Bounds, all configuration: at most ``max_events`` events (a full spool refuses n
 caller counts and reports the loss, or refuses the operation on fail-closed routes; the request
 path checks a count kept in memory, refreshed every flush interval, so the bound may be overshot by
 what the other processes wrote since); batches older than ``max_age`` seconds move to the dead
-letters; dead letters older than ``dead_max_age`` are deleted (counted and logged). The tables hold
-personal data outside ClickHouse (``inbox``, ``bodies``, ``dead_letters``), which is why their age
-is bounded and why they are listed in ``ccaudit.store.tables``.
+letters; dead letters older than ``dead_max_age`` are deleted (counted and logged). The tables
+(``bodies``, ``dead_letters``) and the journals hold personal data outside ClickHouse, which is why
+their age is bounded and why they are listed in ``ccaudit.store.tables``.
 
-Durability: ``synchronous=NORMAL``: a commit survives the process being killed, not a power loss or
-an operating-system crash. ``sync()`` makes every commit so far survive those too (an ``fsync`` of
-the write-ahead log, what ``synchronous=FULL`` does inside each commit), outside any lock, so that a
-process waiting for the disk never holds up the others' commits. Checkpoints run on the recorder's
-thread (``checkpoint``), never inside a request's commit. Connections are per thread and per process
-(a SQLite connection must never cross a fork); writes go through one connection per process, under
-the writer lock (``locks.py``).
+Durability: ``synchronous=NORMAL``: a commit survives the process being killed; a power loss or an
+operating-system crash only once the next checkpoint has run, which the recorder's thread does
+every flush interval (a checkpoint syncs the log first). ``sync()`` makes the request path's lines
+survive a power loss at once (an ``fsync`` of the process's journal). A journal is deleted only once
+what was folded from it is on the disk. Connections are per thread and per process (a SQLite
+connection must never cross a fork); writes go through one connection per process, under the
+writer lock (``locks.py``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ccaudit.shipping import locks
+from ccaudit.shipping import journal, locks
 from ccaudit.shipping.locks import FileLock
 
 log = logging.getLogger("ccaudit.spool")
@@ -80,13 +80,10 @@ CREATE TABLE IF NOT EXISTS bodies (
     seq  INTEGER PRIMARY KEY,
     body TEXT NOT NULL
 );
--- The request path's rows: one table, no index, no AUTOINCREMENT, so that a commit writes as few
--- pages as it can. Folded into batches every flush interval.
-CREATE TABLE IF NOT EXISTS inbox (
-    seq         INTEGER PRIMARY KEY,
-    events      INTEGER NOT NULL,
-    enqueued_at REAL NOT NULL,
-    body        TEXT NOT NULL
+-- How far each journal (journal.py) has been folded into batches, in bytes.
+CREATE TABLE IF NOT EXISTS journals (
+    name    TEXT PRIMARY KEY,
+    folded  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,7 +93,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL
 );
 """
-_INBOX_INSERT = "INSERT INTO inbox (events, enqueued_at, body) VALUES (?, ?, ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +153,13 @@ class Spool:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._writer_db: sqlite3.Connection | None = None
-        self._request_db: sqlite3.Connection | None = None
-        self._writer_pid = self._request_pid = -1
+        self._writer_pid = -1
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Two open files of one lock file: the recorder's threads', and the request path's.
-        lock_file = path.with_name(path.name + ".lock")
-        self._lock = FileLock(lock_file)
-        self._request_lock = FileLock(lock_file)
+        self._lock = FileLock(path.with_name(path.name + ".lock"))
         self._wal = str(path) + "-wal"
-        with locks.gates.background, self._lock:
+        self.journals = path.with_name(path.name + ".journal")
+        self._journal = journal.Journal(self.journals)
+        with locks.gate, self._lock:
             self._writer().executescript(_SCHEMA)
         self._upgrade()
         # Events in the file as this process last counted them, plus what it wrote since: the
@@ -216,18 +210,11 @@ class Spool:
         return db
 
     def _writer(self) -> sqlite3.Connection:
-        """The process's connection for the recorder's writes; used only under the background gate."""
+        """The process's connection for writes; used only under the gate and the writer lock."""
         if self._writer_db is None or self._writer_pid != os.getpid():
             self._writer_db = self._connect()
             self._writer_pid = os.getpid()
         return self._writer_db
-
-    def _request_writer(self) -> sqlite3.Connection:
-        """The process's connection for the request path's commits; used only under the request gate."""
-        if self._request_db is None or self._request_pid != os.getpid():
-            self._request_db = self._connect()
-            self._request_pid = os.getpid()
-        return self._request_db
 
     def _after_fork(self) -> None:
         # A child must never use, nor close, a connection its parent opened: closing one runs
@@ -236,14 +223,14 @@ class Spool:
         _abandoned.extend(self._connections)
         self._connections = []
         self._local = threading.local()
-        self._writer_db, self._request_db, self._writer_pid, self._request_pid = None, None, -1, -1
+        self._writer_db, self._writer_pid = None, -1
 
     class _Tx:
         def __init__(self, spool: Spool) -> None:
             self.spool = spool
 
         def __enter__(self) -> sqlite3.Connection:
-            self.gate = locks.gates.background
+            self.gate = locks.gate
             self.gate.acquire()
             try:
                 self.spool._lock.__enter__()
@@ -270,42 +257,32 @@ class Spool:
         return Spool._Tx(self)
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        with locks.gates.background:
+        with locks.gate:
             return list(self._db().execute(sql, params).fetchall())
 
     # --- writing ---
 
     def append(self, items: Sequence[str]) -> None:
-        """The request path: commit events (each its wire JSON object) now, in one transaction; raises
-        when they could not be written. The caller checks ``has_room`` first."""
+        """The request path: write events (each its wire JSON object) to this process's journal now,
+        in one system call; raises OSError when they could not be written. The caller checks
+        ``has_room`` first."""
         if not items:
             return
         now = time.time()
-        with locks.gates.request:  # one request-path commit at a time in this process
-            db = self._request_writer()
-            fd = self._request_lock.fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                self._insert(db, items, now)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            self._known_depth += len(items)
-
-    @staticmethod
-    def _insert(db: sqlite3.Connection, items: Sequence[str], now: float) -> None:
-        if len(items) <= ROW_EVENTS:  # the usual case: one statement, its own transaction
-            db.execute(_INBOX_INSERT, (len(items), now, "[" + ",".join(items) + "]"))
-        else:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(_INBOX_INSERT, [(n, now, body) for n, body in _rows(items)])
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        if len(items) <= ROW_EVENTS:  # the usual case: one line
+            data = journal.line(list(items), now)
+        else:  # lines a batch row can hold, so that a shipment stays under the service's limits
+            data = b"".join(journal.line(chunk, now) for chunk in _chunks(items))
+        self._journal.append(data)
+        self._known_depth += len(items)
 
     def sync(self) -> None:
-        """Make every commit so far survive a power loss: fsync the write-ahead log. Blocking I/O."""
+        """Make the request path's lines so far survive a power loss: fsync this process's journal.
+        Blocking I/O."""
+        self._journal.sync()
+
+    def _sync_log(self) -> None:
+        """Make every commit so far survive a power loss: fsync SQLite's write-ahead log."""
         try:
             # Never an fd on the database file itself: closing one would drop the POSIX locks SQLite
             # holds on it in this process. SQLite locks the -shm file, not the log.
@@ -327,26 +304,74 @@ class Spool:
             return 0
         now = time.time()
         with self._tx() as db:
-            depth = _depth(db)
+            depth = self._depth(db)
             accepted = bodies[: max(0, self.max_events - depth)]
             _append(db, _rows(accepted), now)
             self._known_depth = depth + len(accepted)
         return len(accepted)
 
     def fold(self) -> int:
-        """Move the request path's rows into batches; returns how many events moved."""
+        """Move the journals' lines into batches; returns how many events moved."""
         with self._tx() as db:
-            return _fold(db)
+            moved, finished = self._fold(db)
+        self._forget_journals(finished)
+        return moved
+
+    def _fold(self, db: sqlite3.Connection) -> tuple[int, list[Path]]:
+        """Inside a write transaction: each journal's new complete lines into batches, merged up to a
+        row's bounds, in their order, and how far it was folded. Returns the events moved and the
+        journals nobody writes to any more, folded to their end."""
+        folded = dict(db.execute("SELECT name, folded FROM journals").fetchall())
+        moved = 0
+        finished: list[Path] = []
+        for path in journal.files(self.journals):
+            # Whether its writer is gone is asked first: then nothing can be added after the read.
+            abandoned = not journal.owned(path)
+            start = int(folded.get(path.name, 0))
+            lines, used, left = journal.read(path, start)
+            if lines:
+                _append_lines(db, lines)
+                moved += sum(entry.events for entry in lines)
+                db.execute(
+                    "INSERT INTO journals (name, folded) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET folded = ?",
+                    (path.name, start + used, start + used),
+                )
+            if abandoned:
+                if left:  # cut short by a crash while it was written: never answered
+                    log.warning("ccaudit: %d bytes at the end of the journal %s were cut short; dropped", left, path)
+                finished.append(path)
+        return moved, finished
+
+    def _forget_journals(self, finished: list[Path]) -> None:
+        """Delete journals folded to their end whose writer is gone, once what was folded from them is
+        on the disk (the spool's log synced), and then their progress rows."""
+        if not finished:
+            return
+        self._sync_log()
+        for path in finished:
+            path.unlink(missing_ok=True)
+        with self._tx() as db:
+            present = {p.name for p in journal.files(self.journals)}
+            stale = [name for (name,) in db.execute("SELECT name FROM journals") if name not in present]
+            db.executemany("DELETE FROM journals WHERE name = ?", [(name,) for name in stale])
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file, without blocking writers (PASSIVE)."""
-        with locks.gates.background:
+        with locks.gate:
             self._db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def depth(self) -> int:
-        """Events waiting (counted now)."""
-        with locks.gates.background:
-            return _depth(self._db())
+        """Events waiting, in the spool and not yet folded from the journals (counted now)."""
+        with locks.gate:
+            return self._depth(self._db())
+
+    def _depth(self, db: sqlite3.Connection) -> int:
+        batched = db.execute("SELECT total(events) FROM batches").fetchone()[0]
+        return int(batched) + sum(entry.events for entry in self._unfolded(db))
+
+    def _unfolded(self, db: sqlite3.Connection) -> list[journal.Line]:
+        folded = dict(db.execute("SELECT name, folded FROM journals").fetchall())
+        return [e for p in journal.files(self.journals) for e in journal.read(p, int(folded.get(p.name, 0)))[0]]
 
     def refresh(self) -> int:
         """Count the events waiting, for ``has_room``; returns the count."""
@@ -366,7 +391,7 @@ class Spool:
         chosen: list[tuple[int, int, int]] = []
         total = size = 0
         with self._tx() as db:
-            _fold(db)
+            _, finished = self._fold(db)
             ready = db.execute(
                 "SELECT seq, events, size, attempts FROM batches "
                 "WHERE not_before <= ? AND lease_until <= ? ORDER BY seq",
@@ -383,14 +408,15 @@ class Spool:
             db.executemany(
                 "UPDATE batches SET lease_until = ? WHERE seq = ?", [(now + lease, seq) for seq, _, _ in chosen]
             )
+        self._forget_journals(finished)
         # The bodies are read after the write lock is released: the rows are ours for the lease, and
-        # reading megabytes under it would hold up every process's request-path commits.
+        # reading megabytes under it would hold up the other processes' shippers.
         bodies = self._bodies([seq for seq, _, _ in chosen])
         return [SpooledBatch(seq, events, bodies[seq], attempts) for seq, events, attempts in chosen if seq in bodies]
 
     def _bodies(self, seqs: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
-        with locks.gates.background:
+        with locks.gate:
             db = self._db()
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start : start + 500]
@@ -458,7 +484,7 @@ class Spool:
         now = time.time()
         moved = 0
         with self._tx() as db:
-            _fold(db)
+            _, finished = self._fold(db)
             old = db.execute(
                 "SELECT seq, body FROM batches JOIN bodies USING (seq) WHERE enqueued_at < ?", (now - self.max_age,)
             ).fetchall()
@@ -470,6 +496,7 @@ class Spool:
                 _forget(db, seq)
             self._known_depth -= moved
             deleted = db.execute("DELETE FROM dead_letters WHERE failed_at < ?", (now - self.dead_max_age,)).rowcount
+        self._forget_journals(finished)
         if moved:
             log.error("ccaudit: %d audit events were not delivered in time and moved to the dead letters", moved)
         if deleted:
@@ -478,13 +505,15 @@ class Spool:
 
     def status(self) -> SpoolStatus:
         now = time.time()
-        with locks.gates.background:
+        with locks.gate:
             db = self._db()
             # One read transaction: the three counts see the same state of the file.
             db.execute("BEGIN")
             try:
                 depth, oldest = db.execute("SELECT total(events), min(enqueued_at) FROM batches").fetchone()
-                fresh, fresh_oldest = db.execute("SELECT total(events), min(enqueued_at) FROM inbox").fetchone()
+                unfolded = self._unfolded(db)
+                fresh = sum(entry.events for entry in unfolded)
+                fresh_oldest = min((entry.at for entry in unfolded), default=None)
                 ready = db.execute(
                     "SELECT total(events) FROM batches WHERE not_before <= ? AND lease_until <= ?", (now, now)
                 ).fetchone()[0]
@@ -520,20 +549,28 @@ class Spool:
         return len(rows)
 
     def close(self) -> None:
-        with locks.gates.background, locks.gates.request:
+        with locks.gate:
             for db in self._connections:
                 db.close()
             self._connections = []
             self._local = threading.local()
-            self._writer_db, self._request_db, self._writer_pid, self._request_pid = None, None, -1, -1
+            self._writer_db, self._writer_pid = None, -1
         self._lock.close()
-        self._request_lock.close()
+        self._journal.close()
 
 
-def _depth(db: sqlite3.Connection) -> int:
-    batched = db.execute("SELECT total(events) FROM batches").fetchone()[0]
-    fresh = db.execute("SELECT total(events) FROM inbox").fetchone()[0]
-    return int(batched) + int(fresh)
+def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    """Items in groups a batch row can hold (ROW_EVENTS events, ROW_BYTES bytes)."""
+    chunk: list[str] = []
+    size = 0
+    for item in items:
+        if chunk and (len(chunk) == ROW_EVENTS or size + len(item) > ROW_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield chunk
 
 
 def _append(db: sqlite3.Connection, rows: Iterable[tuple[int, str]], enqueued_at: float) -> None:
@@ -544,30 +581,21 @@ def _append(db: sqlite3.Connection, rows: Iterable[tuple[int, str]], enqueued_at
         db.execute("INSERT INTO bodies (seq, body) VALUES (?, ?)", (seq, body))
 
 
-def _fold(db: sqlite3.Connection) -> int:
-    """Inbox rows into batches, merged up to a row's bounds, in their order; inside a transaction."""
-    rows = db.execute("SELECT seq, events, enqueued_at, body FROM inbox ORDER BY seq").fetchall()
-    if not rows:
-        return 0
+def _append_lines(db: sqlite3.Connection, lines: Sequence[journal.Line]) -> None:
+    """Journal lines into batch rows, merged up to a row's bounds, each row as old as its oldest line."""
     items: list[str] = []
     count = size = 0
-    oldest = float(rows[0][2])
-
-    def flush() -> None:
-        _append(db, [(count, "[" + ",".join(items) + "]")], oldest)
-
-    for _, events, enqueued_at, body in rows:
-        text = str(body)[1:-1]
-        if items and (count + int(events) > ROW_EVENTS or size + len(text) > ROW_BYTES):
-            flush()
-            items, count, size, oldest = [], 0, 0, float(enqueued_at)
+    oldest = lines[0].at
+    for entry in lines:
+        text = entry.body[1:-1]
+        if items and (count + entry.events > ROW_EVENTS or size + len(text) > ROW_BYTES):
+            _append(db, [(count, "[" + ",".join(items) + "]")], oldest)
+            items, count, size, oldest = [], 0, 0, entry.at
         items.append(text)
-        count += int(events)
+        count += entry.events
         size += len(text) + 1
-        oldest = min(oldest, float(enqueued_at))
-    flush()
-    db.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1][0],))
-    return sum(int(r[1]) for r in rows)
+        oldest = min(oldest, entry.at)
+    _append(db, [(count, "[" + ",".join(items) + "]")], oldest)
 
 
 def _forget(db: sqlite3.Connection, seq: int) -> int:
@@ -584,7 +612,7 @@ def _bury(db: sqlite3.Connection, event_id: str, body: str, reason: str, now: fl
     )
 
 
-# Every SQLite call of the spool holds one of ``locks.gates``, which fork() takes first.
+# Every SQLite call of the spool holds ``locks.gate``, which fork() takes first.
 _spools: weakref.WeakSet[Spool] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []
 

@@ -284,15 +284,21 @@ def storage_counts(dsn: str, platform: str) -> dict[str, int]:
 
 
 def spooled_events(spool: Path) -> list[dict[str, Any]]:
-    """The events in a spool file, read with SQLite alone: committed on the request path (inbox),
-    waiting to ship (batches), or dead-lettered."""
+    """The events in a spool, read with SQLite and plain file reads alone: written on the request path
+    and not yet folded (the journals' complete lines past what the spool notes as folded), waiting to
+    ship (batches), or dead-lettered."""
     db = sqlite3.connect(spool, timeout=10)
     try:
-        fresh = [json.loads(r[0]) for r in db.execute("SELECT body FROM inbox")]  # JSON arrays
+        folded = dict(db.execute("SELECT name, folded FROM journals").fetchall())
         batches = [json.loads(r[0]) for r in db.execute("SELECT body FROM bodies")]  # JSON arrays
         dead = [json.loads(r[0]) for r in db.execute("SELECT body FROM dead_letters")]  # one event each
     finally:
         db.close()
+    fresh = []
+    for journal in sorted(spool.with_name(spool.name + ".journal").glob("*.log")):
+        data = journal.read_bytes()[folded.get(journal.name, 0) :]
+        complete = data[: data.rfind(b"\n") + 1]
+        fresh += [json.loads(line.split(b"\t", 2)[2]) for line in complete.splitlines()]  # count, time, array
     return [*(e for rows in (fresh, batches) for b in rows for e in b), *dead]
 
 

@@ -218,7 +218,7 @@ def test_a_spool_of_the_earlier_layout_is_moved_into_batches_and_loses_nothing(t
     assert Spool(path).status().depth == len(names)  # opened again: nothing moved twice
 
 
-def test_a_spool_of_the_previous_batch_layout_gets_its_sizes_and_an_inbox(tmp_path: Path) -> None:
+def test_a_spool_of_the_previous_batch_layout_gets_its_sizes(tmp_path: Path) -> None:
     path = tmp_path / "batches.sqlite3"
     with sqlite3.connect(path) as db:  # the batch layout before the request path wrote to the spool
         db.executescript(
@@ -240,7 +240,7 @@ def test_a_spool_of_the_previous_batch_layout_gets_its_sizes_and_an_inbox(tmp_pa
     assert ids(spool.claim(100, 60)) == ["b1-0", "b1-1", "b2-0", "b2-1", "fresh"]
 
 
-def test_request_path_commits_are_folded_into_batches_in_order(tmp_path: Path) -> None:
+def test_request_path_lines_are_folded_into_batches_in_order_once(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite3")
     spool.put(pairs("a"))
     for name in ("b", "c", "d"):
