@@ -10,12 +10,13 @@ and a page view for a successful HTML GET, only when the visitor's consent allow
 
 When the events are on disk (``CCAUDIT_DURABILITY``). This replaces the design's earlier "the request
 path never does I/O" for audit events and receipts (and learning events, when they come): by default
-(``process``) ``keep_now`` commits them to the local spool when the response starts, before any byte
-of it is sent, on the request's own thread (a write-ahead-log commit that does not wait for the disk,
-group-committed with concurrent requests: ``ccaudit.shipping.commit``). An acknowledged operation then
-survives the platform's process being killed. The event records the response's status and the time
+(``process``) ``keep_now`` writes them to the local spool when the response starts, before any byte
+of it is sent, on the request's own thread (one line of the process's journal, a ``write()`` that
+does not wait for the disk, shared with concurrent requests: ``ccaudit.shipping.journal`` and
+``ccaudit.shipping.commit``). An acknowledged operation then survives the platform's process being
+killed. The event records the response's status and the time
 to its start: a body that fails, or a client that leaves, after that does not change it. If the
-commit fails (a full or broken spool) the platform is answered all the same and the events wait in
+write fails (a full or broken spool) the platform is answered all the same and the events wait in
 memory (fail-open, counted). ``power`` also waits for the disk (an fsync, off the event loop on
 ASGI); ``deferred`` is the earlier behaviour (events in memory, written within a flush interval).
 Strict routes always wait for the disk and answer 503 when their event cannot be kept; fail-closed
@@ -220,8 +221,8 @@ class CaptureCore:
         )
 
     def keep_now(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> bool:
-        """At response start: commit the request's audit events and receipts to the spool now (I/O on
-        the caller's thread: a commit that does not wait for the disk). Never raises.
+        """At response start: write the request's audit events and receipts to the spool now (I/O on
+        the caller's thread: a write that does not wait for the disk). Never raises.
 
         Returns False only for a strict route whose events could not be kept: the adapter then answers
         503 instead. Elsewhere a failure leaves the events to ``finish``, which hands them to memory.

@@ -5,7 +5,7 @@ Under ``CCAUDIT_CONSENT_PATH_PREFIX`` (default ``/.ccaudit``):
 - ``GET {prefix}/banner.js``: the consent banner (``ccaudit.consent.banner``), with an ETag;
 - ``POST {prefix}/consent``: a receipt from the banner, JSON, at most 8 KiB. Validated, turned into
   a ``ConsentEvent`` (account id from the resolver when logged in, ``Sec-GPC``/``DNT`` from the
-  request) and committed to the local spool before the 204 is sent, like the platform's audit
+  request) and written to the local spool before the 204 is sent, like the platform's audit
   events (``CCAUDIT_DURABILITY``; with ``power`` also fsynced, in a worker thread on ASGI; when the
   spool cannot take it, it waits in memory); or 400 with the reason. The body must be
   ``application/json`` and the request not cross-site, so another site cannot file receipts in a

@@ -6,10 +6,10 @@ ends when the server calls ``close()`` (WSGI's end of the response). Errors insi
 counted, never raised into the app.
 
 Its one I/O (this replaces the design's earlier "the request path never does I/O"): when the app
-calls ``start_response`` for a request with audit events or consent receipts, they are committed to
-the local spool before the server is told (``CaptureCore.keep_now``): a write-ahead-log commit that
-does not wait for the disk, group-committed with the process's other threads. Strict routes and
-``CCAUDIT_DURABILITY=power`` also wait for the disk there.
+calls ``start_response`` for a request with audit events or consent receipts, they are written to
+the local spool's journal before the server is told (``CaptureCore.keep_now``): one ``write()`` that
+does not wait for the disk, shared with the process's other threads writing at the same moment.
+Strict routes and ``CCAUDIT_DURABILITY=power`` also wait for the disk there.
 
 How a request ended:
 - the app raised before answering: outcome error, status 500, and the exception is re-raised;

@@ -1,16 +1,14 @@
 """Group commit of the request path's durable writes, without a writer thread.
 
 A request that must have its events on disk before its response calls ``commit(items)`` on its own
-thread. If no other thread of the process is writing, it writes at once: one SQLite statement, no
-hand-over to another thread and back (that costs more than the commit itself). If another thread is
-writing, it leaves its items and waits; when that write is done, one of the waiting threads writes
-everything that gathered meanwhile in one transaction, for all of them. So concurrent requests
-share commits, and a process waiting for another process's commit (``locks.WriterLock``) gathers
-its own requests into the next one: group commit across the threads and the processes that share a
-spool file, with no cost when there is no contention.
+thread. If no other thread of the process is writing, it writes at once: one line of the process's
+journal, no hand-over to another thread and back (that costs more than the write itself). If
+another thread is writing, it leaves its items and waits; when that write is done, one of the
+waiting threads writes everything that gathered meanwhile at once, for all of them. Processes need
+no such sharing: each writes a journal of its own.
 
-On an asyncio event loop this runs on the loop's thread: a commit that does not wait for the disk
-takes tens of microseconds, like other work a request does there.
+On an asyncio event loop this runs on the loop's thread: a write that does not wait for the disk
+takes microseconds, like other work a request does there.
 """
 
 from __future__ import annotations

@@ -71,10 +71,18 @@ class Journal:
             self._size += len(data)
 
     def sync(self) -> None:
-        """Wait until every line written so far is on the disk itself (fsync). Blocking I/O."""
+        """Wait until every line written so far is on the disk itself (fsync). Blocking I/O.
+
+        Outside the lock: appends of other requests go on while one waits for the disk (on a copy of
+        the descriptor, which a new file cannot take away meanwhile).
+        """
         with self._lock:
-            if self._fd >= 0:
-                os.fsync(self._fd)
+            fd = os.dup(self._fd) if self._fd >= 0 else -1
+        if fd >= 0:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         with self._lock:

@@ -2,11 +2,11 @@
 
 Three ways an event takes, by stream:
 
-- **audit, learning and consent events, by default**: ``keep`` commits them to the durable spool
-  (``spool.py``) on the request's own thread before the response is sent, group-committed with the
-  other requests of the process (``commit.py``) and, through the spool's writer lock, with the other
-  processes sharing the file. This replaces the design's earlier "the request path never does I/O"
-  for these events: the one I/O is a write-ahead-log commit that does not wait for the disk, so an
+- **audit, learning and consent events, by default**: ``keep`` writes them to the durable spool
+  (``spool.py``) on the request's own thread before the response is sent: one line of the
+  process's journal (``journal.py``), shared with the other requests of the process writing at the
+  same moment (``commit.py``). This replaces the design's earlier "the request path never does I/O"
+  for these events: the one I/O is a ``write()`` that does not wait for the disk, so an
   acknowledged operation survives the process being killed. ``sync`` (strict routes, or
   ``CCAUDIT_DURABILITY=power``) also waits for the disk, so that it survives a power loss.
 - **events that wait in memory**: ``emit`` is O(1), thread-safe, never blocks on I/O, never raises;
@@ -71,7 +71,7 @@ log = logging.getLogger("ccaudit.recorder")
 _COUNTERS = (
     "emitted",  # accepted by emit()
     "dropped",  # refused by emit(): memory full or shut down
-    "kept",  # events committed to the spool on the request path, before their response
+    "kept",  # events written to the spool on the request path, before their response
     "spooled",  # events written to the spool (kept ones included)
     "spool_dropped",  # durable events the full or unwritable spool refused (fail-open loss)
     "shipped",  # events the service acknowledged
@@ -208,7 +208,7 @@ class Recorder:
         return self.spool is not None and not self._closed and self.spool.has_room(events)
 
     def keep(self, events: Sequence[Event]) -> bool:
-        """Commit ``events`` to the spool now, on this thread; True when they are in it (they then
+        """Write ``events`` to the spool now, on this thread; True when they are in it (they then
         survive the process being killed; ``sync`` for a power loss). Never raises: on False the
         caller hands them to ``emit`` or refuses the request."""
         if not events:
@@ -238,7 +238,7 @@ class Recorder:
         return True
 
     def sync(self) -> bool:
-        """Wait until every commit so far survives a power loss (fsync). Blocking I/O; never raises."""
+        """Wait until every write so far survives a power loss (fsync). Blocking I/O; never raises."""
         if self.spool is None:
             return False
         try:
