@@ -25,11 +25,13 @@ over OpenTelemetry's, per interface.
 Durability (audited admin POSTs only, interleaved the same way, in-process for ASGI and WSGI): the app
 bare, with OpenTelemetry, and with ccaudit under each ``CCAUDIT_DURABILITY``: ``deferred`` (the
 asynchronous path: events in memory, written by the recorder's thread), ``process`` (the default:
-committed to the spool before the response), ``power`` (also fsynced before the response), and a
+written to the spool before the response), ``power`` (also fsynced before the response), and a
 strict route (fsynced, 503 if it cannot be kept). Then the same audited POSTs over HTTP to two
-gunicorn servers of four workers each (``--preload``, one spool file per server shared by its workers),
-``deferred`` and ``process``, from four concurrent clients, interleaved block by block. Ends with
-`durable asgi_added_p50_us=<x> wsgi_added_p50_us=<y> prefork_added_p50_us=<z>`: the default minus the
+gunicorn servers of four workers each (``--preload``, one spool per server shared by its workers),
+``deferred`` and ``process``, from four concurrent clients, interleaved block by block, timed inside
+the workers (wall time, and the thread's CPU time: with more busy processes than cores the wall time
+also holds the waits for a core) and by the clients. Ends with `durable asgi_added_p50_us=<x>
+wsgi_added_p50_us=<y> prefork_added_p50_us=<z> prefork_added_cpu_p50_us=<c>`: the default minus the
 asynchronous path on the same audited requests (goal: at most 25), and the same for ``power``.
 
 Usage: python benchmarks/overhead.py [--requests N] [--audited N] [--prefork N]
@@ -504,7 +506,7 @@ PREFORK_CLIENTS = 4
 class _TimedBody:
     """The response body, wrapped to time the request to its end, as the in-process WSGI bench does."""
 
-    def __init__(self, inner: Any, started: int, record: Callable[[int], None]) -> None:
+    def __init__(self, inner: Any, started: tuple[int, int], record: Callable[[int, int], None]) -> None:
         self._inner, self._started, self._record = inner, started, record
 
     def __iter__(self) -> Any:
@@ -514,12 +516,15 @@ class _TimedBody:
         close = getattr(self._inner, "close", None)
         if close is not None:
             close()
-        self._record(time.perf_counter_ns() - self._started)
+        wall, cpu = self._started
+        self._record(time.perf_counter_ns() - wall, time.thread_time_ns() - cpu)
 
 
 class Timed:
-    """Times each POST inside the worker (no HTTP, no client in the figure) and appends it, in
-    microseconds, to a file of the worker's own in ``folder``."""
+    """Times each POST inside the worker (no HTTP, no client in the figure) and appends its wall time
+    and its thread's CPU time, in microseconds, to a file of the worker's own in ``folder``. With more
+    busy processes than cores, the wall time also holds the waits for a core, which grow with any
+    work; the CPU time is the work alone."""
 
     def __init__(self, app: Any, folder: Path) -> None:
         self.app, self.folder = app, folder
@@ -528,14 +533,14 @@ class Timed:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        started = time.perf_counter_ns()
+        started = (time.perf_counter_ns(), time.thread_time_ns())
         return _TimedBody(self.app(environ, start_response), started, self._record)
 
-    def _record(self, elapsed_ns: int) -> None:
+    def _record(self, wall_ns: int, cpu_ns: int) -> None:
         if self._pid != os.getpid():  # a forked worker: a file of its own
             self._pid = os.getpid()
             self._fd = os.open(self.folder / f"times-{self._pid}.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        os.write(self._fd, f"{elapsed_ns / 1000.0:.2f}\n".encode())
+        os.write(self._fd, f"{wall_ns / 1000.0:.2f} {cpu_ns / 1000.0:.2f}\n".encode())
 
 
 def prefork_app() -> Any:
@@ -613,9 +618,9 @@ def prefork_block(port: int, n: int, samples: list[float]) -> None:
         thread.join()
 
 
-def run_prefork(total: int, block_size: int) -> dict[str, list[float]]:
-    """Server-side times of the audited POSTs (inside the workers), per variant; prints them beside
-    what the clients saw over HTTP."""
+def run_prefork(total: int, block_size: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Times of the audited POSTs inside the workers, per variant: (wall, CPU). Prints them beside what
+    the clients saw over HTTP."""
     warm_up = 400
     with tempfile.TemporaryDirectory(dir=spool_home()) as folder:
         servers = {name: start_gunicorn(Path(folder), name) for name in ("deferred", "process")}
@@ -629,26 +634,26 @@ def run_prefork(total: int, block_size: int) -> dict[str, list[float]]:
             for proc, _ in servers.values():
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
-        server: dict[str, list[float]] = {}
+        wall: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         for name in servers:
             files = sorted((Path(folder) / f"times-{name}").glob("times-*.txt"))
             # In order of arrival per worker; the warm-up's share of each worker is dropped.
-            values = [[float(line) for line in f.read_text().split()] for f in files]
-            share = warm_up // max(1, len(values))
-            server[name] = [v for worker in values for v in worker[share:]]
+            rows = [[line.split() for line in f.read_text().splitlines()] for f in files]
+            share = warm_up // max(1, len(rows))
+            wall[name] = [float(r[0]) for worker in rows for r in worker[share:]]
+            cpu[name] = [float(r[1]) for worker in rows for r in worker[share:]]
     print(
         f"WSGI (Flask) under gunicorn, {PREFORK_WORKERS} workers sharing one spool per server, {PREFORK_CLIENTS} "
         f"concurrent clients over HTTP: audited admin POSTs only, {len(client['process'])} per variant"
     )
-    print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9}  {'over deferred p50':>17}   (timed in the workers)")
-    for name, values in server.items():
-        over = pct(values, 0.5) - pct(server["deferred"], 0.5)
-        print(f"{name:10} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f}  {over:17.1f}")
-    print(f"{'':10} {'':9} {'':9}  {'':17}   (seen by the clients, HTTP included)")
-    for name, values in client.items():
-        over = pct(values, 0.5) - pct(client["deferred"], 0.5)
-        print(f"{name:10} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f}  {over:17.1f}")
-    return server
+    for title, table in (("wall time in the workers", wall), ("CPU time in the workers", cpu),
+                         ("seen by the clients, HTTP included", client)):  # fmt: skip
+        print(f"{'variant':10} {'p50 µs':>9} {'p99 µs':>9}  {'over deferred p50':>17}   ({title})")
+        for name, values in table.items():
+            over = pct(values, 0.5) - pct(table["deferred"], 0.5)
+            print(f"{name:10} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f}  {over:17.1f}")
+    return wall, cpu
 
 
 def main() -> None:
@@ -666,11 +671,12 @@ def main() -> None:
     asgi_added = report_durability("ASGI (Starlette)", asgi_samples)
     wsgi_samples = run_durability_wsgi(args.audited, 1000)
     wsgi_added = report_durability("WSGI (Flask)", wsgi_samples)
-    prefork = run_prefork(args.prefork, 400)
-    prefork_added = pct(prefork["process"], 0.5) - pct(prefork["deferred"], 0.5)
+    wall, cpu = run_prefork(args.prefork, 400)
+    prefork_added = pct(wall["process"], 0.5) - pct(wall["deferred"], 0.5)
+    prefork_cpu = pct(cpu["process"], 0.5) - pct(cpu["deferred"], 0.5)
     print(
         f"durable asgi_added_p50_us={asgi_added:.1f} wsgi_added_p50_us={wsgi_added:.1f} "
-        f"prefork_added_p50_us={prefork_added:.1f}"
+        f"prefork_added_p50_us={prefork_added:.1f} prefork_added_cpu_p50_us={prefork_cpu:.1f}"
     )
     print(f"power asgi_added_p50_us={power_added(asgi_samples):.1f} wsgi_added_p50_us={power_added(wsgi_samples):.1f}")
 

@@ -291,6 +291,7 @@ def run_demo(
     print(f"ccaudit service   {service_url}", flush=True)
     for platform in platforms:
         print(f"{platform.label:<17} {platform.url}   (log in as alice/demo or bob/demo)", flush=True)
+    print(f"console           {service_url}/console   (log in with an account below)", flush=True)
     print(f"admin token       {token}   (bootstrap: makes accounts and tokens, reads nothing)", flush=True)
     for username, role, password in accounts:
         print(f"account           {username} / {password}   ({role})", flush=True)

@@ -159,6 +159,17 @@ class Settings(BaseSettings):
         description="Open connections at most; at the cap the one waiting longest for its client is closed.",
     )
 
+    console_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="A console session ends after this many minutes without a request."
+    )
+    console_absolute_hours: int = Field(
+        12, ge=1, le=24, description="A console session ends this many hours after its login, however busy."
+    )
+    console_secure_cookies: bool = Field(
+        False,
+        description="Mark the console's cookies Secure even on plain HTTP (the service is behind an HTTPS proxy).",
+    )
+
     # --- store ---
     data_dir: Path = Path(".ccaudit-data")
     dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")

@@ -4,7 +4,9 @@ A principal (see ``principal.py``) holds permissions: an account through its rol
 token through its account's role narrowed by the token's scopes, a platform read token through its
 scopes, and the deployment's bootstrap credential (``CCAUDIT_ADMIN_TOKEN``) through ``BOOTSTRAP``:
 it can make accounts and tokens and reads nothing. Each route names the one permission it needs in
-``ROUTES``; a route that is not in the table is refused (a test fails when one exists).
+``ROUTES``; a route that is not in the table is refused (a test fails when one exists). The console's
+pages need a console session (an account's login), never a bearer credential: ``CONSOLE`` marks a
+page open to any logged-in account.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class Rule:
 
 PUBLIC = "public"
 INGEST = "ingest"
+# A console page any logged-in account may open (a console session; see ccaudit.console).
+CONSOLE = "console"
 
 ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/health", PUBLIC, "liveness, store reachability, ingest counters"),
@@ -80,6 +84,20 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/me/tokens", P.OWN_TOKENS, "list my personal API tokens"),
     Rule("POST", "/v1/me/tokens", P.OWN_TOKENS, "make a personal API token"),
     Rule("DELETE", "/v1/me/tokens/{token_id}", P.OWN_TOKENS, "revoke one of my personal API tokens"),
+    # The web console (ccaudit.console): a session cookie, not an Authorization header.
+    Rule("GET", "/console/login", PUBLIC, "the console's login page"),
+    Rule("POST", "/console/login", PUBLIC, "log in to the console (throttled)"),
+    Rule("GET", "/console/language/{lang}", PUBLIC, "choose the console's language"),
+    Rule("GET", "/console/static/{name}", PUBLIC, "the console's stylesheet"),
+    Rule("GET", "/console", CONSOLE, "the console's start page"),
+    Rule("POST", "/console/logout", CONSOLE, "log out of the console"),
+    Rule("GET", "/console/search", P.AUDIT_READ, "search the audit trail in the console"),
+    Rule("GET", "/console/events/{event_id}", P.AUDIT_READ, "an audit event in the console"),
+    Rule("GET", "/console/accounts", P.ACCOUNTS_ADMIN, "accounts in the console"),
+    Rule("POST", "/console/accounts", P.ACCOUNTS_ADMIN, "make an account in the console"),
+    Rule("POST", "/console/accounts/{account_id}/disable", P.ACCOUNTS_ADMIN, "disable an account in the console"),
+    Rule("GET", "/console/tokens", P.TOKENS_ADMIN, "platform ingest tokens in the console"),
+    Rule("POST", "/console/tokens/{token_id}/revoke", P.TOKENS_ADMIN, "revoke an ingest token in the console"),
 )
 
 
@@ -99,8 +117,11 @@ def role_table_markdown() -> str:
             marks.append("yes" if rule.permission in ROLE_PERMISSIONS[role] else "")
         if rule.permission in (PUBLIC, INGEST):
             marks = ["" for _ in roles]
+        elif rule.permission == CONSOLE:
+            marks = ["yes" for _ in roles]
         own = " (own organisations)" if rule.permission == P.AUDIT_READ else ""
-        boot = "yes" if rule.permission in BOOTSTRAP else ""
+        # The bootstrap credential is a bearer token: it opens no console page (they need a login).
+        boot = "yes" if rule.permission in BOOTSTRAP and not rule.path.startswith("/console") else ""
         lines.append(f"| `{rule.method} {rule.path}` | {rule.permission}{own} | " + " | ".join(marks) + f" | {boot} |")
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """The service's Starlette app factory: health, ingest, the audit read API, the usage summary,
-consent histories, accounts and tokens. Every route is held to the access table (``auth.protect``)."""
+consent histories, accounts and tokens, and the web console under ``/console``. Every route is held
+to the access table (``auth.protect``; the console's by ``ccaudit.console.guard``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from starlette.routing import Route
 
 from ccaudit import __version__
 from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
+from ccaudit.console import console_routes
+from ccaudit.console.mount import ConsoleDispatch
 from ccaudit.ingest import Ingestor
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import make_search_endpoint
@@ -75,6 +78,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/register", register_document, methods=["GET"]),
     ]
     app = Starlette(routes=[protect(route, authenticator) for route in routes])
+    # The console's HTML pages answer every path under /console, held to the same table by their own
+    # guard (a session, not a bearer token); the app's routes stay the API its document describes.
+    console = console_routes(settings, store, authenticator, tokens)
+    app.add_middleware(ConsoleDispatch, routes=console)
+    app.state.console_routes = console
     app.state.settings = settings
     app.state.instance = instance
     app.state.store = store

@@ -14,12 +14,12 @@ and, with four pre-fork workers on one file, a worker preempted while holding th
 made the others wait for it: 0.8 ms at the median. A journal line costs one system call and waits for
 no one.
 
-Layout, in ``<spool file>.journal/``: ``<time begun>-<pid>-<random>.log``, lines ``<events>\\t<unix time>\\t<JSON
-array>\\n`` (JSON from the encoder never holds a raw newline). A file is made under a temporary name,
-locked (``flock``, exclusive, held while the process writes to it), then renamed, so no other
-process ever sees it unowned before its first line. A process starts a new file past
-``ROTATE_BYTES``, and after a fork; a file nobody holds, folded to its end, is deleted. A line
-without its newline in a file nobody holds was cut short by a crash while it was written: its
+Layout, in ``<spool file>.journal/``: ``<time begun>-<pid>-<random>.log``, lines ``<events>\\t<unix
+time, ms>\\t<JSON array>\\n`` (JSON from the encoder never holds a raw newline). A file is made
+under a temporary name, locked (``flock``, exclusive, held while the process writes to it), then
+renamed, so no other process ever sees it unowned before its first line. A process starts a new
+file past ``ROTATE_BYTES``, and after a fork; a file nobody holds, folded to its end, is deleted. A
+line without its newline in a file nobody holds was cut short by a crash while it was written: its
 request was never answered, and it is dropped.
 
 Journals hold personal data outside ClickHouse, like the spool's tables, for at most a flush interval
@@ -43,8 +43,8 @@ SUFFIX = ".log"
 
 
 def line(items: list[str], now: float) -> bytes:
-    """One journal line: the events (each its wire JSON object), their count and the time."""
-    return f"{len(items)}\t{now:.3f}\t[{','.join(items)}]\n".encode()
+    """One journal line: the events (each its wire JSON object), their count and the time (ms)."""
+    return f"{len(items)}\t{int(now * 1000)}\t[{','.join(items)}]\n".encode()
 
 
 class Journal:
@@ -64,10 +64,9 @@ class Journal:
         with self._lock:
             if self._fd < 0 or self._size >= (self.rotate_bytes or ROTATE_BYTES):
                 self._start()
-            view = memoryview(data)
-            while view:  # a regular file takes a short write only when the disk is full
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(self._fd, data)
+            while written < len(data):  # a regular file takes a short write only when the disk fills up
+                written += os.write(self._fd, data[written:])
             self._size += len(data)
 
     def sync(self) -> None:
@@ -159,7 +158,7 @@ def read(path: Path, offset: int) -> tuple[list[Line], int, int]:
 def _parse(data: bytes) -> Iterator[Line]:
     for raw in data.splitlines():
         events, at, body = raw.decode().split("\t", 2)
-        yield Line(int(events), float(at), body)
+        yield Line(int(events), int(at) / 1000.0, body)
 
 
 _journals: weakref.WeakSet[Journal] = weakref.WeakSet()

@@ -59,7 +59,15 @@ API_TOKENS = TableInfo(
     purpose="credentials for reading through the API (privacy statement §8); secrets stored as digests",
 )
 
-PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS)
+CONSOLE_SESSIONS = TableInfo(
+    name="console_sessions",
+    stream="access",
+    # Who was logged in to the console, and when; the cookie's secret is stored only as its digest.
+    subject_columns=("account_id",),
+    purpose="login sessions of the web console (privacy statement §8); gone two days after they start",
+)
+
+PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS)
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
 # spool (SQLite, Settings.spool_file: CCAUDIT_SPOOL_PATH or the state folder; see
@@ -80,7 +88,9 @@ DEAD_LETTERS = TableInfo(
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
-ALL_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS)
+ALL_TABLES: tuple[TableInfo, ...] = (
+    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS,
+)  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
 # one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused

@@ -10,6 +10,7 @@ Organisation and platform bounds are checked on the rows themselves, for any com
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import uuid
 from typing import Any
@@ -22,12 +23,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from ccaudit.access import AccountStore, ApiTokenStore, Permission, Role
-from ccaudit.access.roles import BOOTSTRAP, INGEST, PUBLIC, ROLE_PERMISSIONS, ROUTES
+from ccaudit.access.roles import BOOTSTRAP, CONSOLE, INGEST, PUBLIC, ROLE_PERMISSIONS, ROUTES
 from ccaudit.ingest import Ingestor
 from ccaudit.service.app import create_app
 from ccaudit.service.auth import protect
 from ccaudit.settings import Settings
 from ccaudit.store import Store
+from tests.console.browser import Client
 from tests.ingest.test_pipeline import batch, wire
 from tests.service.test_observability import call
 
@@ -37,7 +39,7 @@ PASSWORD = "a password long enough"
 
 class World:
     """A service in-process on the real engine, with one principal of each kind and rows of two
-    organisations on two platforms."""
+    organisations on two platforms; console sessions of each role are made on first use."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -46,9 +48,11 @@ class World:
         tokens = ApiTokenStore(store.client, store.database)
         self.headers: dict[str, dict[str, str]] = {"none": {}, "bootstrap": {"Authorization": f"Bearer {ADMIN}"}}
         self.permissions: dict[str, frozenset[Permission]] = {"none": frozenset(), "bootstrap": BOOTSTRAP}
+        self.usernames: dict[str, str] = {}
         for role in Role:
             orgs = ["org-a"] if role in (Role.ORG_ADMIN, Role.LEARNING_MANAGER) else []
             account = accounts.create(f"{role.value}-{uuid.uuid4().hex[:6]}", role.value, orgs, PASSWORD)
+            self.usernames[role.value] = account.username
             token, _ = tokens.create_personal(account.account_id, ROLE_PERMISSIONS[role])
             self.headers[f"{role.value}:token"] = {"Authorization": f"Bearer {token}"}
             basic = base64.b64encode(f"{account.username}:{PASSWORD}".encode()).decode()
@@ -97,13 +101,14 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/me/tokens"): {"json": {"days": 1}},
     ("DELETE", "/v1/me/tokens/{token_id}"): {"path": "/v1/me/tokens/nope", "ok": {404}},
 }
-GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST)]
+GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],
               "auditor:narrowed", "platform_read"]  # fmt: skip
 
 
 def test_every_route_the_service_answers_is_in_the_table_and_no_other(world: World) -> None:
-    answered = {(m, r.path) for r in world.app.routes if isinstance(r, Route) for m in (r.methods or set()) - {"HEAD"}}
+    routes = [*world.app.routes, *world.app.state.console_routes]
+    answered = {(m, r.path) for r in routes if isinstance(r, Route) for m in (r.methods or set()) - {"HEAD"}}
     assert answered == {(r.method, r.path) for r in ROUTES}
     assert set(SAMPLES) == {(r.method, r.path) for r in GUARDED}
     with pytest.raises(LookupError, match="not in the access table"):
@@ -123,6 +128,81 @@ def test_each_route_lets_through_exactly_the_principals_the_table_names(world: W
         assert response.status_code < 400 or response.status_code in sample.get("ok", set()), response.text
     else:
         assert response.status_code == 403, response.text
+
+
+# The console: a request per route that a session with the route's permission can make successfully.
+# ``form`` is posted with the session's CSRF token; the login form with its own.
+CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/console/login"): {},
+    ("POST", "/console/login"): {"form": lambda world: {"username": world.usernames["auditor"], "password": PASSWORD}},
+    ("GET", "/console/language/{lang}"): {"path": "/console/language/nl"},
+    ("GET", "/console/static/{name}"): {"path": "/console/static/console.css"},
+    ("GET", "/console"): {},
+    ("POST", "/console/logout"): {"form": lambda world: {}},
+    ("GET", "/console/search"): {},
+    ("GET", "/console/events/{event_id}"): {
+        "path": f"/console/events/{uuid.uuid4()}?at=2026-01-01T00:00:00Z", "ok": {404}
+    },
+    ("GET", "/console/accounts"): {},
+    ("POST", "/console/accounts"): {
+        "form": lambda world: {"username": f"c-{uuid.uuid4().hex[:8]}", "role": "dpo", "password": PASSWORD}
+    },
+    ("POST", "/console/accounts/{account_id}/disable"): {
+        "path": "/console/accounts/nope/disable", "ok": {404}, "form": lambda world: {}
+    },
+    ("GET", "/console/tokens"): {},
+    ("POST", "/console/tokens/{token_id}/revoke"): {
+        "path": "/console/tokens/nope/revoke", "ok": {404}, "form": lambda world: {}
+    },
+}
+CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]
+# Who asks: no session, a forged session cookie, the bootstrap credential (a bearer header opens no
+# console page), and a logged-in session of each role.
+CONSOLE_VISITORS = ["none", "forged", "bootstrap", *[r.value for r in Role]]
+
+
+def console_client(world: World, who: str) -> Client:
+    client = Client(world.app)
+    if who == "forged":
+        client.jar.set("ccaudit_console", secrets.token_urlsafe(32), domain="service", path="/console")
+    elif who in {r.value for r in Role}:
+        assert client.login(world.usernames[who], PASSWORD).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("rule", CONSOLE_RULES, ids=[f"{r.method} {r.path}" for r in CONSOLE_RULES])
+@pytest.mark.parametrize("who", CONSOLE_VISITORS)
+def test_each_console_page_lets_through_exactly_the_sessions_the_table_names(world: World, rule: Any, who: str) -> None:
+    assert set(CONSOLE_SAMPLES) == {(r.method, r.path) for r in CONSOLE_RULES}
+    sample = CONSOLE_SAMPLES[(rule.method, rule.path)]
+    client = console_client(world, who)
+    headers = world.headers["bootstrap"] if who == "bootstrap" else {}
+    path = sample.get("path", rule.path)
+    if rule.method == "POST":
+        form = sample["form"](world)
+        source = "/console/login" if rule.permission == PUBLIC or who not in {r.value for r in Role} else "/console"
+        page = client.get(source)
+        if rule.permission == PUBLIC and page.status_code == 303:  # logged in already: log in again anew
+            client.jar.delete("ccaudit_console")
+            page = client.get(source)
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        form["csrf"] = found.group(1) if found else ""
+        response = client.post(path, form, headers=headers)
+    else:
+        response = client.get(path, headers=headers)
+    allowed = rule.permission == PUBLIC or (
+        who in {r.value for r in Role}
+        and (rule.permission == CONSOLE or rule.permission in ROLE_PERMISSIONS[Role(who)])
+    )
+    if allowed:
+        assert response.status_code < 400 or response.status_code in sample.get("ok", set()), response.text
+    elif rule.permission == PUBLIC or who in {r.value for r in Role}:
+        assert response.status_code == 403, response.text
+    elif rule.method == "GET":
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/console/login?next=")
+    else:
+        assert response.status_code == 401, response.text
 
 
 def rows(world: World, who: str, **params: str) -> list[dict[str, Any]]:

@@ -1,0 +1,212 @@
+"""The console in a real browser: headless Chromium (Debian's) driven by playwright, against a real
+``ccaudit serve`` process.
+
+An auditor logs in with a local account, searches, opens an event and logs out; an org_admin's search
+shows its own organisation only; an operator's form posted without its CSRF token is refused and
+changes nothing. Every console page (each page, an error page, a refused filter, another language)
+passes axe-core's WCAG 2.1 A and AA rules with no violation; axe-core's script comes from the
+axe-playwright-python wheel and is handed to the page by the test (the page's CSP allows no script
+of its own), nothing is fetched. Screenshots of each step go to test-output/console/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Service, wait_until
+from tests.ingest.test_pipeline import batch, wire
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = "CCAUDIT_TEST_REQUIRE_BROWSER"  # set by CI: a missing browser fails instead of skipping
+MISSING = "Debian's chromium is not installed (/usr/bin/chromium): `make install` installs it"
+if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
+    pytest.skip(MISSING, allow_module_level=True)
+
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+SHOTS = ROOT / "test-output" / "console"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TIMEOUT_MS = 15_000
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+RUN = uuid.uuid4().hex[:8]
+ORG_A, ORG_B = f"gemeente-a-{RUN}", f"gemeente-b-{RUN}"
+ACTOR = f"anna-{RUN}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():  # and REQUIRE_BROWSER is set: every test here fails
+        pytest.fail(f"{MISSING} ({REQUIRE_BROWSER} is set)", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def people(service: Service) -> dict[str, tuple[str, str]]:
+    """Accounts made through the API with the bootstrap credential, and events of two organisations."""
+    made = {}
+    for role, orgs in (("auditor", []), ("org_admin", [ORG_A]), ("operator", [])):
+        username, password = f"{role.replace('_', '-')}-{RUN}", secrets.token_urlsafe(16)
+        response = httpx.post(
+            service.url + "/v1/admin/accounts",
+            json={"username": username, "role": role, "organisations": orgs, "password": password},
+            headers={"Authorization": f"Bearer {service.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        made[role] = (username, password)
+    events = [
+        wire(n, organisation=org, actor_account_id=ACTOR, request_id=f"req-{RUN}-{n}", subject_id=f"person-{RUN}",
+             trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+        for n, org in enumerate((ORG_A, ORG_B, ORG_A))
+    ]  # fmt: skip
+    assert service.post_batch(batch(events)).status_code == 200
+    wait_until(lambda: len(service.events(actor=ACTOR)) == 3)
+    return made
+
+
+def accessible(page: Page, name: str) -> None:
+    """axe-core's WCAG 2.1 A and AA rules find nothing on the page as it is now; a screenshot for the record."""
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    results = Axe().run(page, options=WCAG)
+    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+
+
+def log_in(page: Page, service: Service, who: tuple[str, str]) -> None:
+    page.goto(service.url + "/console")
+    assert "/console/login" in page.url
+    page.get_by_label("Username").fill(who[0])
+    page.get_by_label("Password").fill(who[1])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", level=1, name="Start").wait_for()
+
+
+def test_an_auditor_logs_in_searches_opens_an_event_and_logs_out(
+    browser: Browser, service: Service, people: dict[str, tuple[str, str]]
+) -> None:
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(service.url + "/console/login")
+        accessible(page, "01-login")
+        log_in(page, service, people["auditor"])
+        accessible(page, "02-start")
+
+        page.get_by_role("link", name="Audit search").click()
+        page.get_by_label("Actor (account or profile id)").fill(ACTOR)
+        page.get_by_role("button", name="Search").click()
+        table = page.get_by_role("table", name="Audit events, newest first")
+        table.wait_for()
+        assert table.locator("tbody tr").count() == 3
+        accessible(page, "03-search")
+
+        table.locator("tbody tr").first.get_by_role("link").click()
+        page.get_by_role("heading", level=1, name="Audit event").wait_for()
+        fields = page.get_by_role("table", name="Every field of the event")
+        assert ACTOR in fields.inner_text()
+        assert f"person-{RUN}" in fields.inner_text()
+        accessible(page, "04-event")
+        page.get_by_role("link", name="This subject").click()
+        assert page.get_by_role("table", name="Audit events, newest first").locator("tbody tr").count() == 3
+
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_text("You are logged out.").wait_for()
+        accessible(page, "05-logged-out")
+        page.goto(service.url + "/console/search")
+        assert "/console/login" in page.url  # the session is over on the server
+    finally:
+        context.close()
+
+
+def test_an_org_admin_sees_its_own_organisation_only(
+    browser: Browser, service: Service, people: dict[str, tuple[str, str]]
+) -> None:
+    context = browser.new_context(locale="nl-BE")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(service.url + "/console/login")
+        assert page.locator("html").get_attribute("lang") == "nl"
+        page.get_by_label("Gebruikersnaam").fill(people["org_admin"][0])
+        page.get_by_label("Wachtwoord").fill(people["org_admin"][1])
+        page.get_by_role("button", name="Aanmelden").click()
+        # Whatever the address bar asks for, the other organisation's rows stay out.
+        page.goto(f"{service.url}/console/search?actor={ACTOR}&organisation={ORG_B}")
+        table_or_none = page.locator("table.results tbody tr")
+        assert table_or_none.count() == 0
+        page.goto(f"{service.url}/console/search?actor={ACTOR}")
+        rows = page.locator("table.results tbody tr")
+        assert rows.count() == 2
+        assert ORG_B not in page.locator("table.results").inner_text()
+        accessible(page, "06-search-nl")
+        page.goto(f"{service.url}/console/search?since=gisteren")
+        page.locator("#e-since").wait_for()
+        accessible(page, "07-refused-filter")
+        page.goto(f"{service.url}/console/accounts")
+        assert page.get_by_role("heading", level=1, name="Niet toegestaan").is_visible()
+        accessible(page, "08-forbidden")
+        page.get_by_role("link", name="Français").click()
+        assert page.locator("html").get_attribute("lang") == "fr"
+        accessible(page, "09-start-fr")
+    finally:
+        context.close()
+
+
+def test_an_operators_form_without_its_csrf_token_is_refused(
+    browser: Browser, service: Service, people: dict[str, tuple[str, str]]
+) -> None:
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        log_in(page, service, people["operator"])
+        page.get_by_role("link", name="Accounts").click()
+        accessible(page, "10-accounts")
+        newcomer = f"newcomer-{RUN}"
+        page.get_by_label("Username").fill(newcomer)
+        page.get_by_label("Role").select_option("auditor")
+        page.get_by_label("Password", exact=True).fill(secrets.token_urlsafe(16))
+        # What a forged form would send: the same fields without the session's token.
+        page.evaluate("document.querySelector('form[action=\"/console/accounts\"] input[name=csrf]').remove()")
+        page.get_by_role("button", name="Make the account").click()
+        page.get_by_role("heading", level=1, name="Form refused").wait_for()
+        accessible(page, "11-csrf-refused")
+        page.goto(service.url + "/console/accounts")
+        assert newcomer not in page.get_by_role("table").inner_text()
+
+        page.get_by_label("Username").fill(newcomer)
+        page.get_by_label("Password", exact=True).fill("short")
+        page.get_by_role("button", name="Make the account").click()
+        page.locator("#e-password").wait_for()
+        accessible(page, "12-account-refused")
+        page.get_by_label("Password", exact=True).fill(secrets.token_urlsafe(16))
+        page.get_by_role("button", name="Make the account").click()
+        page.get_by_text(f"Account {newcomer} made.").wait_for()
+        assert newcomer in page.get_by_role("table").inner_text()
+
+        # Its own platform's token: the other tests' platforms keep theirs.
+        token_id = service.ingest_token(f"console-{RUN}").split("_")[1]
+        page.get_by_role("link", name="Ingest tokens").click()
+        accessible(page, "13-tokens")
+        page.get_by_role("button", name=f"Revoke {token_id}").click()
+        page.get_by_text("revoked.").wait_for()
+        accessible(page, "14-token-revoked")
+    finally:
+        context.close()
