@@ -32,7 +32,7 @@ if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
     pytest.skip(MISSING, allow_module_level=True)
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "console"
 ARGS = [
@@ -88,6 +88,10 @@ def accessible(page: Page, name: str) -> None:
     assert results.violations_count == 0, f"{name}: {results.generate_report()}"
 
 
+def menu(page: Page) -> Locator:
+    return page.get_by_role("navigation", name="Main menu")
+
+
 def log_in(page: Page, service: Service, who: tuple[str, str]) -> None:
     page.goto(service.url + "/console")
     assert "/console/login" in page.url
@@ -109,7 +113,7 @@ def test_an_auditor_logs_in_searches_opens_an_event_and_logs_out(
         log_in(page, service, people["auditor"])
         accessible(page, "02-start")
 
-        page.get_by_role("link", name="Audit search").click()
+        menu(page).get_by_role("link", name="Audit search").click()
         page.get_by_label("Actor (account or profile id)").fill(ACTOR)
         page.get_by_role("button", name="Search").click()
         table = page.get_by_role("table", name="Audit events, newest first")
@@ -177,7 +181,7 @@ def test_an_operators_form_without_its_csrf_token_is_refused(
     page = context.new_page()
     try:
         log_in(page, service, people["operator"])
-        page.get_by_role("link", name="Accounts").click()
+        menu(page).get_by_role("link", name="Accounts").click()
         accessible(page, "10-accounts")
         newcomer = f"newcomer-{RUN}"
         page.get_by_label("Username").fill(newcomer)
@@ -203,7 +207,7 @@ def test_an_operators_form_without_its_csrf_token_is_refused(
 
         # Its own platform's token: the other tests' platforms keep theirs.
         token_id = service.ingest_token(f"console-{RUN}").split("_")[1]
-        page.get_by_role("link", name="Ingest tokens").click()
+        menu(page).get_by_role("link", name="Ingest tokens").click()
         accessible(page, "13-tokens")
         page.get_by_role("button", name=f"Revoke {token_id}").click()
         page.get_by_text("revoked.").wait_for()
