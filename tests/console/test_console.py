@@ -280,3 +280,8 @@ def test_the_service_serves_the_console(world: dict[str, Any]) -> None:
     client.login(world["users"]["operator"], PASSWORD)
     assert client.get("/console/accounts").status_code == 200
     assert client.get("/console/search").status_code == 403  # an operator reads no personal data
+    # The router's own answers under /console carry the console's headers too.
+    for response in (client.get("/console/nothing-here"), client.get("/console/logout")):
+        assert response.status_code in (404, 405)
+        assert response.headers["content-security-policy"] == CSP
+    assert "content-security-policy" not in client.get("/health").headers  # the API is left as it is
