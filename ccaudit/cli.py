@@ -13,6 +13,7 @@ folder, checked against the service's ``/health``), or directly when none does; 
 from __future__ import annotations
 
 import gc
+import http.client
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
@@ -262,8 +265,16 @@ def secret() -> None:
     sys.stdout.write(secrets.token_urlsafe(32) + "\n")
 
 
-@app.command()
+events_app = typer.Typer(
+    invoke_without_command=True,
+    help="Audit events: recent ones (no subcommand), search, export.",
+)
+app.add_typer(events_app, name="events")
+
+
+@events_app.callback()
 def events(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many events.")] = 20,
     platform: Annotated[str | None, typer.Option()] = None,
     organisation: Annotated[str | None, typer.Option()] = None,
@@ -274,6 +285,8 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show recent audit events, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings()
     filters = {
         "limit": str(limit), "platform": platform, "organisation": organisation, "actor": actor,
@@ -285,7 +298,10 @@ def events(
         data = _api(settings, target.service_url, "GET", "/v1/audit/events", params)
     else:
         data = _read_store_directly(settings, target, params)
-    rows = data.get("events", [])
+    _print_events(data.get("events", []), as_json)
+
+
+def _print_events(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
@@ -298,6 +314,94 @@ def events(
             row["client_ip"],
         )  # fmt: skip
     out.print(table)
+
+
+def _service_only(settings: Settings, what: str) -> str:
+    """The service's URL: searches and exports are recorded in its access stream, so they go through it."""
+    target = _target(settings)
+    if target.service_url is None:
+        _fail(
+            f"{what} goes through the service's API (its reads are recorded in the access stream): start "
+            "`ccaudit serve` on this data folder, or set CCAUDIT_SERVICE_URL",
+            2,
+        )
+    return target.service_url
+
+
+_QUERY_HELP = "The search box: qualifiers and free text, e.g. actor:anna action:person.* created:>=2026-11-01"
+
+
+@events_app.command("search")
+def events_search(
+    query: Annotated[list[str] | None, typer.Argument(help=_QUERY_HELP)] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many events.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Search the audit trail through the service, newest first."""
+    settings = _settings()
+    url = _service_only(settings, "a search")
+    params = {"q": " ".join(query or []), "limit": str(limit), **({"cursor": cursor} if cursor else {})}
+    data = _api(settings, url, "GET", "/v1/audit/events", params)
+    _print_events(data.get("events", []), as_json)
+    if data.get("next_cursor"):
+        err.print(f"more: --cursor {data['next_cursor']}", highlight=False)
+
+
+@events_app.command("export")
+def events_export(
+    output: Annotated[str, typer.Option("--output", "-o", help="The file to write.")],
+    query: Annotated[list[str] | None, typer.Argument(help=_QUERY_HELP)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+) -> None:
+    """Export every matching audit event through the service, streamed to a file, with progress."""
+    from pathlib import Path
+
+    from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    settings = _settings()
+    if fmt not in ("csv", "jsonl"):
+        _fail("--format: csv or jsonl", 2)
+    url = _service_only(settings, "an export")
+    params = {"format": fmt, **({"q": " ".join(query)} if query else {})}
+    destination = Path(output)
+    partial = destination.with_name(destination.name + ".part")
+    lines = 0
+    # Lines, not rows: a CSV cell may hold a line break. The total is unknown until the end.
+    columns = (SpinnerColumn(), TextColumn("exporting"), DownloadColumn(), TextColumn("{task.fields[lines]} lines"))
+    progress = Progress(*columns, TimeElapsedColumn(), console=err)
+    try:
+        with _api_stream(settings, url, "/v1/audit/export", params) as response, partial.open("wb") as file, progress:
+            task = progress.add_task("export", total=None, lines=0)
+            while chunk := response.read(64 * 1024):
+                file.write(chunk)
+                lines += chunk.count(b"\n")
+                progress.update(task, advance=len(chunk), lines=lines)
+    except (OSError, http.client.HTTPException) as exc:
+        partial.unlink(missing_ok=True)
+        _fail(f"the export from {url} stopped before its end: {exc}")
+    partial.replace(destination)
+    err.print(f"wrote {destination}", highlight=False)
+
+
+@contextmanager
+def _api_stream(settings: Settings, url: str, path: str, params: dict[str, str]) -> Iterator[Any]:
+    """A streamed GET of the service's API; a failure to start ends the command like :func:`_api`'s."""
+    credential = settings.api_token or settings.admin_token
+    if credential is None:
+        _fail(f"the service at {url} needs a credential: set CCAUDIT_API_TOKEN (ccaudit login)", 2)
+    headers = {"Authorization": f"Bearer {credential.get_secret_value()}"}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{url}{path}?{urllib.parse.urlencode(params)}", headers=headers)
+    try:
+        response = opener.open(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode("utf-8", "replace")
+        _fail(f"the service at {url} answered {exc.code}: {detail}")
+    except OSError as exc:
+        _fail(f"no answer from the service at {url}: {exc}")
+    with response:
+        yield response
 
 
 def _read_store_directly(settings: Settings, target: Target, params: dict[str, str]) -> dict[str, Any]:

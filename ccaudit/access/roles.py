@@ -22,6 +22,7 @@ class Permission(StrEnum):
     TOKENS_ADMIN = "tokens:admin"  # platform ingest and read tokens
     ACCOUNTS_ADMIN = "accounts:admin"  # accounts and their roles
     OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
+    ACCESS_READ = "access:read"  # the access stream: who searched, viewed and exported the audit trail
 
 
 class Role(StrEnum):
@@ -39,7 +40,7 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.DPO: frozenset({P.CONSENT_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
 }
@@ -71,6 +72,9 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/register", PUBLIC, "the processing register (no personal data)"),
     Rule("POST", "/v1/events", INGEST, "store a batch of events"),
     Rule("GET", "/v1/audit/events", P.AUDIT_READ, "search the audit trail"),
+    Rule("GET", "/v1/audit/events/{event_id}", P.AUDIT_READ, "an audit event, every field, with related searches"),
+    Rule("GET", "/v1/audit/export", P.AUDIT_READ, "export the audit trail (CSV or JSON Lines)"),
+    Rule("GET", "/v1/access/events", P.ACCESS_READ, "the access stream: reads of the audit trail"),
     Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),

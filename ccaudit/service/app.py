@@ -17,7 +17,7 @@ from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
 from ccaudit.ingest import Ingestor
 from ccaudit.service.access_routes import access_routes
-from ccaudit.service.audit_routes import make_search_endpoint
+from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
 from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
@@ -66,10 +66,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         }
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
+    reads = audit_endpoints(settings, store)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
-        Route("/v1/audit/events", make_search_endpoint(settings, store), methods=["GET"]),
+        Route("/v1/audit/events", reads["/v1/audit/events"], methods=["GET"]),
+        Route("/v1/audit/events/{event_id}", reads["/v1/audit/events/{event_id}"], methods=["GET"]),
+        Route("/v1/audit/export", reads["/v1/audit/export"], methods=["GET"]),
+        Route("/v1/access/events", reads["/v1/access/events"], methods=["GET"]),
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
         *token_routes(settings, tokens),

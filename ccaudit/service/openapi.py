@@ -33,6 +33,27 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+# The filters every read of the audit trail takes (ccaudit.search.filters).
+_SEARCH_FILTERS = [
+    _query("since", "ISO 8601 time, inclusive"),
+    _query("until", "ISO 8601 time, exclusive"),
+    *(_query(n, f"exact {n}") for n in ("platform", "organisation", "subject", "resource_type", "resource_id")),
+    _query("actor", "account or profile id"),
+    _query("action", "exact, or a prefix: person.*"),
+    _query("outcome", "success, denied, failed, error or aborted"),
+    _query("status", "HTTP status, 100 to 599", "integer"),
+    _query("ip", "an IP address or a CIDR network"),
+    _query("request_id", "the request id (X-Request-ID)"),
+    _query("trace_id", "the trace id"),
+    _query("text", "occurs, in any case, in one of the details' values"),
+    _query(
+        "q",
+        "the search box: qualifiers and free text, e.g. actor:anna action:person.* ip:10.0.0.0/8 "
+        'created:>=2026-11-01 "text"',
+    ),
+]
+
+
 def openapi() -> dict[str, Any]:
     batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
     components = batch.pop("$defs", {})
@@ -117,20 +138,62 @@ def openapi() -> dict[str, Any]:
                     "summary": "Search the audit trail, newest first (keyset pagination)",
                     "security": reader,
                     "parameters": [
-                        _query("since", "ISO 8601 time, inclusive"),
-                        _query("until", "ISO 8601 time, exclusive"),
-                        *(_query(n, f"exact {n}") for n in ("platform", "organisation", "subject", "action")),
-                        _query("actor", "account or profile id"),
-                        _query("outcome", "success, denied, failed, error or aborted"),
-                        _query("request_id", "the request id (X-Request-ID)"),
+                        *_SEARCH_FILTERS,
                         _query("limit", "1 to CCAUDIT_MAX_PAGE_SIZE (default 100)", "integer"),
                         _query("cursor", "next_cursor of the previous page"),
                     ],
                     "responses": {
                         "200": {"description": "events and next_cursor"},
-                        "400": _error("bad parameter"),
-                        "401": _error("no admin token"),
+                        "400": _error("bad parameter; a bad part of q also gets position and qualifier"),
+                        "401": _error("no credential"),
+                        "503": _error("the store, or the record of this read in the access stream, failed", True),
                     },
+                }
+            },
+            "/v1/audit/events/{event_id}": {
+                "get": {
+                    "summary": "One audit event, every field, with query strings of related searches (links)",
+                    "security": reader,
+                    "parameters": [_path("event_id")],
+                    "responses": {
+                        "200": {
+                            "description": "event and links (same_request, same_trace, actor_that_day, this_subject)"
+                        },
+                        "400": _error("not an event id"),
+                        "404": _error("no such event this credential may see"),
+                        "503": _error("the store, or the record of this read in the access stream, failed", True),
+                    },
+                }
+            },
+            "/v1/audit/export": {
+                "get": {
+                    "summary": "Every matching audit event, newest first, streamed as CSV or JSON Lines",
+                    "security": reader,
+                    "parameters": [_query("format", "csv (default) or jsonl"), *_SEARCH_FILTERS],
+                    "responses": {
+                        "200": {
+                            "description": "text/csv (a header row; cells that would be formulas start "
+                            "with ') or application/x-ndjson"
+                        },
+                        "400": _error("bad parameter"),
+                        "503": _error("the store, or the record of this read in the access stream, failed", True),
+                    },
+                }
+            },
+            "/v1/access/events": {
+                "get": {
+                    "summary": "The access stream: searches, detail views and exports of the audit trail, newest first",
+                    "security": reader,
+                    "parameters": [
+                        _query("since", "ISO 8601 time, inclusive"),
+                        _query("until", "ISO 8601 time, exclusive"),
+                        _query("principal", "who read, as recorded (e.g. personal_token:<account id>)"),
+                        _query("account_id", "the reader's account"),
+                        _query("kind", "search, detail or export"),
+                        _query("limit", "1 to CCAUDIT_MAX_PAGE_SIZE (default 100)", "integer"),
+                        _query("cursor", "next_cursor of the previous page"),
+                    ],
+                    "responses": {"200": {"description": "events and next_cursor"}, "400": _error("bad parameter")},
                 }
             },
             "/v1/usage/summary": {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import insert_columns, jsonable, query_rows
+from ccaudit.store.client import insert_columns, jsonable, mapped_errors, query_rows
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -21,6 +22,10 @@ COLUMNS = (
     "peer_ip", "user_agent", "browser", "browser_version", "os", "device", "is_bot", "request_id",
     "trace_id", "span_id", "details", "retention_days", "payload_sha256",
 )  # fmt: skip
+
+# The details' values as one lower-case text, each on its own line: what a free-text search matches
+# and what the ngram skip index of migration 0007 is built on (the two must be the same expression).
+DETAILS_TEXT = "lowerUTF8(arrayStringConcat(mapValues(details), '\\n'))"
 
 # Returned by the read API; retention and the payload digest are bookkeeping, not part of the event.
 READ_COLUMNS = tuple(c for c in COLUMNS if c not in ("retention_days", "payload_sha256"))
@@ -44,6 +49,19 @@ class AuditQuery:
     action: str | None = None
     outcome: str | None = None
     request_id: str | None = None
+    # Search filters (ccaudit.search builds them from checked input): ``action_prefix`` matches
+    # actions that start with it ("person." for ``person.*``); ``cidr`` is a network in canonical
+    # text ("10.0.0.0/8"); ``ip`` an address in canonical text; each term of ``text`` must occur,
+    # in any case, in one of the details' values.
+    action_prefix: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    status: int | None = None
+    ip: str | None = None
+    cidr: str | None = None
+    trace_id: str | None = None
+    event_id: UUID | None = None
+    text: tuple[str, ...] = ()
     limit: int = 100
     cursor: str | None = None
     # Bounds from the principal (ccaudit.access), applied before any filter: None = no bound, an
@@ -83,6 +101,10 @@ def _where(query: AuditQuery) -> tuple[str, dict[str, Any]]:
         "action": query.action,
         "outcome": query.outcome,
         "request_id": query.request_id,
+        "resource_type": query.resource_type,
+        "resource_id": query.resource_id,
+        "trace_id": query.trace_id,
+        "client_ip": query.ip,
     }
     for column, value in simple.items():
         if value is not None:
@@ -91,6 +113,28 @@ def _where(query: AuditQuery) -> tuple[str, dict[str, Any]]:
     if query.actor is not None:
         clauses.append("(actor_account_id = {actor:String} OR actor_profile_id = {actor:String})")
         params["actor"] = query.actor
+    if query.action_prefix is not None:
+        clauses.append("startsWith(action, {action_prefix:String})")
+        params["action_prefix"] = query.action_prefix
+    if query.status is not None:
+        clauses.append("status = {status:UInt16}")
+        params["status"] = query.status
+    if query.event_id is not None:
+        clauses.append("event_id = {event_id:UUID}")
+        params["event_id"] = query.event_id
+    if query.cidr is not None:
+        # isIPAddressInRange raises on a text that is no address (an event captured without an IP
+        # stores ''), so such rows are given an address that the validity test then rules out.
+        clauses.append(
+            "((isIPv4String(client_ip) OR isIPv6String(client_ip)) AND isIPAddressInRange("
+            "if(isIPv4String(client_ip) OR isIPv6String(client_ip), client_ip, '0.0.0.0'), {cidr:String}))"
+        )
+        params["cidr"] = query.cidr
+    for n, term in enumerate(query.text):
+        # The same expression as the ngram index on the details' values (migration 0007), so the
+        # index can skip granules; LIKE's wildcards in the term are escaped: it is matched as written.
+        clauses.append(f"{DETAILS_TEXT} LIKE concat('%', lowerUTF8({{text_{n}:String}}), '%')")
+        params[f"text_{n}"] = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     if query.since is not None:
         clauses.append("event_time >= {since:DateTime64(3, 'UTC')}")
         params["since"] = query.since
@@ -123,3 +167,30 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
         last = rows[-1]
         next_cursor = encode_cursor(last["event_time"], last["event_id"])
     return [{key: jsonable(value) for key, value in row.items()} for row in rows], next_cursor
+
+
+def audit_event(client: Client, database: str, query: AuditQuery) -> dict[str, Any] | None:
+    """The one event ``query`` finds (it names an ``event_id``), every column of it; None if none."""
+    where, params = _where(query)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {database}.audit_events FINAL{where} LIMIT 1"
+    rows = query_rows(client, sql, params)
+    return {k: jsonable(v) for k, v in zip(COLUMNS, rows[0], strict=True)} if rows else None
+
+
+# The engine sorts an export (newest first is not the table's order) on disk past this many bytes,
+# so an export of any size holds a bounded amount of memory in the engine (in-process with chDB).
+EXPORT_SORT_BYTES = 64 * 1024 * 1024
+
+
+@contextmanager
+def stream_audit(client: Client, database: str, query: AuditQuery) -> Iterator[Iterator[Sequence[Any]]]:
+    """Every event matching ``query`` (its limit ignored), newest first, as rows of READ_COLUMNS,
+    read block by block: memory stays flat whatever the number of rows."""
+    where, params = _where(query)
+    sql = (
+        f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
+        "ORDER BY event_time DESC, event_id DESC"
+    )
+    settings = {"max_bytes_before_external_sort": EXPORT_SORT_BYTES, "max_block_size": 8192}
+    with mapped_errors(), client.query_rows_stream(sql, parameters=params, settings=settings) as stream:
+        yield iter(stream)

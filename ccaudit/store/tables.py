@@ -67,7 +67,18 @@ CONSOLE_SESSIONS = TableInfo(
     purpose="login sessions of the web console (privacy statement §8); gone two days after they start",
 )
 
-PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS)
+ACCESS_EVENTS = TableInfo(
+    name="access_events",
+    stream="access",
+    # The reader's account, and the filters of the read: they may name the people searched for
+    # (an actor, a subject, an IP address), as JSON text.
+    subject_columns=("account_id", "filters"),
+    purpose="reads of the audit trail: who searched, viewed or exported what (privacy statement §4.3, R6)",
+)
+
+PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
+    AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+)  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
 # spool (SQLite, Settings.spool_file: CCAUDIT_SPOOL_PATH or the state folder; see
@@ -89,7 +100,7 @@ DEAD_LETTERS = TableInfo(
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS,
+    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
