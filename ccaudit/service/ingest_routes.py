@@ -19,6 +19,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -114,19 +115,34 @@ async def _read_body(request: Request) -> bytes:
     return body
 
 
+# The service's OpenTelemetry instruments exist once per process: a meter keeps the first registration
+# of a name and ignores later ones, so instruments made per app would report the first app's counters
+# only. They observe every live app's counters (one in a service process; several in a test run).
+_LIVE_COUNTERS: weakref.WeakSet[IngestCounters] = weakref.WeakSet()
+_LATENCY: list[metrics.Histogram] = []
+_INSTRUMENTS_LOCK = threading.Lock()
+
+
 def _instruments(counters: IngestCounters) -> metrics.Histogram:
     """The service's OpenTelemetry metrics: ingest counters and the latency of stored batches."""
-    meter = metrics.get_meter("ccaudit.service")
+    with _INSTRUMENTS_LOCK:
+        _LIVE_COUNTERS.add(counters)
+        if _LATENCY:
+            return _LATENCY[0]
+        meter = metrics.get_meter("ccaudit.service")
 
-    def observe(name: str) -> Any:
-        def callback(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
-            yield metrics.Observation(counters.snapshot()[name])
+        def observe(name: str) -> Any:
+            def callback(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+                yield metrics.Observation(sum(c.snapshot()[name] for c in list(_LIVE_COUNTERS)))
 
-        return callback
+            return callback
 
-    for name in counters.snapshot():
-        meter.create_observable_counter(f"ccaudit.ingest.{name}", callbacks=[observe(name)])
-    return meter.create_histogram("ccaudit.ingest.duration", unit="ms", description="time to store one batch")
+        for name in counters.snapshot():
+            meter.create_observable_counter(f"ccaudit.ingest.{name}", callbacks=[observe(name)])
+        _LATENCY.append(
+            meter.create_histogram("ccaudit.ingest.duration", unit="ms", description="time to store one batch")
+        )
+        return _LATENCY[0]
 
 
 def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLimiter, counters: IngestCounters):  # type: ignore[no-untyped-def]
