@@ -144,6 +144,7 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/console/logout"): {"form": lambda world: {}},
     ("GET", "/console/search"): {},
     ("GET", "/console/events/{event_id}"): {
+        # fixed date: an event id no row has, on any day
         "path": f"/console/events/{uuid.uuid4()}?at=2026-01-01T00:00:00Z", "ok": {404}
     },
     ("GET", "/console/accounts"): {},

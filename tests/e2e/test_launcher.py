@@ -62,7 +62,8 @@ def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) 
 
         def admin_events(platform: str) -> list[dict[str, object]]:
             params = {"actor": "alice", "platform": platform}
-            response = httpx.get(service_url + "/v1/audit/events", params=params, headers=headers)
+            # A generous timeout: the demo's traffic keeps the one embedded engine busy on a loaded machine.
+            response = httpx.get(service_url + "/v1/audit/events", params=params, headers=headers, timeout=30)
             assert response.status_code == 200
             events: list[dict[str, object]] = response.json()["events"]
             return events

@@ -3,6 +3,8 @@ a 4xx with a message, never a 5xx, never the engine's text, and never more rows 
 allows (none of the corpus names a stored value, so a 200 answers no event; an empty value is no
 filter, a blank form field, and ``*`` is every action)."""
 
+# fixed dates: parser inputs and their parsed values; no clock, no TTL reads them.
+
 from __future__ import annotations
 
 import urllib.parse

@@ -1,6 +1,8 @@
 """The search box as a parser: any text gives Filters or a BadParameter for ``q`` that names the
 qualifier (or the box's own limit); never another exception."""
 
+# fixed dates: parser inputs and their parsed values; no clock, no TTL reads them.
+
 from __future__ import annotations
 
 from hypothesis import example, given, settings
