@@ -66,7 +66,7 @@ def test_no_test_holds_a_calendar_date_near_today() -> None:
 def test_the_scan_finds_each_spelling_of_a_date() -> None:
     # fixed dates: the scanner's own inputs, read by no clock.
     today = date(2026, 12, 1)
-    assert near_today('T0 = "2025-11-29T09:53:21Z"', today)
+    assert near_today('T0 = "2025-11-29T09:53:21Z"', today)  # fixed date: the scanner's own input
     assert near_today("when = datetime(2026, 11, 29, 9, 53)", today)
     assert near_today("T0 = 1_764_410_000_000", today)  # epoch milliseconds
     assert near_today("created_ds = 17_644_100_000", today)  # TCF deciseconds

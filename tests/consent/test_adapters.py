@@ -28,8 +28,8 @@ from ccaudit.consent.adapters import (
 from ccaudit.consent.cookie import ConsentRecord, encode_consent_cookie
 
 NOW = 1_764_410_000_000
-ISO_NOW = "2025-11-29T09:53:20.000Z"
-ISO_LATER = "2025-12-01T08:00:00.000Z"
+ISO_NOW = "2025-11-29T09:53:20.000Z"  # fixed date: cookies decided against the injected NOW
+ISO_LATER = "2025-12-01T08:00:00.000Z"  # fixed date: relative to the injected NOW
 LATER = 1_764_576_000_000
 UUID = "0b9f3c1e-5a3d-4c1b-9a7e-3f2d1c0b9a8e"
 

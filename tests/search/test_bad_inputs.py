@@ -26,8 +26,8 @@ CORPUS = [
     "{actor:String}", "{{x}}", "${db}", "`system`.`tables`", "%", "_", "%%", "\\", "\\\\%", "*", "**", "a*b",
     "SELECT * FROM url('http://127.0.0.1/', 'CSV', 'x String')", "file('/etc/passwd')", "\x00", "a\x00b", "\x1b[2J",
     "\r\nX-Injected: 1", "\t", "\u202e", "\ud7ff", "x" * 257, "y" * 5000, "é" * 300, "10.0.0.0/33", "10.0.0.0/-1",
-    "999.1.1.1", "10.0.0.0/8/8", "::/129", "1.2.3.4/", "/8", "2026-13-01", "2026-02-30", "0000-00-00",
-    "2026-11-01T25:00:00Z", "9999-12-31T23:59:59-05:00", "1e3", "-1", "600", "99", "0x1F4", "٤٠٤", "",
+    "999.1.1.1", "10.0.0.0/8/8", "::/129", "1.2.3.4/", "/8", "2026-13-01", "2026-02-30", "0000-00-00",  # fixed date: invalid dates, refused on any day
+    "2026-11-01T25:00:00Z", "9999-12-31T23:59:59-05:00", "1e3", "-1", "600", "99", "0x1F4", "٤٠٤", "",  # fixed date: refused for its hour, on any day
 ]  # fmt: skip
 FILTERS = ["platform", "organisation", "actor", "subject", "action", "resource_type", "resource_id", "outcome",
            "status", "ip", "request_id", "trace_id", "text", "since", "until"]  # fmt: skip

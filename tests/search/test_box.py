@@ -44,7 +44,7 @@ def test_qualifiers_become_bound_filters() -> None:
     assert filters.action_prefix == "person."
     assert filters.cidr == "10.0.0.0/8"
     assert filters.since is not None
-    assert filters.since.isoformat() == "2026-11-01T00:00:00+00:00"
+    assert filters.since.isoformat() == "2026-11-01T00:00:00+00:00"  # fixed date: the parsed form of the box's input
     assert filters.text == ("free text", "word")
     assert parse_box("ip:10.1.2.3/8").cidr == "10.0.0.0/8"
     assert parse_box("ip:2001:DB8::1").ip == "2001:db8::1"
