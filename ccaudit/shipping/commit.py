@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class _Ticket:
+class _Ticket(Generic[T]):
     __slots__ = ("done", "items", "ok", "wake")
 
-    def __init__(self, items: Sequence[str]) -> None:
+    def __init__(self, items: Sequence[T]) -> None:
         self.items = items
         self.done = False
         self.ok = False
@@ -28,7 +31,7 @@ class _Ticket:
         self.wake.acquire()
 
 
-class GroupCommit:
+class GroupCommit(Generic[T]):
     """``commit(items) -> bool`` through ``write(items)``: True once the items are written.
 
     ``write`` raises when it cannot write; every caller whose items it held then gets False, and
@@ -36,25 +39,25 @@ class GroupCommit:
     """
 
     def __init__(
-        self, write: Callable[[Sequence[str]], None], on_error: Callable[[Exception], None] | None = None
+        self, write: Callable[[Sequence[T]], None], on_error: Callable[[Exception], None] | None = None
     ) -> None:
         self._write = write
         self._on_error = on_error
         # Plain locks, not a Condition: the uncontended path, the usual one, takes one lock twice.
         self._lock = threading.Lock()
-        self._waiting: list[_Ticket] = []
+        self._waiting: list[_Ticket[T]] = []
         self._writing = False
         self.commits = 0  # writes done, for tests and the benchmark: fewer than callers under load
 
-    def commit(self, items: Sequence[str]) -> bool:
-        ticket: _Ticket | None = None
+    def commit(self, items: Sequence[T]) -> bool:
+        ticket: _Ticket[T] | None = None
         with self._lock:
             if self._writing:
                 ticket = _Ticket(items)
                 self._waiting.append(ticket)
             else:
                 self._writing = True
-        group: list[_Ticket] = []
+        group: list[_Ticket[T]] = []
         batch = items
         if ticket is not None:
             ticket.wake.acquire()  # released when our items are written, or when we are to write next

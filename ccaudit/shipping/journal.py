@@ -15,7 +15,9 @@ made the others wait for it: 0.8 ms at the median. A journal line costs one syst
 no one.
 
 Layout, in ``<spool file>.journal/``: ``<time begun>-<pid>-<random>.log``, lines ``<events>\\t<unix
-time, ms>\\t<JSON array>\\n`` (JSON from the encoder never holds a raw newline). A file is made
+time, ms>\\t<JSON array>\\n`` (JSON from the encoder never holds a raw newline); the request path
+writes its events in the compact form (``ccaudit.events.compact``), marked ``c`` before the array, and
+folding expands them into wire objects. A file is made
 under a temporary name, locked (``flock``, exclusive, held while the process writes to it), then
 renamed, so no other process ever sees it unowned before its first line. A process starts a new
 file past ``ROTATE_BYTES``, and after a fork; a file nobody holds, folded to its end, is deleted. A
@@ -38,6 +40,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
+from ccaudit.events import expand
+
 ROTATE_BYTES = 16 * 1024 * 1024
 SUFFIX = ".log"
 
@@ -45,6 +51,12 @@ SUFFIX = ".log"
 def line(items: list[str], now: float) -> bytes:
     """One journal line: the events (each its wire JSON object), their count and the time (ms)."""
     return f"{len(items)}\t{int(now * 1000)}\t[{','.join(items)}]\n".encode()
+
+
+def compact_line(events: int, array: bytes, now: float) -> bytes:
+    """One journal line of ``events`` events in the compact form (``ccaudit.events.compact``), already
+    encoded as one JSON array: the request path's usual line."""
+    return b"%d\t%d\t%c%b\n" % (events, int(now * 1000), COMPACT, array)
 
 
 class Journal:
@@ -112,11 +124,20 @@ class Journal:
         self._fd, self._size = -1, 0
 
 
+COMPACT = ord("c")  # marks a line whose array holds events in the compact form
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     events: int
     at: float
-    body: str  # a JSON array
+    body: str  # a JSON array, of wire objects or (after the COMPACT mark) of events in the compact form
+
+    def array(self) -> str:
+        """The events as one JSON array of wire objects."""
+        if self.body[:1] != chr(COMPACT):
+            return self.body
+        return orjson.dumps([expand(item) for item in orjson.loads(self.body[1:])]).decode()
 
 
 def files(folder: Path) -> list[Path]:

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccaudit.events import EXPANSION_BYTES
 from ccaudit.shipping import journal, locks
 from ccaudit.shipping.locks import FileLock
 
@@ -263,18 +264,20 @@ class Spool:
     # --- writing ---
 
     def append(self, items: Sequence[str]) -> None:
-        """The request path: write events (each its wire JSON object) to this process's journal now,
-        in one system call; raises OSError when they could not be written. The caller checks
-        ``has_room`` first."""
-        if not items:
+        """Write events (each its wire JSON object) to this process's journal now, in one system call;
+        raises OSError when they could not be written. The caller checks ``has_room`` first."""
+        if items:
+            self.write([(len(items), journal_lines(items, time.time()))])
+
+    def write(self, entries: Sequence[tuple[int, bytes]]) -> None:
+        """The request path: journal lines (``journal.line``/``array_line``, each with its count of
+        events) to this process's journal now, in one system call; raises OSError when they could not
+        be written. The caller checks ``has_room`` first, and keeps each line within a batch row's
+        bounds (``fits_row``)."""
+        if not entries:
             return
-        now = time.time()
-        if len(items) <= ROW_EVENTS:  # the usual case: one line
-            data = journal.line(list(items), now)
-        else:  # lines a batch row can hold, so that a shipment stays under the service's limits
-            data = b"".join(journal.line(chunk, now) for chunk in _chunks(items))
-        self._journal.append(data)
-        self._known_depth += len(items)
+        self._journal.append(entries[0][1] if len(entries) == 1 else b"".join(data for _, data in entries))
+        self._known_depth += sum(events for events, _ in entries)
 
     def sync(self) -> None:
         """Make the request path's lines so far survive a power loss: fsync this process's journal.
@@ -559,6 +562,17 @@ class Spool:
         self._journal.close()
 
 
+def journal_lines(items: Sequence[str], now: float) -> bytes:
+    """Events (each its wire JSON object) as journal lines a batch row can each hold."""
+    return b"".join(journal.line(chunk, now) for chunk in _chunks(items))
+
+
+def fits_row(events: int, array: bytes) -> bool:
+    """Whether a JSON array of ``events`` events in the compact form can be one journal line, and so,
+    once expanded, one batch row."""
+    return events <= ROW_EVENTS and len(array) + events * EXPANSION_BYTES <= ROW_BYTES
+
+
 def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
     """Items in groups a batch row can hold (ROW_EVENTS events, ROW_BYTES bytes)."""
     chunk: list[str] = []
@@ -587,7 +601,7 @@ def _append_lines(db: sqlite3.Connection, lines: Sequence[journal.Line]) -> None
     count = size = 0
     oldest = lines[0].at
     for entry in lines:
-        text = entry.body[1:-1]
+        text = entry.array()[1:-1]
         if items and (count + entry.events > ROW_EVENTS or size + len(text) > ROW_BYTES):
             _append(db, [(count, "[" + ",".join(items) + "]")], oldest)
             items, count, size, oldest = [], 0, 0, entry.at

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ccaudit.events import expand
 from tests.conftest import ROOT, Proc, Service, clean_env, free_port, gunicorn_args, start_process, stop_process
 
 PLATFORM_APP = "tests.faults.app:app"
@@ -298,7 +299,9 @@ def spooled_events(spool: Path) -> list[dict[str, Any]]:
     for journal in sorted(spool.with_name(spool.name + ".journal").glob("*.log")):
         data = journal.read_bytes()[folded.get(journal.name, 0) :]
         complete = data[: data.rfind(b"\n") + 1]
-        fresh += [json.loads(line.split(b"\t", 2)[2]) for line in complete.splitlines()]  # count, time, array
+        arrays = [line.split(b"\t", 2)[2] for line in complete.splitlines()]  # count, time, array
+        # The request path's lines hold events in the compact form (marked "c"): the product expands them.
+        fresh += [[expand(e) for e in json.loads(a[1:])] if a[:1] == b"c" else json.loads(a) for a in arrays]
     return [*(e for rows in (fresh, batches) for b in rows for e in b), *dead]
 
 
