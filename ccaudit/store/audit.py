@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -85,9 +85,62 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValueError("invalid cursor") from None
 
 
-def _where(query: AuditQuery) -> tuple[str, dict[str, Any]]:
+# The keys audit_keys (migration 0020) is sorted by, most selective first: a search naming one reads
+# that key's pointers there instead of scanning audit_events for it.
+_KEYS = (("request", "request_id"), ("trace", "trace_id"), ("subject", "subject"), ("actor", "actor"))
+
+
+def _keyed(query: AuditQuery, database: str, paged: bool) -> tuple[str, dict[str, Any]] | None:
+    """The clause that narrows a search naming a key to its events' places in the sorting key.
+
+    audit_keys also holds each event's platform, organisation and time, so the principal's bounds,
+    those filters and the cursor apply there too; when nothing else filters, the subquery returns
+    just the page's events (newest first, one more than the page), so a key with a million events
+    costs a page, not a million lookups.
+    """
+    keys = [(kind, getattr(query, field)) for kind, field in _KEYS if getattr(query, field) is not None]
+    if not keys:
+        return None
+    kind, value = keys[0]
+    clauses = ["kind = {key_kind:String}", "key = {key_value:String}"]
+    if query.scope_organisations is not None:
+        clauses.append("organisation IN {scope_orgs:Array(String)}")
+    if query.scope_platforms is not None:
+        clauses.append("platform IN {scope_platforms:Array(String)}")
+    if query.platform is not None:
+        clauses.append("platform = {platform:String}")
+    if query.organisation is not None:
+        clauses.append("organisation = {organisation:String}")
+    if query.since is not None:
+        clauses.append("event_time >= {since:DateTime64(3, 'UTC')}")
+    if query.until is not None:
+        clauses.append("event_time < {until:DateTime64(3, 'UTC')}")
+    if query.cursor is not None:
+        clauses.append("(event_time, event_id) < ({c_time:DateTime64(3, 'UTC')}, {c_id:UUID})")
+    # With filters audit_keys cannot apply, every pointer of the key is needed, not a page's worth.
+    unset: dict[str, Any] = {_FIELD[kind]: None}
+    others = replace(query, since=None, until=None, platform=None, organisation=None, cursor=None,
+                     scope_organisations=None, scope_platforms=None, limit=0, **unset)  # fmt: skip
+    page = " ORDER BY event_time DESC, event_id DESC LIMIT {limit:UInt32}" if paged and others == _NOTHING else ""
+    clause = (
+        "(platform, organisation, event_time, event_id) IN (SELECT platform, organisation, event_time, event_id "
+        f"FROM {database}.audit_keys WHERE {' AND '.join(clauses)}{page})"
+    )
+    return clause, {"key_kind": kind, "key_value": value}
+
+
+_FIELD = dict(_KEYS)
+_NOTHING = AuditQuery(limit=0)
+
+
+def _where(query: AuditQuery, database: str, paged: bool = False) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and its parameters; ``paged``: the query ends in LIMIT {limit}, one page."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
+    keyed = _keyed(query, database, paged)
+    if keyed is not None:
+        clauses.append(keyed[0])
+        params.update(keyed[1])
     if query.scope_organisations is not None:
         clauses.append("organisation IN {scope_orgs:Array(String)}")
         params["scope_orgs"] = sorted(query.scope_organisations)
@@ -155,7 +208,7 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
 
     FINAL makes the read see each event once even before background merges collapse redeliveries.
     """
-    where, params = _where(query)
+    where, params = _where(query, database, paged=True)
     params["limit"] = query.limit + 1
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
@@ -172,7 +225,7 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
 
 def audit_event(client: Client, database: str, query: AuditQuery) -> dict[str, Any] | None:
     """The one event ``query`` finds (it names an ``event_id``), every column of it; None if none."""
-    where, params = _where(query)
+    where, params = _where(query, database)
     sql = f"SELECT {', '.join(COLUMNS)} FROM {database}.audit_events FINAL{where} LIMIT 1"
     rows = query_rows(client, sql, params)
     return {k: jsonable(v) for k, v in zip(COLUMNS, rows[0], strict=True)} if rows else None
@@ -187,7 +240,7 @@ EXPORT_SORT_BYTES = 64 * 1024 * 1024
 def stream_audit(client: Client, database: str, query: AuditQuery) -> Iterator[Iterator[Sequence[Any]]]:
     """Every event matching ``query`` (its limit ignored), newest first, as rows of READ_COLUMNS,
     read block by block: memory stays flat whatever the number of rows."""
-    where, params = _where(query)
+    where, params = _where(query, database)
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
         "ORDER BY event_time DESC, event_id DESC"

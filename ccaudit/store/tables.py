@@ -76,8 +76,17 @@ ACCESS_EVENTS = TableInfo(
     purpose="reads of the audit trail: who searched, viewed or exported what (privacy statement §4.3, R6)",
 )
 
+AUDIT_KEYS = TableInfo(
+    name="audit_keys",
+    stream="audit",
+    # Filled from audit_events by a materialized view (migration 0020): per actor, subject, request
+    # and trace id, where its events lie. `key` holds the id, so erasure must reach it too.
+    subject_columns=("key",),
+    purpose="keyed searches of the audit trail (R6); each row points at an audit event and expires with it",
+)
+
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -100,7 +109,7 @@ DEAD_LETTERS = TableInfo(
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -109,4 +118,4 @@ ALL_TABLES: tuple[TableInfo, ...] = (
 # ALL_TABLES, or be one of the views below.
 SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"})
 # Materialized views: they store nothing themselves (their targets are listed above).
-VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent"})
+VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent", "audit_keys_mv"})
