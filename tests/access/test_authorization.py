@@ -143,10 +143,14 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/console"): {},
     ("POST", "/console/logout"): {"form": lambda world: {}},
     ("GET", "/console/search"): {},
-    ("GET", "/console/events/{event_id}"): {
-        # fixed date: an event id no row has, on any day
-        "path": f"/console/events/{uuid.uuid4()}?at=2026-01-01T00:00:00Z", "ok": {404}
+    ("GET", "/console/events/{event_id}"): {"path": f"/console/events/{uuid.uuid4()}", "ok": {404}},
+    ("GET", "/console/export"): {"path": "/console/export?format=jsonl&organisation=org-a"},
+    ("GET", "/console/saved"): {},
+    ("POST", "/console/saved"): {"form": lambda world: {"name": "mine", "query": "q=action%3Aperson.%2A"}},
+    ("POST", "/console/saved/{search_id}/delete"): {
+        "path": "/console/saved/nope/delete", "ok": {404}, "form": lambda world: {}
     },
+    ("GET", "/console/access"): {},
     ("GET", "/console/accounts"): {},
     ("POST", "/console/accounts"): {
         "form": lambda world: {"username": f"c-{uuid.uuid4().hex[:8]}", "role": "dpo", "password": PASSWORD}

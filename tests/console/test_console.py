@@ -199,7 +199,7 @@ def rows_seen(client: Client, query: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "query",
-    ["", "organisation=org-b", "platform=library", "request_id=coop-org-b", "subject=person-org-b",
+    ["q=", "organisation=org-b", "platform=library", "request_id=coop-org-b", "subject=person-org-b",
      "organisation=org-b&organisation=org-a", "scope_organisations=org-b", "organisation=org-b%27%20OR%201%3D1",
      "cursor=AAAA", "limit=1000"],
 )  # fmt: skip
@@ -211,7 +211,7 @@ def test_an_org_admin_never_sees_another_organisation_on_the_search_page(
     assert set(rows_seen(admin, query)) <= {"org-a"}
     auditor = Client(app[0])
     auditor.login(world["users"]["auditor"], PASSWORD)
-    if query == "":
+    if query == "q=":
         assert set(rows_seen(auditor, query)) == {"org-a", "org-b"}
         assert set(rows_seen(admin, query)) == {"org-a"}
 
@@ -223,7 +223,6 @@ def test_an_org_admin_cannot_open_another_organisations_event(
     auditor.login(world["users"]["auditor"], PASSWORD)
     page = auditor.get("/console/search?organisation=org-b&platform=coop").text
     [link] = re.findall(r'href="(/console/events/[^"]+)"', page)
-    link = link.replace("&amp;", "&")
     detail = auditor.get(link)
     assert detail.status_code == 200
     assert "person-org-b" in detail.text
