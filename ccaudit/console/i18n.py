@@ -112,6 +112,7 @@ EN = {
         'status:, request:, trace:). Quote a value with spaces: actor:"a b".'
     ),
     "box_error": "The search box was not understood at character {position}:",
+    "box_refused": "The search box was not accepted:",
     "bad_parameter": "The search was not run: the parameter {name} is not accepted.",
     "action_hint": "Exact, or a prefix ending in *, e.g. person.*",
     "resource_type": "Resource type",
@@ -270,6 +271,7 @@ NL = {
         'status:, request:, trace:). Zet een waarde met spaties tussen aanhalingstekens: actor:"a b".'
     ),
     "box_error": "Het zoekvak is niet begrepen bij teken {position}:",
+    "box_refused": "Het zoekvak is niet aanvaard:",
     "bad_parameter": "Er is niet gezocht: de parameter {name} wordt niet aanvaard.",
     "action_hint": "Exact, of een begin dat op * eindigt, bv. person.*",
     "resource_type": "Soort object",
@@ -432,6 +434,7 @@ FR = {
         'actor:"a b".'
     ),
     "box_error": "Le champ de recherche n'a pas été compris au caractère {position} :",
+    "box_refused": "Le champ de recherche n'a pas été accepté :",
     "bad_parameter": "La recherche n'a pas été faite : le paramètre {name} n'est pas accepté.",
     "action_hint": "Exacte, ou un début terminé par *, p. ex. person.*",
     "resource_type": "Type de ressource",

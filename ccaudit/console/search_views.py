@@ -108,6 +108,9 @@ class SearchViews:
             box = {"position": exc.position + 1, "qualifier": exc.qualifier, "reason": exc.reason}
             return self._search_page(request, 400, entered=entered, box_error=box)
         field = _FIELD_OF.get(exc.name, exc.name)
+        if field == "q":  # the box as a whole (too long, too many terms)
+            box = {"position": None, "qualifier": None, "reason": exc.reason}
+            return self._search_page(request, 400, entered=entered, box_error=box)
         return self._search_page(request, 400, entered=entered, bad=field if field in FIELDS else "",
                                  reason={"name": exc.name, "text": exc.reason})  # fmt: skip
 

@@ -167,4 +167,3 @@ class Views:
         if done is None:
             return self.pages.problem(request, 404, "not_found_title", "not_found_text")
         return await self.tokens_page(request, message=("token_revoked", {"token": done.token_id}))
-
