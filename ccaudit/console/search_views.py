@@ -105,7 +105,7 @@ class SearchViews:
         """The search page with the bad value pointed at: the box's qualifier, or the field, or the
         parameter's name when no field of the form carries it (a hand-made address)."""
         if isinstance(exc, BadQualifier):
-            box = {"position": exc.position + 1, "qualifier": exc.qualifier, "reason": exc.reason}
+            box = {"position": exc.position + 1, "qualifier": exc.qualifier, "reason": exc.detail}
             return self._search_page(request, 400, entered=entered, box_error=box)
         field = _FIELD_OF.get(exc.name, exc.name)
         if field == "q":  # the box as a whole (too long, too many terms)
