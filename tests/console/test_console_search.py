@@ -17,6 +17,8 @@ from html import unescape
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from ccaudit.access import AccountStore
@@ -68,6 +70,12 @@ def logged_in(app: Starlette, world: dict[str, Any], who: str) -> Client:
     client = Client(app)
     assert client.login(world["users"][who], PASSWORD).status_code == 303
     return client
+
+
+@pytest.fixture(scope="module")
+def admin(world: dict[str, Any], app: Starlette) -> Client:
+    """One org_admin session (of org-a) for the property test's many requests."""
+    return logged_in(app, world, "org_admin")
 
 
 def orgs_shown(html: str) -> list[str]:
@@ -161,6 +169,19 @@ def test_an_org_admin_never_sees_another_organisations_row(world: dict[str, Any]
         assert export.status_code in (200, 400)
         if export.status_code == 200:
             assert "org-b" not in export.text
+
+
+# Values that name what is stored for either organisation, so that a leak would show.
+VALUES = ["org-a", "org-b", "coop", "library", "busy", "acct-0", "person-org-b", "coop-org-b", "person.*", "success",
+          "200", "10.1.0.0/16", TRACE, "moved", "org:org-b", "org:org-b platform:library", "actor:busy"]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(FIELDS), st.sampled_from(VALUES), min_size=1, max_size=4))
+def test_no_combination_of_the_forms_fields_widens_what_an_org_admin_sees(admin: Client, query: dict[str, str]) -> None:
+    page = admin.get("/console/search?" + urllib.parse.urlencode(query))
+    assert page.status_code in (200, 400)
+    assert set(orgs_shown(page.text)) <= {"org-a"}
 
 
 def test_keyset_pagination_newest_first_with_an_older_link(world: dict[str, Any], app: Starlette) -> None:
