@@ -4,7 +4,8 @@ CcauditError
 ├── ConfigurationError      a setting is missing or wrong; names the key
 ├── StoreError              the ClickHouse store failed
 │   ├── StoreUnavailable    it cannot be reached (retry later)
-│   └── MigrationError      the migrations on disk and in the store disagree
+│   ├── MigrationError      the migrations on disk and in the store disagree
+│   └── AccessNotRecorded   a read of the audit trail is refused: its access record was not stored
 └── IngestError             a batch was refused; carries per-event reasons
     ├── OtherPlatform       it names another platform than its credentials
     └── RewriteRefused      it would change stored events (409): an id stored with other content
@@ -39,6 +40,10 @@ class StoreUnavailable(StoreError):
 
 class MigrationError(StoreError):
     """Applied migrations and the files on disk disagree, or a migration failed."""
+
+
+class AccessNotRecorded(StoreError):
+    """The access record of a read could not be stored, so the read is refused (R6): nothing is shown."""
 
 
 class IngestError(CcauditError):

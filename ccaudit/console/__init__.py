@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ccaudit.access import Authenticator
 from ccaudit.console.guard import Guard
 from ccaudit.console.pages import HERE, Pages, secure
+from ccaudit.console.search_views import SearchViews
 from ccaudit.console.sessions import SessionStore
 from ccaudit.console.views import Views
 from ccaudit.settings import Settings
@@ -41,6 +42,7 @@ def console_routes(
                             settings.console_absolute_hours * 3600.0, clock)  # fmt: skip
     guard = Guard(pages, sessions, authenticator.accounts)
     views = Views(settings, store, authenticator, tokens, sessions, guard, pages)
+    audit = SearchViews(store, authenticator.accounts, pages)
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -57,8 +59,13 @@ def console_routes(
         ("/console/static/{name}", static, "GET"),
         ("/console", views.home, "GET"),
         ("/console/logout", views.logout, "POST"),
-        ("/console/search", views.search, "GET"),
-        ("/console/events/{event_id}", views.event, "GET"),
+        ("/console/search", audit.search, "GET"),
+        ("/console/events/{event_id}", audit.event, "GET"),
+        ("/console/export", audit.export, "GET"),
+        ("/console/saved", audit.saved_list, "GET"),
+        ("/console/saved", audit.save, "POST"),
+        ("/console/saved/{search_id}/delete", audit.delete_saved, "POST"),
+        ("/console/access", audit.access, "GET"),
         ("/console/accounts", views.accounts_list, "GET"),
         ("/console/accounts", views.create_account, "POST"),
         ("/console/accounts/{account_id}/disable", views.disable_account, "POST"),

@@ -37,6 +37,8 @@ LANG_COOKIE = "ccaudit_lang"
 MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console", None, "nav_home"),
     ("/console/search", Permission.AUDIT_READ, "nav_search"),
+    ("/console/saved", Permission.AUDIT_READ, "nav_saved"),
+    ("/console/access", Permission.ACCESS_READ, "nav_access"),
     ("/console/accounts", Permission.ACCOUNTS_ADMIN, "nav_accounts"),
     ("/console/tokens", Permission.TOKENS_ADMIN, "nav_tokens"),
 )

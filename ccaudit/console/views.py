@@ -1,19 +1,16 @@
 """The console's pages: thin views over the functions the API calls too.
 
-The audit search goes through the read API's parser (``parse_query``) and the store's ``search_audit``
-with the principal's bounds set on the query before it runs, so an ``org_admin`` sees its own
-organisations' rows whatever the form or the address bar says. Accounts and tokens go through the
-same stores as ``/v1/admin/*``.
+Login, logout, the language switch, the start page, accounts and tokens (through the same stores as
+``/v1/admin/*``). The audit pages (search, event, export, saved searches, access log) are in
+``search_views.py``, over ``ccaudit.search`` as the read API is.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,17 +21,9 @@ from ccaudit.console import i18n
 from ccaudit.console.guard import LOGIN_COOKIE, SESSION_COOKIE, Guard
 from ccaudit.console.pages import LANG_COOKIE, Pages, Visitor, secure
 from ccaudit.console.sessions import SessionStore
-from ccaudit.service import params
-from ccaudit.service.audit_routes import OUTCOMES, BadParameter, parse_query
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.store.audit import AuditQuery
 from ccaudit.store.tokens import TokenStore
-
-PAGE = 50  # rows per page of the console's search
-FILTERS = ("since", "until", "platform", "organisation", "actor", "subject", "action", "outcome", "request_id")
-# Rows a detail lookup reads at most while looking for its event among those of the same millisecond.
-_DETAIL_PAGES = 10
 
 
 def _secure_cookie(request: Request, settings: Settings) -> bool:
@@ -128,60 +117,6 @@ class Views:
     async def home(self, request: Request) -> Response:
         return self.pages.render(request, "home.html")
 
-    # --- audit search and detail --------------------------------------------------------------------
-
-    async def search(self, request: Request) -> Response:
-        visitor: Visitor = request.state.visitor
-        raw = {k: v for k, v in request.query_params.items() if v != ""}
-        shown = {name: raw.get(name, "") for name in FILTERS}
-        try:
-            if "limit" in raw:
-                raise BadParameter("limit", "not a filter of this page")
-            query = parse_query({**raw, "limit": str(PAGE)}, max(PAGE, self.settings.max_page_size))
-        except BadParameter as exc:
-            field = exc.name if exc.name in FILTERS else None
-            return self.pages.render(request, "search.html", 400, filters=shown, outcomes=OUTCOMES, bad=field,
-                                     bad_any=True, events=None, next_link=None, first_link=None)  # fmt: skip
-        query = replace(query, scope_organisations=visitor.principal.organisations,
-                        scope_platforms=visitor.principal.platforms)  # fmt: skip
-        events, cursor = await run_in_threadpool(self.store.search_audit, query)
-        base = {k: v for k, v in raw.items() if k != "cursor"}
-        next_link = f"/console/search?{urlencode({**base, 'cursor': cursor})}" if cursor else None
-        first_link = f"/console/search?{urlencode(base)}" if "cursor" in raw else None
-        rows = [{**e, "link": f"/console/events/{e['event_id']}?{urlencode({'at': e['event_time']})}"} for e in events]
-        return self.pages.render(request, "search.html", filters=shown, outcomes=OUTCOMES, bad=None, bad_any=False,
-                                 events=rows, next_link=next_link, first_link=first_link)  # fmt: skip
-
-    def _find_event(self, visitor: Visitor, event_id: str, at: datetime) -> dict[str, Any] | None:
-        """The event, read through the same search as the list (so within the principal's bounds): the
-        rows of its millisecond, newest first, until it is among them."""
-        query = AuditQuery(
-            since=at, until=at + timedelta(milliseconds=1), limit=self.settings.max_page_size,
-            scope_organisations=visitor.principal.organisations, scope_platforms=visitor.principal.platforms,
-        )  # fmt: skip
-        for _ in range(_DETAIL_PAGES):
-            events, cursor = self.store.search_audit(query)
-            for event in events:
-                if event["event_id"] == event_id:
-                    return event
-            if cursor is None:
-                return None
-            query = replace(query, cursor=cursor)
-        return None
-
-    async def event(self, request: Request) -> Response:
-        visitor: Visitor = request.state.visitor
-        try:
-            event_id = str(uuid.UUID(request.path_params["event_id"]))
-            at = params.iso_time("at", request.query_params.get("at"))
-        except (ValueError, BadParameter):
-            at = None
-        found = None if at is None else await run_in_threadpool(self._find_event, visitor, event_id, at)
-        if found is None:
-            return self.pages.problem(request, 404, "not_found_title", "no_event")
-        return self.pages.render(request, "event.html", event=found, fields=list(found.items()),
-                                 links=_related(found))  # fmt: skip
-
     # --- accounts and tokens ------------------------------------------------------------------------
 
     async def accounts_page(self, request: Request, status: int = 200, **context: Any) -> Response:
@@ -232,24 +167,3 @@ class Views:
         if done is None:
             return self.pages.problem(request, 404, "not_found_title", "not_found_text")
         return await self.tokens_page(request, message=("token_revoked", {"token": done.token_id}))
-
-
-def _related(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """Searches around an event: (label key, console address); only those the search can answer."""
-    links = []
-    if event.get("request_id"):
-        links.append(("same_request", {"request_id": event["request_id"]}))
-    actor = event.get("actor_account_id") or event.get("actor_profile_id")
-    if actor:
-        day = datetime.fromisoformat(str(event["event_time"]).replace("Z", "+00:00")).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        end = day + timedelta(days=1)
-        links.append(("actor_day", {"actor": actor, "since": _iso(day), "until": _iso(end)}))
-    if event.get("subject_id"):
-        links.append(("this_subject", {"subject": event["subject_id"]}))
-    return [(key, f"/console/search?{urlencode(query)}") for key, query in links]
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ccaudit.access import Principal
+from ccaudit.errors import AccessNotRecorded, StoreError
 from ccaudit.store import Store
 from ccaudit.store.audit import decode_cursor, encode_cursor
 from ccaudit.store.client import insert_rows, jsonable, query_rows
@@ -34,13 +35,17 @@ def record(
     complete: bool = True,
     access_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Store one access record (``filters``: JSON text); its id. Raises StoreError if not stored."""
+    """Store one access record (``filters``: JSON text); its id. Raises AccessNotRecorded (a
+    StoreError) if it is not stored, so a caller can tell the refusal from a failed read."""
     access_id = access_id or uuid.uuid4()
     account = principal.subject if principal.kind in ("account", "personal_token") else ""
     role = principal.role.value if principal.role is not None else ""
     row = [access_id, datetime.now(UTC), principal.label, principal.kind, account, role, route, kind, filters, rows,
            complete]  # fmt: skip
-    insert_rows(store.client, store.database, "access_events", [row], COLUMNS)
+    try:
+        insert_rows(store.client, store.database, "access_events", [row], COLUMNS)
+    except StoreError as exc:
+        raise AccessNotRecorded(f"the access record could not be stored: {exc}") from exc
     return access_id
 
 

@@ -47,6 +47,7 @@ class BadQualifier(BadParameter):
         super().__init__("q", f"at character {position + 1}, {shown!r}: {reason}")
         self.position = position
         self.qualifier = qualifier
+        self.detail = reason  # what is wrong with it, without where (a page shows where on its own)
 
 
 def _end_of_word(text: str, i: int) -> int:

@@ -85,8 +85,18 @@ AUDIT_KEYS = TableInfo(
     purpose="keyed searches of the audit trail (R6); each row points at an audit event and expires with it",
 )
 
+SAVED_SEARCHES = TableInfo(
+    name="saved_searches",
+    stream="access",
+    # The account that saved it, and what it searches for: a name and filters that may name the
+    # people searched for (actor:anna, an IP address).
+    subject_columns=("account_id", "name", "query"),
+    purpose="an account's saved audit searches in the console (privacy statement §4.3, §8); no rows, only filters",
+)
+
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    SAVED_SEARCHES,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -110,6 +120,7 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    SAVED_SEARCHES,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no

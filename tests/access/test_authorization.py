@@ -85,7 +85,10 @@ def world(chdb_client: Any) -> World:
 # A request per route that a principal with the permission can make successfully.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/audit/events"): {},
-    ("GET", "/v1/audit/events/{event_id}"): {"path": "/v1/audit/events/0b7e4a2e-3f51-4b8e-9d3c-6f1a2b3c4d5e", "ok": {404}},
+    ("GET", "/v1/audit/events/{event_id}"): {
+        "path": "/v1/audit/events/0b7e4a2e-3f51-4b8e-9d3c-6f1a2b3c4d5e",
+        "ok": {404},
+    },
     ("GET", "/v1/audit/export"): {},
     ("GET", "/v1/access/events"): {},
     ("GET", "/v1/usage/summary"): {},
@@ -143,20 +146,30 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/console"): {},
     ("POST", "/console/logout"): {"form": lambda world: {}},
     ("GET", "/console/search"): {},
-    ("GET", "/console/events/{event_id}"): {
-        # fixed date: an event id no row has, on any day
-        "path": f"/console/events/{uuid.uuid4()}?at=2026-01-01T00:00:00Z", "ok": {404}
+    ("GET", "/console/events/{event_id}"): {"path": f"/console/events/{uuid.uuid4()}", "ok": {404}},
+    ("GET", "/console/export"): {"path": "/console/export?format=jsonl&organisation=org-a"},
+    ("GET", "/console/saved"): {},
+    ("POST", "/console/saved"): {"form": lambda world: {"name": "mine", "query": "q=action%3Aperson.%2A"}},
+    ("POST", "/console/saved/{search_id}/delete"): {
+        "path": "/console/saved/nope/delete",
+        "ok": {404},
+        "form": lambda world: {},
     },
+    ("GET", "/console/access"): {},
     ("GET", "/console/accounts"): {},
     ("POST", "/console/accounts"): {
         "form": lambda world: {"username": f"c-{uuid.uuid4().hex[:8]}", "role": "dpo", "password": PASSWORD}
     },
     ("POST", "/console/accounts/{account_id}/disable"): {
-        "path": "/console/accounts/nope/disable", "ok": {404}, "form": lambda world: {}
+        "path": "/console/accounts/nope/disable",
+        "ok": {404},
+        "form": lambda world: {},
     },
     ("GET", "/console/tokens"): {},
     ("POST", "/console/tokens/{token_id}/revoke"): {
-        "path": "/console/tokens/nope/revoke", "ok": {404}, "form": lambda world: {}
+        "path": "/console/tokens/nope/revoke",
+        "ok": {404},
+        "form": lambda world: {},
     },
 }
 CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]

@@ -1,8 +1,10 @@
 """The console in a real browser: headless Chromium (Debian's) driven by playwright, against a real
 ``ccaudit serve`` process.
 
-An auditor logs in with a local account, searches, opens an event and logs out; an org_admin's search
-shows its own organisation only; an operator's form posted without its CSRF token is refused and
+An auditor logs in with a local account, searches with the search box's qualifiers (and is pointed at a
+bad one), opens an event, follows its "same request" search, exports it (a download), saves the search
+and logs out; a DPO reads the access log, which shows those reads; an org_admin's search shows its own
+organisation only; an operator's form posted without its CSRF token is refused and
 changes nothing. Every console page (each page, an error page, a refused filter, another language)
 passes axe-core's WCAG 2.1 A and AA rules with no violation; axe-core's script comes from the
 axe-playwright-python wheel and is handed to the page by the test (the page's CSP allows no script
@@ -61,7 +63,7 @@ def browser() -> Iterator[Browser]:
 def people(service: Service) -> dict[str, tuple[str, str]]:
     """Accounts made through the API with the bootstrap credential, and events of two organisations."""
     made = {}
-    for role, orgs in (("auditor", []), ("org_admin", [ORG_A]), ("operator", [])):
+    for role, orgs in (("auditor", []), ("org_admin", [ORG_A]), ("operator", []), ("dpo", [])):
         username, password = f"{role.replace('_', '-')}-{RUN}", secrets.token_urlsafe(16)
         response = httpx.post(
             service.url + "/v1/admin/accounts",
@@ -114,9 +116,22 @@ def test_an_auditor_logs_in_searches_opens_an_event_and_logs_out(
         accessible(page, "02-start")
 
         menu(page).get_by_role("link", name="Audit search").click()
-        page.get_by_label("Actor (account or profile id)").fill(ACTOR)
-        page.get_by_role("button", name="Search").click()
+        accessible(page, "03-search-form")
+        box = page.get_by_label("Search box")
+        box.fill(f"actor:{ACTOR} ip:10.0.0.0/33")
+        page.get_by_role("button", name="Search", exact=True).click()
+        error = page.locator("#e-q")
+        error.wait_for()
+        assert "ip:10.0.0.0/33" in error.inner_text()
+        assert "e-q" in (box.get_attribute("aria-describedby") or "")
+        accessible(page, "03-search-box-refused")
+        box.fill(f"actor:{ACTOR} action:http.* org:{ORG_A}")
+        page.get_by_role("button", name="Search", exact=True).click()
         table = page.get_by_role("table", name="Audit events, newest first")
+        table.wait_for()
+        assert table.locator("tbody tr").count() == 2
+        page.get_by_label("Search box").fill(f"actor:{ACTOR}")
+        page.get_by_role("button", name="Search", exact=True).click()
         table.wait_for()
         assert table.locator("tbody tr").count() == 3
         accessible(page, "03-search")
@@ -126,8 +141,31 @@ def test_an_auditor_logs_in_searches_opens_an_event_and_logs_out(
         fields = page.get_by_role("table", name="Every field of the event")
         assert ACTOR in fields.inner_text()
         assert f"person-{RUN}" in fields.inner_text()
+        request_id = fields.locator("tr", has=page.locator("code", has_text="request_id")).locator("td").inner_text()
         accessible(page, "04-event")
-        page.get_by_role("link", name="This subject").click()
+        page.get_by_role("link", name="Same request").click()
+        results = page.get_by_role("table", name="Audit events, newest first")
+        results.wait_for()
+        assert results.locator("tbody tr").count() == 1
+        assert page.get_by_label("Request id").input_value() == request_id
+
+        with page.expect_download() as started:
+            page.get_by_role("link", name="Export these results as CSV").click()
+        download = started.value
+        assert download.suggested_filename.endswith(".csv")
+        exported = Path(download.path()).read_text().splitlines()
+        assert len(exported) == 2  # the header and the one event
+        assert request_id in exported[1]
+
+        page.get_by_label("Name of this search").fill(f"request {RUN}")
+        page.get_by_role("button", name="Save this search").click()
+        page.get_by_text(f"Search request {RUN} saved.").wait_for()
+        accessible(page, "04-saved")
+        page.get_by_role("link", name=f"request {RUN}").click()
+        assert page.get_by_role("table", name="Audit events, newest first").locator("tbody tr").count() == 1
+        menu(page).get_by_role("link", name="Audit search").click()
+        page.get_by_label("Subject (affected person's id)").fill(f"person-{RUN}")
+        page.get_by_role("button", name="Search", exact=True).click()
         assert page.get_by_role("table", name="Audit events, newest first").locator("tbody tr").count() == 3
 
         page.get_by_role("button", name="Log out").click()
@@ -212,5 +250,33 @@ def test_an_operators_form_without_its_csrf_token_is_refused(
         page.get_by_role("button", name=f"Revoke {token_id}").click()
         page.get_by_text("revoked.").wait_for()
         accessible(page, "14-token-revoked")
+    finally:
+        context.close()
+
+
+def test_a_dpo_reads_the_access_log(browser: Browser, service: Service, people: dict[str, tuple[str, str]]) -> None:
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        # A read by the auditor, so that the log has one whatever ran before.
+        auditor = people["auditor"]
+        reader = httpx.get(service.url + "/v1/audit/events", params={"actor": ACTOR}, auth=auditor, timeout=10)
+        assert reader.status_code == 200, reader.text
+        log_in(page, service, people["dpo"])
+        menu(page).get_by_role("link", name="Access log").click()
+        page.get_by_label("Reader (username)").fill(auditor[0])
+        page.get_by_label("Kind of read").select_option("search")
+        page.get_by_role("button", name="Search", exact=True).click()
+        table = page.get_by_role("table", name="Reads of the audit trail, newest first")
+        table.wait_for()
+        assert auditor[0] in table.inner_text()
+        assert ACTOR in table.inner_text()
+        accessible(page, "15-access-log")
+        page.goto(service.url + "/console/access?kind=delete")
+        page.locator("#e-kind").wait_for()
+        accessible(page, "16-access-log-refused")
+        page.goto(service.url + "/console/search")
+        assert page.get_by_role("heading", level=1, name="Not allowed").is_visible()  # a DPO reads no audit rows
     finally:
         context.close()
