@@ -61,6 +61,7 @@ class Views:
         self.sessions = sessions
         self.guard = guard
         self.pages = pages
+        self.oidc_name: str | None = None
 
     # --- login, logout, language -------------------------------------------------------------------
 
@@ -71,6 +72,8 @@ class Views:
         context.setdefault("error", False)
         context.setdefault("message", None)
         context.setdefault("username", "")
+        # "Log in with <provider>" when OpenID Connect is configured (ccaudit.console.oidc_login).
+        context.setdefault("oidc", self.oidc_name)
         response = self.pages.render(
             request, "login.html", status, csrf=token, next=_safe_next(request.query_params.get("next")), **context
         )
