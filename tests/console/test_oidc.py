@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oidc_provider_mock import run_server_in_thread
 from starlette.applications import Starlette
@@ -34,7 +35,7 @@ from ccaudit.access.identities import IdentityStore
 from ccaudit.access.oidc import OidcClient, OidcError
 from ccaudit.access.roles import Role
 from ccaudit.console import console_routes
-from ccaudit.console.oidc_login import STATE_COOKIE
+from ccaudit.console.oidc_login import STATE_COOKIE, STATE_SECONDS, StateSeal
 from ccaudit.errors import ConfigurationError
 from ccaudit.ingest import Ingestor
 from ccaudit.settings import Settings, load_settings
@@ -455,3 +456,35 @@ def test_a_role_comes_only_from_the_map_and_the_maps_order_decides(groups: list[
     assert found.role.value == mapped[0]
     assert found.organisations <= set(libraries)
     assert (found.role == Role.ORG_ADMIN) == bool(found.organisations)
+
+
+@given(st.text(max_size=300))
+def test_a_login_cookie_not_sealed_here_never_opens(value: str) -> None:
+    seal = StateSeal(SECRET)
+    assert seal.open(value, time.time()) is None
+    made = seal.seal({"s": value, "n": "n", "v": "v", "next": "/console", "at": int(time.time())})
+    assert seal.open(made, time.time()) is not None
+    assert StateSeal(SECRET + "x").open(made, time.time()) is None  # another deployment's secret
+    assert seal.open(made, time.time() + STATE_SECONDS) is None  # ten minutes on: too late
+
+
+CALLBACK_NOISE = st.dictionaries(
+    st.sampled_from(["state", "code", "error", "error_description", "iss", "session_state"]),
+    st.text(max_size=80) | st.sampled_from(["", "access_denied", "x" * 5000, "'; DROP TABLE accounts; --", "\x00"]),
+    max_size=4,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(CALLBACK_NOISE, st.booleans())
+def test_whatever_comes_back_to_the_callback_it_is_refused_with_a_page_never_a_5xx(
+    app: Starlette, store: Store, query: dict[str, str], with_cookie: bool
+) -> None:
+    client = Client(app)
+    if with_cookie:
+        start(client)  # a genuine login cookie, whose state the noise does not know
+    before = sessions_of(store)
+    answer = client.get("/console/login/oidc/callback", params=query)
+    assert answer.status_code in (400, 401)
+    assert "did not succeed" in answer.text
+    assert sessions_of(store) == before
