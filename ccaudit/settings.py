@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ccaudit.errors import ConfigurationError
@@ -343,10 +343,12 @@ class Settings(BaseSettings):
 
     @field_validator("oidc_issuer", "oidc_redirect_base")
     @classmethod
-    def _oidc_url(cls, value: str) -> str:
+    def _oidc_url(cls, value: str, info: ValidationInfo) -> str:
         if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
             raise ValueError("must be an http:// or https:// URL without query or fragment")
-        return value.rstrip("/")
+        # The issuer stays exactly as written: ID tokens must name it character for character, and some
+        # providers' issuers end in '/'.
+        return value if info.field_name == "oidc_issuer" else value.rstrip("/")
 
     @field_validator("oidc_role_map")
     @classmethod

@@ -72,7 +72,7 @@ class OidcClient:
         """The provider's discovery document (kept for an hour)."""
         # No lock: two requests that find it stale at once both fetch it, and either result is right.
         if self._metadata is None or time.monotonic() - self._metadata_at > METADATA_TTL:
-            found = await self._get_json(self.issuer + "/.well-known/openid-configuration")
+            found = await self._get_json(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
             if found.get("issuer") != self.issuer:
                 raise OidcError(f"the discovery document names issuer {found.get('issuer')!r}, not {self.issuer!r}")
             for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):

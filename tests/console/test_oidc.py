@@ -209,7 +209,8 @@ def test_a_callback_whose_state_is_not_the_cookies_is_refused(app: Starlette, st
     client = Client(app)
     back = urlparse(at_provider(start(client).headers["location"], sub))
     query = parse_qs(back.query)
-    query["state"] = ["x" + query["state"][0][1:]]
+    state = query["state"][0]
+    query["state"] = [("y" if state[0] == "x" else "x") + state[1:]]  # one character changed
     before = sessions_of(store)
     refused = client.get(f"{back.path}?{urlencode({k: v[0] for k, v in query.items()})}")
     assert refused.status_code == 400
@@ -432,6 +433,12 @@ def test_a_role_map_naming_no_role_of_ccaudit_fails_at_start(monkeypatch: pytest
         load_settings()
     assert raised.value.key == "CCAUDIT_OIDC_ROLE_MAP"
     assert "superuser" in str(raised.value)
+
+
+def test_the_issuer_is_kept_as_written_and_the_redirect_base_without_its_last_slash() -> None:
+    written = Settings(**oidc_settings("https://tenant.example.org/", oidc_redirect_base="https://audit.example.org/"))
+    assert written.oidc_issuer == "https://tenant.example.org/"  # as such providers name themselves in tokens
+    assert OidcClient(written).redirect_uri == "https://audit.example.org/console/login/oidc/callback"
 
 
 def test_no_oidc_setting_leaves_it_off() -> None:
