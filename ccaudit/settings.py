@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Claims a user must hold with this value (or among a list's values), e.g. {'tenant': 'cc'}.",
     )
+    oidc_logout_at_provider: bool = Field(
+        False,
+        description="Logging out of the console also logs out at the provider (its end_session_endpoint), "
+        "which then sends the browser back to the login page (register that address there).",
+    )
 
     # --- store ---
     data_dir: Path = Path(".ccaudit-data")
@@ -373,7 +378,8 @@ class Settings(BaseSettings):
             "oidc_role_map": bool(self.oidc_role_map),
         }
         optional = ("oidc_provider_name", "oidc_scopes", "oidc_roles_claim", "oidc_organisations_claim",
-                    "oidc_username_claim", "oidc_email_domains", "oidc_required_claims")  # fmt: skip
+                    "oidc_username_claim", "oidc_email_domains", "oidc_required_claims",
+                    "oidc_logout_at_provider")  # fmt: skip
         wanted = any(required.values()) or any(name in self.model_fields_set for name in optional)
         missing = [name for name, present in required.items() if not present]
         if wanted and missing:

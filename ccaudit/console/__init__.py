@@ -50,6 +50,8 @@ def console_routes(
         identities = IdentityStore(store.client, store.database, authenticator.accounts)
         oidc = OidcLogin(settings, OidcClient(settings), identities, sessions, pages)
         views.oidc_name = oidc.client.name
+        if settings.oidc_logout_at_provider:
+            views.oidc_logout = oidc.logout_address
         oidc_start, oidc_callback = oidc.start, oidc.callback
     else:  # the routes exist (the access table lists them) and answer 404
         oidc_start = oidc_callback = OidcLogin.not_configured_page(pages)

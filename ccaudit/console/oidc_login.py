@@ -152,6 +152,11 @@ class OidcLogin:
         response.delete_cookie(STATE_COOKIE, path=STATE_PATH, httponly=True, samesite="lax")
         return response
 
+    async def logout_address(self) -> str | None:
+        """Where to send the browser to be logged out at the provider too, back to the login page after;
+        None if the provider has no end-session endpoint (or cannot be reached)."""
+        return await self.client.end_session_url(self.settings.oidc_redirect_base + "/console/login")
+
     @staticmethod
     def not_configured_page(pages: Pages) -> Endpoint:
         """The endpoint of both routes when OpenID Connect is not configured: not found."""

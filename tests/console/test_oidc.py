@@ -320,6 +320,45 @@ def test_an_account_of_the_provider_has_no_password_that_opens_it(app: Starlette
         assert accounts.verify_password("oidc:nopass", guess) is None
 
 
+def test_logout_ends_the_session_here_and_with_the_setting_at_the_provider_too(
+    app: Starlette, store: Store, provider: str
+) -> None:
+    sub = user(provider, groups=["audit-team"])
+    here_only = Client(app)
+    assert login(here_only, sub).status_code == 200
+    answer = here_only.post("/console/logout", {"csrf": here_only.csrf("/console")})
+    assert answer.status_code == 200
+    assert "You are logged out." in answer.text
+    assert here_only.get("/console").status_code == 303
+
+    both = console_app(store, **oidc_settings(provider, oidc_logout_at_provider=True))
+    client = Client(both)
+    assert login(client, sub).status_code == 200
+    stolen = client.jar["ccaudit_console"]
+    answer = client.post("/console/logout", {"csrf": client.csrf("/console")})
+    assert answer.status_code == 303
+    away = urlparse(answer.headers["location"])
+    assert f"{away.scheme}://{away.netloc}{away.path}" == f"{provider}/oauth2/end_session"
+    asked = {k: v[0] for k, v in parse_qs(away.query).items()}
+    assert asked == {"client_id": "ccaudit-console", "post_logout_redirect_uri": f"{SERVICE}/console/login"}
+    # The session is over here before the provider is even asked.
+    replay = Client(both)
+    replay.jar.set("ccaudit_console", stolen, domain="service", path="/console")
+    assert replay.get("/console").status_code == 303
+    # The provider's logout page, confirmed, sends the browser back to the login page.
+    confirm = httpx.post(f"{provider}/oauth2/end_session/confirm", timeout=10,
+                         data={"redirect_uri": asked["post_logout_redirect_uri"]})  # fmt: skip
+    assert confirm.headers["location"] == f"{SERVICE}/console/login"
+    assert httpx.get(answer.headers["location"], timeout=10).status_code == 200
+    # A local account's logout stays here, whatever the setting.
+    accounts = AccountStore(store.client, store.database)
+    name = f"local-{uuid.uuid4().hex[:6]}"
+    accounts.create(name, "auditor", [], "a password long enough")
+    local = Client(both)
+    assert local.login(name, "a password long enough").status_code == 303
+    assert local.post("/console/logout", {"csrf": local.csrf("/console")}).status_code == 200
+
+
 def test_an_email_domain_or_a_required_claim_narrows_who_may_log_in(store: Store, provider: str) -> None:
     narrowed = console_app(
         store, **oidc_settings(provider, oidc_email_domains="example.org", oidc_required_claims={"tenant": "cc"})
