@@ -95,5 +95,7 @@ def map_claims(settings: Settings, claims: Mapping[str, Any]) -> MappedUser:
     shown = claim(claims, settings.oidc_username_claim)
     if not isinstance(shown, str) or not shown:
         shown = email if isinstance(email, str) and email else subject
-    return MappedUser(issuer, subject, (USERNAME_PREFIX + shown.strip().lower())[:128], role,
+    # Shown in pages and logs: printable characters only (a claim is the provider's text, not ours).
+    name = "".join(c for c in shown.strip().lower() if c.isprintable())
+    return MappedUser(issuer, subject, (USERNAME_PREFIX + name)[:128], role,
                       organisations if role in ORG_SCOPED else frozenset())  # fmt: skip

@@ -534,3 +534,17 @@ def test_whatever_comes_back_to_the_callback_it_is_refused_with_a_page_never_a_5
     assert answer.status_code in (400, 401)
     assert "did not succeed" in answer.text
     assert sessions_of(store) == before
+
+
+@given(st.text(max_size=200))
+def test_the_accounts_name_is_printable_prefixed_and_bounded(name: str) -> None:
+    claims = {
+        "iss": "https://id.example.org",
+        "sub": "s",
+        "realm_access": {"roles": ["ops"]},
+        "preferred_username": name,
+    }
+    found = map_claims(MAPPING, claims)
+    assert found.username.startswith(USERNAME_PREFIX)
+    assert found.username.isprintable()
+    assert len(found.username) <= 128
