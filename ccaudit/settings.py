@@ -383,7 +383,8 @@ class Settings(BaseSettings):
         wanted = any(required.values()) or any(name in self.model_fields_set for name in optional)
         missing = [name for name, present in required.items() if not present]
         if wanted and missing:
-            raise ValueError(f"{missing[0]}: OpenID Connect is configured only in part; set {', '.join(missing)} too")
+            keys = ", ".join(ENV_PREFIX + name.upper() for name in missing)
+            raise ValueError(f"{missing[0]}: OpenID Connect is configured only in part; set {keys} too")
         if self.oidc_client_secret is not None and not self.oidc_client_secret.get_secret_value():
             raise ValueError("oidc_client_secret: empty")
         return self
