@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ccaudit.errors import ConfigurationError
@@ -170,6 +170,44 @@ class Settings(BaseSettings):
         description="Mark the console's cookies Secure even on plain HTTP (the service is behind an HTTPS proxy).",
     )
 
+    # --- login with OpenID Connect (ccaudit.access.oidc): all of the required keys, or none ---
+    oidc_issuer: str = Field(
+        "", description="The identity provider's issuer URL; its /.well-known/openid-configuration is read."
+    )
+    oidc_client_id: str = Field("", description="The console's client id at the identity provider.")
+    oidc_client_secret: SecretStr | None = Field(None, description="The console's client secret there.")
+    oidc_redirect_base: str = Field(
+        "",
+        description="The console's public base URL (https://audit.example.org); the redirect URI adds "
+        "/console/login/oidc/callback.",
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Values of the roles claim → ccaudit roles, e.g. {'ccaudit-auditors': 'auditor'}; "
+        "the first entry the user holds wins. A user holding none gets no access.",
+    )
+    oidc_provider_name: str = Field("", description="Shown as 'Log in with <name>'; default the issuer's host.")
+    oidc_scopes: StrList = Field(("openid", "email", "profile"), description="Scopes asked for; 'openid' is added.")
+    oidc_roles_claim: str = Field("roles", description="The claim that carries the user's roles or groups.")
+    oidc_organisations_claim: str = Field(
+        "organisations", description="The claim that carries the organisations an org_admin may see."
+    )
+    oidc_username_claim: str = Field(
+        "preferred_username", description="The claim shown as the account's name (else email, else sub)."
+    )
+    oidc_email_domains: StrList = Field(
+        (), description="If set, only users whose verified email is in one of these domains may log in."
+    )
+    oidc_required_claims: dict[str, str] = Field(
+        default_factory=dict,
+        description="Claims a user must hold with this value (or among a list's values), e.g. {'tenant': 'cc'}.",
+    )
+    oidc_logout_at_provider: bool = Field(
+        False,
+        description="Logging out of the console also logs out at the provider (its end_session_endpoint), "
+        "which then sends the browser back to the login page (register that address there).",
+    )
+
     # --- store ---
     data_dir: Path = Path(".ccaudit-data")
     dsn: str = Field("", description="clickhouse-connect DSN; empty = embedded chDB under data_dir.")
@@ -193,6 +231,8 @@ class Settings(BaseSettings):
         "strict_paths",
         "fail_closed_paths",
         "consent_adapters",
+        "oidc_scopes",
+        "oidc_email_domains",
         mode="before",
     )
     @classmethod
@@ -305,6 +345,54 @@ class Settings(BaseSettings):
                 raise ValueError(f"register_file: {exc}") from None
             object.__setattr__(self, "processing_register", register)
         return self
+
+    @field_validator("oidc_issuer", "oidc_redirect_base")
+    @classmethod
+    def _oidc_url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            raise ValueError("must be an http:// or https:// URL without query or fragment")
+        # The issuer stays exactly as written: ID tokens must name it character for character, and some
+        # providers' issuers end in '/'.
+        return value if info.field_name == "oidc_issuer" else value.rstrip("/")
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _oidc_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        from ccaudit.access.roles import Role  # the table's module imports nothing of this one
+
+        allowed = {r.value for r in Role}
+        for claim_value, role in value.items():
+            if role not in allowed:
+                raise ValueError(f"{claim_value!r} maps to {role!r}, not one of {', '.join(sorted(allowed))}")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_all_or_nothing(self) -> Settings:
+        # A half-configured provider would show a login button that cannot work, or accept logins
+        # nobody meant to allow: either every required key is set, or OpenID Connect is off.
+        required = {
+            "oidc_issuer": bool(self.oidc_issuer),
+            "oidc_client_id": bool(self.oidc_client_id),
+            "oidc_client_secret": self.oidc_client_secret is not None,
+            "oidc_redirect_base": bool(self.oidc_redirect_base),
+            "oidc_role_map": bool(self.oidc_role_map),
+        }
+        optional = ("oidc_provider_name", "oidc_scopes", "oidc_roles_claim", "oidc_organisations_claim",
+                    "oidc_username_claim", "oidc_email_domains", "oidc_required_claims",
+                    "oidc_logout_at_provider")  # fmt: skip
+        wanted = any(required.values()) or any(name in self.model_fields_set for name in optional)
+        missing = [name for name, present in required.items() if not present]
+        if wanted and missing:
+            keys = ", ".join(ENV_PREFIX + name.upper() for name in missing)
+            raise ValueError(f"{missing[0]}: OpenID Connect is configured only in part; set {keys} too")
+        if self.oidc_client_secret is not None and not self.oidc_client_secret.get_secret_value():
+            raise ValueError("oidc_client_secret: empty")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether the console offers login with OpenID Connect (validation makes it all or nothing)."""
+        return bool(self.oidc_issuer)
 
     @property
     def store_dsn(self) -> str:

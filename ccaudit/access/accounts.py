@@ -89,7 +89,9 @@ class AccountStore:
     def verify_password(self, username: str, password: str) -> Account | None:
         """The account if ``password`` is its password and it is not disabled; None otherwise."""
         found = self._row_by_username(username.strip().lower())
-        digest = found[1] if found is not None else self._dummy
+        # An account of the identity provider has no password (an empty hash): it is checked against
+        # the dummy, which fails, in the time a real check takes.
+        digest = found[1] if found is not None and found[1] else self._dummy
         try:
             self._hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):
@@ -118,6 +120,11 @@ class AccountStore:
                            account.created_at)  # fmt: skip
         self._write(disabled, digest)
         return disabled
+
+    def save_external(self, account: Account) -> None:
+        """Write an account that logs in through the identity provider (ccaudit.access.identities): no
+        password, so the password login never opens it; its role and organisations come from claims."""
+        self._write(account, "")
 
     def _row_by_username(self, username: str) -> tuple[Account, str] | None:
         rows = self._select("username = {v:String}", username)

@@ -91,6 +91,8 @@ ROUTES: tuple[Rule, ...] = (
     # The web console (ccaudit.console): a session cookie, not an Authorization header.
     Rule("GET", "/console/login", PUBLIC, "the console's login page"),
     Rule("POST", "/console/login", PUBLIC, "log in to the console (throttled)"),
+    Rule("GET", "/console/login/oidc", PUBLIC, "log in to the console through the OpenID Connect provider"),
+    Rule("GET", "/console/login/oidc/callback", PUBLIC, "the OpenID Connect provider's return (state checked once)"),
     Rule("GET", "/console/language/{lang}", PUBLIC, "choose the console's language"),
     Rule("GET", "/console/static/{name}", PUBLIC, "the console's stylesheet"),
     Rule("GET", "/console", CONSOLE, "the console's start page"),

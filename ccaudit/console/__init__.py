@@ -16,7 +16,10 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from ccaudit.access import Authenticator
-from ccaudit.console.guard import Guard
+from ccaudit.access.identities import IdentityStore
+from ccaudit.access.oidc import OidcClient
+from ccaudit.console.guard import Endpoint, Guard
+from ccaudit.console.oidc_login import OidcLogin
 from ccaudit.console.pages import HERE, Pages, secure
 from ccaudit.console.search_views import SearchViews
 from ccaudit.console.sessions import SessionStore
@@ -43,6 +46,17 @@ def console_routes(
     guard = Guard(pages, sessions, authenticator.accounts)
     views = Views(settings, store, authenticator, tokens, sessions, guard, pages)
     audit = SearchViews(store, authenticator.accounts, pages)
+    oidc_start: Endpoint
+    oidc_callback: Endpoint
+    if settings.oidc_enabled:
+        identities = IdentityStore(store.client, store.database, authenticator.accounts)
+        oidc = OidcLogin(settings, OidcClient(settings), identities, sessions, pages)
+        views.oidc_name = oidc.client.name
+        if settings.oidc_logout_at_provider:
+            views.oidc_logout = oidc.logout_address
+        oidc_start, oidc_callback = oidc.start, oidc.callback
+    else:  # the routes exist (the access table lists them) and answer 404
+        oidc_start = oidc_callback = OidcLogin.not_configured_page(pages)
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -55,6 +69,8 @@ def console_routes(
     table = (
         ("/console/login", views.login_form, "GET"),
         ("/console/login", views.login, "POST"),
+        ("/console/login/oidc", oidc_start, "GET"),
+        ("/console/login/oidc/callback", oidc_callback, "GET"),
         ("/console/language/{lang}", views.choose_language, "GET"),
         ("/console/static/{name}", static, "GET"),
         ("/console", views.home, "GET"),

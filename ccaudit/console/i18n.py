@@ -169,6 +169,16 @@ EN = {
     "unavailable_title": "Unavailable",
     "unavailable_text": "The store is unavailable: try again later.",
     "back": "Back to the start page",
+    "oidc_login": "Log in with {provider}",
+    "oidc_or": "Or with a local account:",
+    "oidc_title": "Login through the identity provider",
+    "oidc_failed": "The login through the identity provider did not succeed, or it took too long. Start again.",
+    "oidc_no_role": "You are known to the identity provider, but none of your roles there gives access to "
+    "ccaudit. Ask the operators for a role.",
+    "oidc_no_access": "Your account may not use ccaudit. Ask the operators if you think this is a mistake.",
+    "oidc_unavailable": "The identity provider cannot be reached: try again later, or log in with a local account.",
+    "oidc_continue": "You are logged in.",
+    "oidc_continue_link": "Continue to the console",
 }
 
 NL = {
@@ -330,6 +340,18 @@ NL = {
     "unavailable_title": "Niet beschikbaar",
     "unavailable_text": "De opslag is niet bereikbaar: probeer later opnieuw.",
     "back": "Terug naar de startpagina",
+    "oidc_login": "Aanmelden met {provider}",
+    "oidc_or": "Of met een lokaal account:",
+    "oidc_title": "Aanmelden via de identiteitsprovider",
+    "oidc_failed": "Het aanmelden via de identiteitsprovider is niet gelukt, of het duurde te lang. Begin opnieuw.",
+    "oidc_no_role": "De identiteitsprovider kent u, maar geen van uw rollen daar geeft toegang tot ccaudit. "
+    "Vraag de beheerders om een rol.",
+    "oidc_no_access": "Uw account mag ccaudit niet gebruiken. Vraag het de beheerders als u denkt dat dit een "
+    "vergissing is.",
+    "oidc_unavailable": "De identiteitsprovider is niet bereikbaar: probeer later opnieuw, of meld u aan met een "
+    "lokaal account.",
+    "oidc_continue": "U bent aangemeld.",
+    "oidc_continue_link": "Verder naar de console",
 }
 
 FR = {
@@ -495,6 +517,19 @@ FR = {
     "unavailable_title": "Indisponible",
     "unavailable_text": "Le stockage est indisponible : réessayez plus tard.",
     "back": "Retour à l'accueil",
+    "oidc_login": "Se connecter avec {provider}",
+    "oidc_or": "Ou avec un compte local :",
+    "oidc_title": "Connexion par le fournisseur d'identité",
+    "oidc_failed": "La connexion par le fournisseur d'identité n'a pas abouti, ou elle a pris trop de temps. "
+    "Recommencez.",
+    "oidc_no_role": "Le fournisseur d'identité vous connaît, mais aucun de vos rôles chez lui ne donne accès à "
+    "ccaudit. Demandez un rôle aux opérateurs.",
+    "oidc_no_access": "Votre compte ne peut pas utiliser ccaudit. Adressez-vous aux opérateurs si vous pensez "
+    "que c'est une erreur.",
+    "oidc_unavailable": "Le fournisseur d'identité est injoignable : réessayez plus tard, ou connectez-vous avec "
+    "un compte local.",
+    "oidc_continue": "Vous êtes connecté.",
+    "oidc_continue_link": "Continuer vers la console",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "nl": NL, "fr": FR}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ccaudit.access import AccountError, AccountStore, Authenticator, Role
+from ccaudit.access.claims import USERNAME_PREFIX
 from ccaudit.console import i18n
 from ccaudit.console.guard import LOGIN_COOKIE, SESSION_COOKIE, Guard
 from ccaudit.console.pages import LANG_COOKIE, Pages, Visitor, secure
@@ -50,6 +52,8 @@ class Views:
         self.sessions = sessions
         self.guard = guard
         self.pages = pages
+        self.oidc_name: str | None = None
+        self.oidc_logout: Callable[[], Awaitable[str | None]] | None = None
 
     # --- login, logout, language -------------------------------------------------------------------
 
@@ -60,6 +64,8 @@ class Views:
         context.setdefault("error", False)
         context.setdefault("message", None)
         context.setdefault("username", "")
+        # "Log in with <provider>" when OpenID Connect is configured (ccaudit.console.oidc_login).
+        context.setdefault("oidc", self.oidc_name)
         response = self.pages.render(
             request, "login.html", status, csrf=token, next=_safe_next(request.query_params.get("next")), **context
         )
@@ -101,6 +107,12 @@ class Views:
         await run_in_threadpool(self.sessions.end, visitor.session)
         request.state.visitor = None
         response = self._login_page(request, message="logged_out")
+        # An account of the identity provider may also be logged out there (RP-initiated logout,
+        # CCAUDIT_OIDC_LOGOUT_AT_PROVIDER); the session here is over either way.
+        if self.oidc_logout is not None and visitor.account.username.startswith(USERNAME_PREFIX):
+            address = await self.oidc_logout()
+            if address is not None:
+                response = secure(RedirectResponse(address, 303))
         response.delete_cookie(SESSION_COOKIE, path="/console", httponly=True, samesite="strict")
         return response
 

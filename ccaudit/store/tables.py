@@ -94,9 +94,17 @@ SAVED_SEARCHES = TableInfo(
     purpose="an account's saved audit searches in the console (privacy statement §4.3, §8); no rows, only filters",
 )
 
+ACCOUNT_IDENTITIES = TableInfo(
+    name="account_identities",
+    stream="access",
+    # An account that logs in through the identity provider: the provider's id of that person.
+    subject_columns=("account_id", "subject"),
+    purpose="login through the organisation's identity provider (privacy statement §8)",
+)
+
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
-    SAVED_SEARCHES,
+    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -120,13 +128,16 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
-    SAVED_SEARCHES,
+    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
 # one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused
-# rewrites (platform, event id, digests). Every other table the migrations create must be in
+# rewrites (platform, event id, digests), and the digests of OpenID Connect login states already
+# used. Every other table the migrations create must be in
 # ALL_TABLES, or be one of the views below.
-SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"})
+SUPPORT_TABLES = frozenset(
+    {"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states"}
+)
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent", "audit_keys_mv"})

@@ -3,8 +3,10 @@
 
 An auditor logs in with a local account, searches with the search box's qualifiers (and is pointed at a
 bad one), opens an event, follows its "same request" search, exports it (a download), saves the search
-and logs out; a DPO reads the access log, which shows those reads; an org_admin's search shows its own
-organisation only; an operator's form posted without its CSRF token is refused and
+and logs out; a DPO reads the access log, which shows those reads; another user logs in through a real
+OpenID Connect provider (oidc-provider-mock, run by the test) on another site, and a user the provider
+knows but whose claims map to no role is refused; an org_admin's search shows its own organisation
+only; an operator's form posted without its CSRF token is refused and
 changes nothing. Every console page (each page, an error page, a refused filter, another language)
 passes axe-core's WCAG 2.1 A and AA rules with no violation; axe-core's script comes from the
 axe-playwright-python wheel and is handed to the page by the test (the page's CSP allows no script
@@ -13,16 +15,19 @@ of its own), nothing is fetched. Screenshots of each step go to test-output/cons
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Service, wait_until
+from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process, wait_until
 from tests.ingest.test_pipeline import batch, wire
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +39,8 @@ if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
     pytest.skip(MISSING, allow_module_level=True)
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
+from oidc_provider_mock import run_server_in_thread  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, Route, sync_playwright  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "console"
 ARGS = [
@@ -278,5 +284,113 @@ def test_a_dpo_reads_the_access_log(browser: Browser, service: Service, people: 
         accessible(page, "16-access-log-refused")
         page.goto(service.url + "/console/search")
         assert page.get_by_role("heading", level=1, name="Not allowed").is_visible()  # a DPO reads no audit rows
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def oidc_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A ``ccaudit serve`` whose console logs in through an OpenID Connect provider run here: (the
+    service's address, the provider's). The two are different sites (127.0.0.1 and localhost), as a
+    service and its organisation's provider are."""
+    folder = tmp_path_factory.mktemp("oidc-service")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with run_server_in_thread(port=0, require_nonce=True) as provider:
+        issuer = f"http://localhost:{provider.server_port}"
+        env = clean_env(
+            CCAUDIT_DATA_DIR=str(folder / "data"), CCAUDIT_PORT=str(port), CCAUDIT_ADMIN_TOKEN=secrets.token_urlsafe(16),
+            CCAUDIT_OIDC_ISSUER=issuer, CCAUDIT_OIDC_CLIENT_ID="ccaudit-console",
+            CCAUDIT_OIDC_CLIENT_SECRET=secrets.token_urlsafe(24), CCAUDIT_OIDC_REDIRECT_BASE=url,
+            CCAUDIT_OIDC_ROLE_MAP=json.dumps({"audit-team": "auditor", "library-admins": "org_admin"}),
+            CCAUDIT_OIDC_ROLES_CLAIM="groups", CCAUDIT_OIDC_PROVIDER_NAME="Example ID",
+        )  # fmt: skip
+        proc = start_process([sys.executable, "-m", "ccaudit", "serve"], env, url, folder / "log", "/health")
+        try:
+            yield url, issuer
+        finally:
+            assert stop_process(proc) == 0, proc.output()
+
+
+def provider_user(issuer: str, **claims: object) -> str:
+    sub = f"user-{RUN}-{uuid.uuid4().hex[:6]}"
+    httpx.put(f"{issuer}/users/{sub}", json=claims, timeout=10).raise_for_status()
+    return sub
+
+
+def at_provider(page: Page, oidc: tuple[str, str], sub: str) -> None:
+    """From the console's login page, through the provider's form, as far as the provider sends back."""
+    url, issuer = oidc
+    page.goto(url + "/console/login")
+    page.get_by_role("link", name="Log in with Example ID").click()
+    page.wait_for_url(issuer + "/**")
+    # The login's cookie, as the browser keeps it: Lax (it must come back on the provider's redirect).
+    kept = {c["name"]: c for c in page.context.cookies(url + "/console/login/oidc/callback")}["ccaudit_console_oidc"]
+    assert (kept["sameSite"], kept["httpOnly"], kept["path"]) == ("Lax", True, "/console/login/oidc")
+    page.locator("input[name=sub]").fill(sub)
+    page.get_by_role("button", name="Authorize").click()
+
+
+def test_a_user_logs_in_through_the_openid_provider_and_one_without_a_role_is_refused(
+    browser: Browser, oidc_service: tuple[str, str]
+) -> None:
+    url, issuer = oidc_service
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(url + "/console/login")
+        accessible(page, "20-login-with-provider")
+
+        # The page the callback answers moves on to the console by itself at once. The test holds that
+        # move (the request for /console) until it has read the page, then lets it go; axe checks the
+        # page afterwards, as served, with its refresh taken out so that it stays on screen.
+        held: list[Route] = []
+
+        def to_console(address: str) -> bool:
+            return urlparse(address).path == "/console"
+
+        def hold(route: Route) -> None:
+            held.append(route)
+
+        page.route(to_console, hold)
+        with page.expect_response(lambda r: "/console/login/oidc/callback" in r.url) as answered:
+            at_provider(
+                page, oidc_service, provider_user(issuer, preferred_username=f"eva-{RUN}", groups=["audit-team"])
+            )
+        done = answered.value.text()
+        assert '<meta http-equiv="refresh" content="0; url=/console">' in done
+        for _ in range(150):  # the refresh's request reaches the handler while playwright serves events
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert len(held) == 1
+        held[0].continue_()
+        page.unroute(to_console)
+        # The new SameSite=Strict session cookie went along with the page's own move.
+        page.get_by_role("heading", level=1, name="Start").wait_for()
+        assert f"oidc:eva-{RUN}" in page.locator(".who").inner_text()
+        assert "(auditor)" in page.locator(".who").inner_text()
+        page.set_content(done.replace('<meta http-equiv="refresh"', '<meta name="held-refresh"'))
+        page.get_by_role("heading", level=1, name="Login through the identity provider").wait_for()
+        accessible(page, "21-provider-login-done")
+        page.get_by_role("link", name="Continue to the console").click()
+        page.get_by_role("heading", level=1, name="Start").wait_for()
+        session = {c["name"]: c for c in context.cookies(url + "/console")}["ccaudit_console"]
+        assert (session["sameSite"], session["httpOnly"]) == ("Strict", True)
+        assert "ccaudit_console_oidc" not in {c["name"] for c in context.cookies(url + "/console/login/oidc/callback")}
+        menu(page).get_by_role("link", name="Audit search").click()
+        page.get_by_role("heading", level=1, name="Search the audit trail").wait_for()
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_text("You are logged out.").wait_for()
+        page.goto(url + "/console/search")
+        assert "/console/login" in page.url
+
+        at_provider(page, oidc_service, provider_user(issuer, groups=["visitors"]))
+        page.get_by_role("heading", level=1, name="Login through the identity provider").wait_for()
+        assert "none of your roles" in page.locator("main").inner_text()
+        accessible(page, "22-provider-no-role")
+        page.goto(url + "/console")
+        assert "/console/login" in page.url
     finally:
         context.close()
