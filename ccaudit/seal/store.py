@@ -8,6 +8,7 @@ the validated settings; every value is bound.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,19 +159,35 @@ class SealStore:
         return sorted((str(a), str(b)) for a, b in rows)
 
     def check_rows(
-        self, form: cf.StreamForm, platform: str, seqs: Sequence[int], start: int, end: int, now_ms: int
+        self,
+        form: cf.StreamForm,
+        platform: str,
+        span: tuple[int, int],
+        stored_seqs: Sequence[int],
+        other_leaves: Sequence[tuple[int, Leaf]],
+        now_ms: int,
     ) -> list[tuple[str, int, str]]:
-        """Rows whose state differs from what seals ``seqs`` sealed (their periods span [start, end)):
-        (verdict, seq, row id). Verdicts: ``modified`` (a public field, or a personal one while its
-        secret exists), ``removed`` (sealed, gone before its retention ended), ``expired`` (gone after
-        it: clean), ``inserted`` (stored in a sealed period but in no seal), ``secret_gone`` (the row
-        is as sealed; its personal fields can no longer be checked, as after erasure)."""
+        """Rows whose state differs from what was sealed, for the rows that arrived in ``span``
+        ([start, end) of the seals checked): (verdict, seq, row id). The sealed leaves are those
+        stored under ``stored_seqs`` and ``other_leaves`` (from the seal folder, for seals whose
+        stored leaves cannot be trusted). Verdicts: ``modified`` (a public field, or a personal one
+        while its secret exists), ``removed`` (sealed, gone before its retention ended), ``expired``
+        (gone after it: clean), ``inserted`` (stored in a sealed period, in no seal), ``secret_gone``
+        (as sealed; its personal fields can no longer be checked, as after erasure)."""
         db = self.database
-        params = self._params(form, platform, start, end, now=now_ms, lo=min(seqs), hi=max(seqs))
+        start, end = span
+        extra = "\n".join(
+            json.dumps({"seq": q, "row_id": x.row_id, "expires_ms": x.expires_ms, "commitment": x.commitment,
+                        "leaf": x.leaf})
+            for q, x in other_leaves
+        )  # fmt: skip
+        params = self._params(form, platform, start, end, now=now_ms, seqs=list(stored_seqs), extra=extra)
+        columns = "seq AS _s_seq, row_id AS _s_row_id, expires_ms AS _s_exp, commitment AS _s_c, leaf AS _s_leaf"
         sealed = (
-            f"(SELECT seq AS _s_seq, row_id AS _s_row_id, expires_ms AS _s_exp, commitment AS _s_c, leaf AS _s_leaf "
-            f"FROM {db}.seal_leaves WHERE platform = {{platform:String}} AND stream = {{stream:String}} "
-            "AND seq BETWEEN {lo:UInt64} AND {hi:UInt64})"
+            f"(SELECT {columns} FROM {db}.seal_leaves WHERE platform = {{platform:String}} "
+            "AND stream = {stream:String} AND has({seqs:Array(UInt64)}, seq) "
+            f"UNION ALL SELECT {columns} FROM format(JSONEachRow, "
+            "'seq UInt64, row_id String, expires_ms Int64, commitment String, leaf String', {extra:String}))"
         )
         rows = f"(SELECT *, {form.id_sql} AS _r_row_id FROM {_source(db, form)} WHERE {_range(form)})"
         leaf_now = cf.leaf_sql("_r_row_id", cf.expires_sql(form), cf.digest_sql(form, "_s_c"))

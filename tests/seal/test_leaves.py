@@ -28,7 +28,7 @@ def _secrets(world: World) -> dict[str, bytes]:
 def test_the_engines_leaves_and_root_are_the_ones_python_computes(world: World) -> None:
     world.ingest_audit(7)
     world.ingest_consent(3)
-    world.next_period()
+    world.seal()
     secrets = _secrets(world)
     for form in (cf.AUDIT, cf.CONSENT):
         rows = _rows(world, form)
