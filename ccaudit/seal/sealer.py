@@ -65,6 +65,8 @@ class Sealer:
         self.error: str | None = None
         self._heads: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._round = threading.Lock()
+        self._scanned: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.seals_made = 0
@@ -102,6 +104,11 @@ class Sealer:
     def seal_due(self, final: bool = False) -> int:
         """Seal every period that is due (``final``: everything received until now). Returns the
         number of seals made; 0 when the key cannot be used (see :attr:`error`)."""
+        # One round at a time: the thread's and a caller's (shutdown, a command) must not race for a seq.
+        with self._round:
+            return self._seal_round(final)
+
+    def _seal_round(self, final: bool) -> int:
         key = self._key()
         if key is None:
             return 0
@@ -118,9 +125,12 @@ class Sealer:
                 made += self._seal_chain(form, platform, boundary, now, key)
             # A platform with rows but neither a token nor a chain yet (its token was revoked) is sealed too.
             if form.per_platform:
-                for platform in self.store.platforms_with_rows(form, 0, boundary):
+                # Only rows that arrived since the last round can name a platform not seen before.
+                since = self._scanned.get(form.stream, 0)
+                for platform in self.store.platforms_with_rows(form, since, boundary):
                     if platform not in platforms:
                         made += self._seal_chain(form, platform, boundary, now, key)
+                self._scanned[form.stream] = boundary
         self.seals_made += made
         return made
 

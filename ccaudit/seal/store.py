@@ -44,11 +44,17 @@ def _source(database: str, form: cf.StreamForm) -> str:
     return f"{database}.{form.table}{' FINAL' if form.final else ''}"
 
 
-def _secrets(database: str) -> str:
-    # One secret per row: a second one, from a sealer that raced this one, is never used.
+def _ids_in_range(database: str, form: cf.StreamForm) -> str:
+    return f"(SELECT {form.id_sql} FROM {database}.{form.table} WHERE {_range(form)})"
+
+
+def _secrets(database: str, form: cf.StreamForm) -> str:
+    """The secrets of the rows in the bound range, one per row: a second one, from a sealer that
+    raced this one, is never used. Bounded by the rows asked for, so a period's seal reads its own
+    rows' secrets (the sorting key finds them), not every secret."""
     return (
         f"(SELECT row_id AS _k_row_id, any(secret) AS _k_secret FROM {database}.row_secrets "
-        "WHERE stream = {stream:String} GROUP BY row_id)"
+        f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(database, form)} GROUP BY row_id)"
     )
 
 
@@ -86,8 +92,8 @@ class SealStore:
             self.client,
             f"INSERT INTO {db}.row_secrets (stream, row_id, secret) "
             f"SELECT {{stream:String}}, {form.id_sql} AS _rid, lower(hex(randomString(32))) FROM {_source(db, form)} "
-            f"WHERE {_range(form)} AND _rid NOT IN "
-            f"(SELECT row_id FROM {db}.row_secrets WHERE stream = {{stream:String}})",
+            f"WHERE {_range(form)} AND _rid NOT IN (SELECT row_id FROM {db}.row_secrets "
+            f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)})",
             params,
         )
         commitment = f"lower(hex(HMAC('sha256', {cf.personal_sql(form)}, unhex(_k_secret))))"
@@ -98,7 +104,7 @@ class SealStore:
             f"{cf.leaf_sql('_rid', '_exp', '_d')} FROM ("
             f"SELECT *, {form.id_sql} AS _rid, {cf.expires_sql(form)} AS _exp, {commitment} AS _c, "
             f"{cf.digest_sql(form, '_c')} AS _d FROM {_source(db, form)} "
-            f"INNER JOIN {_secrets(db)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)})",
+            f"INNER JOIN {_secrets(db, form)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)})",
             params,
         )
         return self.leaves(platform, form.stream, seq)
@@ -200,7 +206,7 @@ class SealStore:
             f"SELECT _v, _s_seq, if(_s_row_id = '', _r_row_id, _s_row_id) FROM ("
             f"SELECT {verdict} AS _v, _s_seq, _s_row_id, _r_row_id FROM {sealed} AS s "
             f"FULL OUTER JOIN {rows} AS r ON s._s_row_id = r._r_row_id "
-            f"LEFT JOIN {_secrets(db)} AS k ON k._k_row_id = if(_r_row_id = '', _s_row_id, _r_row_id)"
+            f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id"
             ") WHERE _v != 'ok' ORDER BY 2, 3"
         )
         return [(str(v), int(s), str(r)) for v, s, r in query_rows(self.client, sql, params)]

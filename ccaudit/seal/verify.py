@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ccaudit.seal.store import SealStore
 
 Progress = Callable[[str, int, int], None]
+# Leaves checked in one query of the engine.
+CHECK_ROWS = 2_000_000
 
 
 @dataclass
@@ -218,32 +220,36 @@ def verify_store(
         report.count("seals_checked", len(chain))
         if not chain:
             continue
-        stored_seqs: list[int] = []
-        other: list[tuple[int, Leaf]] = []
-        for c in chain:
-            seal = c.seal
-            leaves = store.leaves(p, s, seal.seq) if seal.seq in stored else []
-            if seal.seq in stored and merkle.root([x.leaf for x in leaves]) == seal.root:
-                stored_seqs.append(seal.seq)
-                continue
-            if seal.seq in stored:
-                report.add("seal_altered", p, s, seq=seal.seq, where="store",
-                           detail="the stored leaves do not give the seal's root")  # fmt: skip
-            file = file_of.get(c.slot if c.where == "folder" else seal.seq)
-            if file is not None and merkle.root([x.leaf for x in _sorted(file.leaves)]) == seal.root:
-                other.extend((seal.seq, x) for x in file.leaves)
-            else:
-                report.add("seal_altered", p, s, seq=seal.seq, where="folder",
-                           detail="no leaves that give the seal's root")  # fmt: skip
+        # Rows are checked a stretch of seals at a time (about CHECK_ROWS leaves): the engine's join
+        # holds one stretch, however long the chain.
+        for stretch in _stretches(chain):
+            stored_seqs: list[int] = []
+            other: list[tuple[int, Leaf]] = []
+            for c in stretch:
+                seal = c.seal
+                leaves = store.leaves(p, s, seal.seq) if seal.seq in stored else []
+                if seal.seq in stored and merkle.root([x.leaf for x in leaves]) == seal.root:
+                    stored_seqs.append(seal.seq)
+                    continue
+                if seal.seq in stored:
+                    report.add("seal_altered", p, s, seq=seal.seq, where="store",
+                               detail="the stored leaves do not give the seal's root")  # fmt: skip
+                file = file_of.get(c.slot if c.where == "folder" else seal.seq)
+                if file is not None and merkle.root([x.leaf for x in _sorted(file.leaves)]) == seal.root:
+                    other.extend((seal.seq, x) for x in file.leaves)
+                else:
+                    report.add("seal_altered", p, s, seq=seal.seq, where="folder",
+                               detail="no leaves that give the seal's root")  # fmt: skip
+            part = (stretch[0].seal.period_start_ms, stretch[-1].seal.period_end_ms)
+            for verdict, seq, rid in store.check_rows(form, p, part, stored_seqs, other, now_ms):
+                if verdict in ("expired", "secret_gone"):
+                    report.count(verdict)
+                    continue
+                detail: dict[str, Any] = {"row_id": rid}
+                if seq:
+                    detail["seq"] = seq
+                report.add(f"row_{verdict}", p, s, **detail)
         span = (chain[0].seal.period_start_ms, chain[-1].seal.period_end_ms)
-        for verdict, seq, rid in store.check_rows(form, p, span, stored_seqs, other, now_ms):
-            if verdict in ("expired", "secret_gone"):
-                report.count(verdict)
-                continue
-            detail: dict[str, Any] = {"row_id": rid}
-            if seq:
-                detail["seq"] = seq
-            report.add(f"row_{verdict}", p, s, **detail)
         checked = store.count_rows(form, p, span[0], span[1])
         summary["rows"] = checked
         report.count("rows_checked", checked)
@@ -252,6 +258,19 @@ def verify_store(
     if progress is not None:
         progress("done", len(names), len(names))
     return report
+
+
+def _stretches(chain: Sequence[_Candidate]) -> list[list[_Candidate]]:
+    """Consecutive seals in groups of about CHECK_ROWS leaves."""
+    out: list[list[_Candidate]] = [[]]
+    size = 0
+    for c in chain:
+        if out[-1] and size + c.seal.leaf_count > CHECK_ROWS:
+            out.append([])
+            size = 0
+        out[-1].append(c)
+        size += c.seal.leaf_count
+    return [x for x in out if x]
 
 
 def _sorted(leaves: Iterable[Leaf]) -> list[Leaf]:
