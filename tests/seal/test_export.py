@@ -18,7 +18,9 @@ from tests.seal.conftest import World
 
 def _export(world: World, path: Path) -> list[dict[str, Any]]:
     db = world.store.database
-    rows = world.store.client.query(f"SELECT {', '.join(READ_COLUMNS)} FROM {db}.audit_events FINAL ORDER BY event_time")
+    rows = world.store.client.query(
+        f"SELECT {', '.join(READ_COLUMNS)} FROM {db}.audit_events FINAL ORDER BY event_time"
+    )
     path.write_bytes(b"".join(encode(rows.result_rows, "jsonl", [0])))
     return [json.loads(line) for line in path.read_text().splitlines()]
 
