@@ -246,6 +246,16 @@ def personal_sql(form: StreamForm) -> str:
     return "concat(" + ", ".join(_lp_sql(_text_sql(f)) for f in form.personal) + ", '')"
 
 
+def hmac_sql(message: str, key_hex: str) -> str:
+    """SQL of HMAC-SHA256 (RFC 2104; raw 32 bytes) of ``message`` under a 32-byte key given in hex,
+    built from two SHA-256 calls: the engine's own HMAC() sets a cipher context up per row and runs
+    about 25 times slower."""
+    k64 = f"toFixedString(concat(unhex({key_hex}), repeat(char(0), 32)), 64)"
+    outer = f"bitXor({k64}, toFixedString(repeat(char(92), 64), 64))"
+    inner = f"bitXor({k64}, toFixedString(repeat(char(54), 64), 64))"
+    return f"SHA256(concat({outer}, SHA256(concat({inner}, {message}))))"
+
+
 def digest_sql(form: StreamForm, commitment_expr: str) -> str:
     """SQL of the row digest (raw 32 bytes), given SQL of the commitment's hex."""
     head = f"'ccaudit/{VERSION}/{form.stream}\\n'"

@@ -82,12 +82,14 @@ class SealStore:
         canonical order. Leaves of an earlier attempt at this seq (a crash before its seal) go first."""
         params = self._params(form, platform, start, end, seq=seq)
         db = self.database
-        command(
-            self.client,
-            f"DELETE FROM {db}.seal_leaves WHERE platform = {{platform:String}} AND stream = {{stream:String}} "
-            "AND seq = {seq:UInt64}",
-            params,
-        )
+        # A DELETE is a mutation, costly: only when a crashed attempt left leaves under this seq.
+        if self.leaves(platform, form.stream, seq):
+            command(
+                self.client,
+                f"DELETE FROM {db}.seal_leaves WHERE platform = {{platform:String}} AND stream = {{stream:String}} "
+                "AND seq = {seq:UInt64}",
+                params,
+            )
         command(
             self.client,
             f"INSERT INTO {db}.row_secrets (stream, row_id, secret) "
@@ -96,7 +98,7 @@ class SealStore:
             f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)})",
             params,
         )
-        commitment = f"lower(hex(HMAC('sha256', {cf.personal_sql(form)}, unhex(_k_secret))))"
+        commitment = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')}))"
         command(
             self.client,
             f"INSERT INTO {db}.seal_leaves (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf) "
@@ -197,7 +199,7 @@ class SealStore:
         )
         rows = f"(SELECT *, {form.id_sql} AS _r_row_id FROM {_source(db, form)} WHERE {_range(form)})"
         leaf_now = cf.leaf_sql("_r_row_id", cf.expires_sql(form), cf.digest_sql(form, "_s_c"))
-        personal_ok = f"lower(hex(HMAC('sha256', {cf.personal_sql(form)}, unhex(_k_secret)))) = _s_c"
+        personal_ok = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')})) = _s_c"
         verdict = (
             "multiIf(_r_row_id = '', if(_s_exp <= {now:Int64}, 'expired', 'removed'), _s_row_id = '', 'inserted', "
             f"{leaf_now} != _s_leaf, 'modified', _k_secret = '', 'secret_gone', NOT ({personal_ok}), 'modified', 'ok')"
