@@ -111,6 +111,17 @@ class SealStore:
         )
         return self.leaves(platform, form.stream, seq)
 
+    def destroy_secrets(self, stream: str, row_ids: Sequence[str]) -> None:
+        """Erasure's part in tamper evidence: after a row's personal values were replaced, its secret
+        goes, so its commitment (still in its sealed leaf) can no longer confirm a guessed value.
+        The row then verifies as ``secret_gone``, not as modified."""
+        command(
+            self.client,
+            f"DELETE FROM {self.database}.row_secrets WHERE stream = {{stream:String}} "
+            "AND has({ids:Array(String)}, row_id)",
+            {"stream": stream, "ids": list(row_ids)},
+        )
+
     def leaves(self, platform: str, stream: str, seq: int) -> list[Leaf]:
         rows = query_rows(
             self.client,

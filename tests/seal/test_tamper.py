@@ -161,7 +161,7 @@ def test_rows_erased_through_their_commitment_verify_clean(sealed: World) -> Non
     # What erasure does: replace the personal values, and destroy the row's secret.
     _mutate(sealed, f"ALTER TABLE {db}.audit_events UPDATE actor_account_id = 'erased', subject_id = 'erased', "
             "client_ip = '', user_agent = '', details = map() WHERE event_id = {id:UUID}", {"id": target})  # fmt: skip
-    sealed.sql(f"DELETE FROM {db}.row_secrets WHERE stream = 'audit' AND row_id = {{id:String}}", {"id": target})
+    sealed.seals.destroy_secrets("audit", [target])
     report = sealed.verify()
     assert report.ok, report.findings
     assert report.counts["secret_gone"] == 1
