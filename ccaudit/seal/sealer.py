@@ -63,6 +63,7 @@ class Sealer:
         self._clock = clock
         self.sealer_id = uuid.uuid4().hex
         self.error: str | None = None
+        self.failure: str | None = None
         self._heads: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._round = threading.Lock()
@@ -180,13 +181,24 @@ class Sealer:
         self._thread = threading.Thread(target=self._run, name="ccaudit-sealer", daemon=True)
         self._thread.start()
 
+    def run_once(self, final: bool = False) -> int:
+        """One round, whatever fails in it logged and kept in :attr:`failure` (``/health`` shows it):
+        the store away, the seal folder unwritable. The next round seals what this one could not; a
+        seal stored whose file could not be written shows in ``verify`` as ``folder_mismatch``."""
+        try:
+            made = self.seal_due(final)
+        except (CcauditError, OSError, ValueError) as exc:
+            message = f"sealing failed: {exc}"
+            if self.failure != message:
+                log.error("ccaudit: %s", message)
+            self.failure = message
+            return 0
+        self.failure = None
+        return made
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.seal_due()
-            except CcauditError as exc:
-                # The store may be away for a while; the next round seals what this one could not.
-                log.error("ccaudit: sealing failed: %s", exc)
+            self.run_once()
             now = int(self._clock() * 1000)
             next_due = ((now - self.settle_ms) // self.period_ms + 1) * self.period_ms + self.settle_ms
             self._stop.wait(max(0.05, min((next_due - now) / 1000, 60.0)))
@@ -199,12 +211,11 @@ class Sealer:
             self._thread.join(timeout)
             stopped = not self._thread.is_alive()
         if stopped:
-            try:
-                self.seal_due(final=True)
-            except CcauditError as exc:
-                log.error("ccaudit: the final seal failed: %s", exc)
-                return False
+            self.run_once(final=True)
+            return self.failure is None
         return stopped
 
     def status(self) -> dict[str, Any]:
-        return {"status": "stopped" if self.error else "ok", "error": self.error, "seals_made": self.seals_made}
+        """``stopped`` (no usable key), ``failing`` (the last round failed), or ``ok``."""
+        state = "stopped" if self.error else "failing" if self.failure else "ok"
+        return {"status": state, "error": self.error or self.failure, "seals_made": self.seals_made}

@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             "ingest": counters.snapshot(),
             "seal": seal,
         }
-        if seal["status"] == "stopped":
+        if seal["status"] in ("stopped", "failing"):
             body["status"] = "degraded"  # new seals stopped; ingest goes on (see ccaudit.seal.sealer)
         return JSONResponse(body, status_code=200 if store_ok else 503)
 

@@ -28,7 +28,7 @@ def test_verify_through_the_service_then_the_store_and_a_removed_seal_file_is_na
     data = tmp_path / "data"
     port, admin = free_port(), secrets.token_urlsafe(16)
     env = clean_env(CCAUDIT_DATA_DIR=str(data), CCAUDIT_PORT=str(port), CCAUDIT_ADMIN_TOKEN=admin,
-                    CCAUDIT_SEAL_PERIOD="1", CCAUDIT_SEAL_SETTLE="0")  # fmt: skip
+                    CCAUDIT_SEAL_PERIOD="1", CCAUDIT_SEAL_SETTLE="1")  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     proc = start_process([sys.executable, "-m", "ccaudit", "serve"], env, url, tmp_path / "log", "/health")
     try:

@@ -188,3 +188,20 @@ def test_rows_deleted_by_their_ttl_verify_clean_and_the_same_row_deleted_early_d
     report = world.verify()
     assert report.ok, report.findings
     assert report.counts["expired"] == 1
+
+
+def test_an_unwritable_seal_folder_fails_loudly_and_verify_names_the_missing_file(world: World) -> None:
+    world.ingest_audit(2)
+    # A file where the platform's folder of seal files should be: the seal is stored, its file is not.
+    world.folder.mkdir(parents=True, exist_ok=True)
+    blocker = world.folder / "coop"
+    blocker.write_text("not a folder")
+    assert world.sealer.run_once(final=True) == 0
+    status = world.sealer.status()
+    assert status["status"] == "failing"
+    assert "coop" in status["error"]
+    blocker.unlink()
+    world.ingest_audit(1)
+    assert world.sealer.run_once(final=True) > 0
+    assert world.sealer.status()["status"] == "ok"
+    assert _found(world) == {("folder_mismatch", 1)}
