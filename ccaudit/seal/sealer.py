@@ -42,6 +42,10 @@ from ccaudit.seal.store import SealStore
 log = logging.getLogger("ccaudit.seal")
 
 
+class SealChainError(CcauditError):
+    """The chain cannot be continued: its latest stored seal does not verify."""
+
+
 class Sealer:
     def __init__(
         self,
@@ -116,6 +120,7 @@ class Sealer:
         now = int(self._clock() * 1000)
         boundary = now if final else (now - self.settle_ms) // self.period_ms * self.period_ms
         made = 0
+        broken: list[str] = []
         stored = set(self.store.chains())
         named = set(self._platforms())
         for form in cf.STREAMS.values():
@@ -123,17 +128,29 @@ class Sealer:
             if not form.per_platform:
                 platforms.add(cf.SERVICE_PLATFORM)
             for platform in sorted(platforms):
-                made += self._seal_chain(form, platform, boundary, now, key)
+                made += self._seal_other_chains(broken, form, platform, boundary, now, key)
             # A platform with rows but neither a token nor a chain yet (its token was revoked) is sealed too.
             if form.per_platform:
                 # Only rows that arrived since the last round can name a platform not seen before.
                 since = self._scanned.get(form.stream, 0)
                 for platform in self.store.platforms_with_rows(form, since, boundary):
                     if platform not in platforms:
-                        made += self._seal_chain(form, platform, boundary, now, key)
+                        made += self._seal_other_chains(broken, form, platform, boundary, now, key)
                 self._scanned[form.stream] = boundary
         self.seals_made += made
+        if broken:
+            raise SealChainError("; ".join(broken))
         return made
+
+    def _seal_other_chains(
+        self, broken: list[str], form: cf.StreamForm, platform: str, boundary: int, now: int, key: keys.SigningKey
+    ) -> int:
+        """``_seal_chain``, a broken chain noted in ``broken`` so that the others are still sealed."""
+        try:
+            return self._seal_chain(form, platform, boundary, now, key)
+        except SealChainError as exc:
+            broken.append(str(exc))
+            return 0
 
     def _seal_chain(self, form: cf.StreamForm, platform: str, boundary: int, now: int, key: keys.SigningKey) -> int:
         latest = self.store.latest(platform, form.stream)
@@ -141,6 +158,13 @@ class Sealer:
             seq, start, prev = 1, 0, GENESIS
         else:
             last = Seal.from_payload(latest.payload)
+            public = keys.read_public_keys(keys.public_keys_file(self.key_file)).get(last.key_id)
+            if public is None or not keys.verify_signature(public, latest.payload.encode(), latest.signature):
+                # Chaining onto an altered seal would vouch for it: stop, loudly, until it is looked into.
+                raise SealChainError(
+                    f"the latest stored seal of {platform}/{form.stream} (#{latest.seq}) does not verify under "
+                    "this deployment's public keys: run `ccaudit verify`"
+                )
             seq, start, prev = last.seq + 1, last.period_end_ms, last.hash()
             self._remember(last)
         if boundary <= start:

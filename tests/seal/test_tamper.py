@@ -205,3 +205,18 @@ def test_an_unwritable_seal_folder_fails_loudly_and_verify_names_the_missing_fil
     assert world.sealer.run_once(final=True) > 0
     assert world.sealer.status()["status"] == "ok"
     assert _found(world) == {("folder_mismatch", 1)}
+
+
+def test_the_sealer_does_not_chain_onto_an_altered_seal(sealed: World) -> None:
+    db = sealed.store.database
+    _mutate(sealed, f"ALTER TABLE {db}.seals UPDATE payload = replace(payload, '\"leaf_count\":0', '\"leaf_count\":5') "
+            "WHERE platform = 'coop' AND stream = 'audit' AND seq = 4")  # fmt: skip
+    sealed.ingest_audit(1)
+    before = sealed.sealer.seals_made
+    assert sealed.sealer.run_once(final=True) == 0
+    # The other chains were sealed in that round; coop/audit stays where it was.
+    assert sealed.sealer.seals_made == before + 2
+    assert sealed.seals.latest("coop", "audit").seq == 4  # type: ignore[union-attr]
+    status = sealed.sealer.status()
+    assert status["status"] == "failing"
+    assert "coop/audit (#4) does not verify" in status["error"]
