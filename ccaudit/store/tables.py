@@ -107,6 +107,12 @@ ALL_TABLES: tuple[TableInfo, ...] = (
 # one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused
 # rewrites (platform, event id, digests). Every other table the migrations create must be in
 # ALL_TABLES, or be one of the views below.
-SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"})
+# Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
+# (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
+# ccaudit.seal.store.SealStore.destroy_secrets).
+SUPPORT_TABLES = frozenset(
+    {"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"}
+    | {"seals", "seal_leaves", "row_secrets"}
+)
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent"})
