@@ -132,6 +132,16 @@ class SealStore:
         )
         return [Leaf(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
+    def leaf_hashes(self, platform: str, stream: str, seq: int) -> list[str]:
+        """The leaves alone, in canonical order: what a root is computed from (a fifth of the bytes)."""
+        rows = query_rows(
+            self.client,
+            f"SELECT leaf FROM {self.database}.seal_leaves WHERE platform = {{platform:String}} "
+            "AND stream = {stream:String} AND seq = {seq:UInt64} ORDER BY row_id, leaf",
+            {"platform": platform, "stream": stream, "seq": seq},
+        )
+        return [str(r[0]) for r in rows]
+
     def insert_seal(self, seal: Seal, signature: str, sealer: str) -> None:
         row = [
             seal.platform, seal.stream, seal.seq, _time(seal.period_start_ms), _time(seal.period_end_ms),

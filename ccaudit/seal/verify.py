@@ -234,8 +234,8 @@ def verify_store(
             other: list[tuple[int, Leaf]] = []
             for c in stretch:
                 seal = c.seal
-                leaves = store.leaves(p, s, seal.seq) if seal.seq in stored else []
-                if seal.seq in stored and merkle.root([x.leaf for x in leaves]) == seal.root:
+                hashes = store.leaf_hashes(p, s, seal.seq) if seal.seq in stored else []
+                if seal.seq in stored and merkle.root(hashes) == seal.root:
                     stored_seqs.append(seal.seq)
                     continue
                 if seal.seq in stored:
