@@ -220,3 +220,24 @@ def test_the_sealer_does_not_chain_onto_an_altered_seal(sealed: World) -> None:
     status = sealed.sealer.status()
     assert status["status"] == "failing"
     assert "coop/audit (#4) does not verify" in status["error"]
+
+
+def test_seals_under_a_rotated_key_verify_and_a_key_no_list_holds_is_named(sealed: World) -> None:
+    from ccaudit.seal import keys
+    from ccaudit.seal.verify import load_public_keys, verify_store
+
+    old = keys.load(sealed.key_file).key_id
+    new = keys.rotate(sealed.key_file)
+    assert new != old
+    sealed.ingest_audit(2)
+    sealed.seal()
+    latest = sealed.seals.latest("coop", "audit")
+    assert latest is not None
+    assert json.loads(latest.payload)["key_id"] == new
+    assert sealed.verify().ok
+    # An auditor who pinned only the old key is told which seals it cannot check.
+    only_old = {old: load_public_keys(keys.public_keys_file(sealed.key_file))[old]}
+    report = verify_store(sealed.seals, sealed.folder, only_old, now_ms=int(time.time() * 1000))
+    assert {(f["kind"], f.get("key_id")) for f in report.findings if f["kind"] == "unknown_key"} == {
+        ("unknown_key", new)
+    }
