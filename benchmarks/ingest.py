@@ -114,7 +114,9 @@ def _cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pipeline(folder: Path, n: int, batch_size: int) -> tuple[float, dict[str, int], tuple[float, float]]:
+def pipeline(
+    folder: Path, n: int, batch_size: int, env_extra: dict[str, str] | None = None
+) -> tuple[float, dict[str, int], tuple[float, float]]:
     import httpx
 
     from ccaudit.shipping.recorder import Recorder
@@ -127,6 +129,7 @@ def pipeline(folder: Path, n: int, batch_size: int) -> tuple[float, dict[str, in
         CCAUDIT_DATA_DIR=str(folder / "service"), CCAUDIT_PORT=str(port), CCAUDIT_ADMIN_TOKEN=admin,
         CCAUDIT_INGEST_RATE="100000", CCAUDIT_INGEST_BURST="100000",
     )  # fmt: skip
+    env.update(env_extra or {})  # e.g. benchmarks/verify.py: the service with and without sealing
     url = f"http://127.0.0.1:{port}"
     service = start_process([sys.executable, "-m", "ccaudit", "serve"], env, url, folder / "service.log", "/health")
     try:

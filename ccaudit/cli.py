@@ -1,4 +1,4 @@
-"""The ``ccaudit`` command line: migrate, serve, events, tokens, consent, spool, demo.
+"""The ``ccaudit`` command line: migrate, serve, events, tokens, consent, spool, verify, seal, demo.
 
 Settings come from ``CCAUDIT_*`` environment variables; options override them. Errors print one
 line naming what is wrong and exit non-zero (2 for bad settings or arguments, 1 for failures).
@@ -807,6 +807,119 @@ def spool_dead_letters(
         when = datetime.fromtimestamp(failed_at, UTC).isoformat(timespec="seconds")
         table.add_row(str(seq), event_id, when, reason[:200])
     out.print(table)
+
+
+seal_app = typer.Typer(no_args_is_help=True, help="Tamper evidence: the sealing key (see docs/tamper-evidence.md).")
+app.add_typer(seal_app, name="seal")
+
+
+@seal_app.command("rotate-key")
+def seal_rotate_key() -> None:
+    """Make a new sealing key; the next seal uses it. The old private key is deleted, its public key
+    stays listed in public-keys.json (and in the seal folder when the service next seals)."""
+    from ccaudit.seal import keys
+
+    settings = _settings()
+    key_id = keys.rotate(settings.seal_key_path)
+    out.print(f"sealing key {key_id} in {settings.seal_key_path}", highlight=False)
+
+
+@seal_app.command("public-keys")
+def seal_public_keys() -> None:
+    """Print every public key the seals may name, as JSON (key id → raw Ed25519 key, hex)."""
+    from ccaudit.seal import keys
+
+    settings = _settings()
+    found = keys.read_public_keys(keys.public_keys_file(settings.seal_key_path))
+    if not found:
+        _fail(f"no public keys in {keys.public_keys_file(settings.seal_key_path)}: has the service sealed yet?")
+    sys.stdout.write(json.dumps(found, indent=2, sort_keys=True) + "\n")
+
+
+def _epoch_ms(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{name}: not an ISO 8601 date or time: {value!r}", 2)
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+@app.command()
+def verify(
+    platform: Annotated[str | None, typer.Option(help="Only this platform's chains.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream: audit, consent or access.")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Periods from this ISO 8601 time (UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Periods before this ISO 8601 time (UTC).")] = None,
+    trusted_head: Annotated[
+        list[str] | None, typer.Option(help="<platform>/<stream>:<seq>:<hash>, a head kept outside; repeatable.")
+    ] = None,
+    export: Annotated[
+        str | None, typer.Option(help="Verify this JSON Lines export of the audit trail instead of a store.")
+    ] = None,
+    seals: Annotated[str | None, typer.Option(help="The seal folder (default CCAUDIT_SEAL_DIR).")] = None,
+    public_keys: Annotated[
+        str | None, typer.Option(help="A public-keys.json to trust (default: beside the key, and the folder's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute what was sealed and name what changed: rows modified, removed, inserted; seals missing,
+    altered, reordered. Exit 0 when nothing was found, 1 otherwise."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from ccaudit.seal import keys
+    from ccaudit.seal.verify import TrustedHead, load_public_keys, verify_export, verify_store
+
+    settings = _settings()
+    try:
+        heads = [TrustedHead.parse(h) for h in trusted_head or []]
+    except ValueError as exc:
+        _fail(f"--trusted-head: {exc}", 2)
+    folder = Path(seals) if seals else settings.seal_folder
+    if public_keys:
+        trusted = load_public_keys(Path(public_keys))
+    else:
+        trusted = load_public_keys(keys.public_keys_file(settings.seal_key_path), folder / keys.PUBLIC_KEYS)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    start_ms, end_ms = _epoch_ms("--from", since), _epoch_ms("--to", until)
+    with Progress(console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("verifying", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=f"verifying {label}", completed=done, total=total)
+
+        if export is not None:
+            report = verify_export(Path(export), folder, trusted, heads=heads, now_ms=now_ms, progress=progress)
+            body = report.as_dict()
+        else:
+            target = _target(settings, store_only=False)
+            if target.service_url is not None:
+                query = {"platform": platform, "stream": stream, "since": since, "until": until}
+                params = {k: v for k, v in query.items() if v is not None}
+                if trusted_head:
+                    params["trusted_head"] = ",".join(trusted_head)
+                body = _api(settings, target.service_url, "GET", "/v1/verify", params)
+            else:
+                from ccaudit.seal.store import SealStore
+
+                store = _direct_store(settings, target)
+                report = verify_store(SealStore(store.client, store.database), folder, trusted, platform=platform,
+                                      stream=stream, start_ms=start_ms, end_ms=end_ms, heads=heads, now_ms=now_ms,
+                                      progress=progress)  # fmt: skip
+                body = report.as_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    else:
+        for finding in body["findings"]:
+            where = ", ".join(f"{k} {v}" for k, v in finding.items() if k not in ("kind", "platform", "stream"))
+            out.print(f"[red]{finding['kind']}[/] {finding['platform']}/{finding['stream']}: {where}", highlight=False)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(body["counts"].items()))
+        verdict = "[green]verified[/]" if body["ok"] else f"[red]{len(body['findings'])} finding(s)[/]"
+        out.print(f"{verdict}: {counts}", highlight=False)
+    raise typer.Exit(0 if body["ok"] else 1)
 
 
 @app.command()

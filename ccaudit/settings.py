@@ -218,6 +218,17 @@ class Settings(BaseSettings):
     register_file: Path | None = Field(None, description="A JSON file with the processing register.")
     geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
 
+    # --- tamper evidence (ccaudit.seal; docs/tamper-evidence.md) ---
+    seal: bool = Field(True, description="This service seals what it stored (set false on all replicas but one).")
+    seal_period: float = Field(300.0, ge=1, le=86_400, description="Seconds per sealed period (by arrival).")
+    seal_settle: float = Field(
+        30.0, ge=0, le=3600, description="Seconds a period waits after its end for batches in flight."
+    )
+    seal_dir: Path | None = Field(None, description="Folder of the seal files; default <data_dir>/seals.")
+    seal_key_file: Path | None = Field(
+        None, description="The Ed25519 private key (PEM); default <data_dir>/seal-keys/ed25519.pem."
+    )
+
     @field_validator(
         "admin_prefixes",
         "personal_data_paths",
@@ -398,6 +409,20 @@ class Settings(BaseSettings):
     def store_dsn(self) -> str:
         """The DSN to open: the configured one, or embedded chDB in ``data_dir``."""
         return self.dsn or f"chdb://{self.data_dir.resolve() / 'chdb'}"
+
+    @property
+    def seal_folder(self) -> Path:
+        """Where seal files go: ``seal_dir``, else ``<data_dir>/seals`` (outside the store's folder)."""
+        return self.seal_dir if self.seal_dir is not None else self.data_dir.resolve() / "seals"
+
+    @property
+    def seal_key_path(self) -> Path:
+        """The sealing key's file: ``seal_key_file``, else ``<data_dir>/seal-keys/ed25519.pem``."""
+        return (
+            self.seal_key_file
+            if self.seal_key_file is not None
+            else self.data_dir.resolve() / "seal-keys" / "ed25519.pem"
+        )
 
     @property
     def spool_file(self) -> Path:

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     ACCOUNTS_ADMIN = "accounts:admin"  # accounts and their roles
     OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
     ACCESS_READ = "access:read"  # the access stream: who searched, viewed and exported the audit trail
+    SEAL_VERIFY = "seal:verify"  # verify the sealed trail (row ids and seals, no personal data)
 
 
 class Role(StrEnum):
@@ -39,7 +40,7 @@ ORG_SCOPED = frozenset({Role.ORG_ADMIN, Role.LEARNING_MANAGER})
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.SEAL_VERIFY, P.OWN_TOKENS}),
     Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
@@ -70,6 +71,7 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/health", PUBLIC, "liveness, store reachability, ingest counters"),
     Rule("GET", "/v1/openapi.json", PUBLIC, "the API's description"),
     Rule("GET", "/v1/register", PUBLIC, "the processing register (no personal data)"),
+    Rule("GET", "/v1/verify", P.SEAL_VERIFY, "verify the sealed trail: rows, seals, chain"),
     Rule("POST", "/v1/events", INGEST, "store a batch of events"),
     Rule("GET", "/v1/audit/events", P.AUDIT_READ, "search the audit trail"),
     Rule("GET", "/v1/audit/events/{event_id}", P.AUDIT_READ, "an audit event, every field, with related searches"),

@@ -4,7 +4,9 @@ to the access table (``auth.protect``; the console's by ``ccaudit.console.guard`
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
 from ccaudit.ingest import Ingestor
+from ccaudit.seal.service import Sealing
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Names this process in /health, so the command line can tell it from another service that
     # answers on the same port (see ccaudit.service.presence).
     instance = uuid.uuid4().hex
+    sealing = Sealing(settings, store, tokens)
 
     document = openapi()
     register = settings.processing_register.describe()
@@ -57,19 +61,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     async def health(request: Request) -> JSONResponse:
         store_ok = store.ping()
+        seal = sealing.status()
         body = {
             "status": "ok" if store_ok else "degraded",
             "version": __version__,
             "instance": instance,
             "store": "ok" if store_ok else "unreachable",
             "ingest": counters.snapshot(),
+            "seal": seal,
         }
+        if seal["status"] in ("stopped", "failing"):
+            body["status"] = "degraded"  # new seals stopped; ingest goes on (see ccaudit.seal.sealer)
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
     reads = audit_endpoints(settings, store)
     routes = [
         Route("/health", health, methods=["GET"]),
-        Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
+        Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters, sealing.heads), methods=["POST"]),
         Route("/v1/audit/events", reads["/v1/audit/events"], methods=["GET"]),
         Route("/v1/audit/events/{event_id}", reads["/v1/audit/events/{event_id}"], methods=["GET"]),
         Route("/v1/audit/export", reads["/v1/audit/export"], methods=["GET"]),
@@ -80,8 +88,19 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
         Route("/v1/register", register_document, methods=["GET"]),
+        Route("/v1/verify", sealing.verify_endpoint(), methods=["GET"]),
     ]
-    app = Starlette(routes=[protect(route, authenticator) for route in routes])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The sealer runs while the service serves, and seals what it received when it stops.
+        sealing.start()
+        try:
+            yield
+        finally:
+            sealing.stop(settings.shutdown_timeout)
+
+    app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
     # The console's HTML pages answer every path under /console, held to the same table by their own
     # guard (a session, not a bearer token); the app's routes stay the API its document describes.
     console = console_routes(settings, store, authenticator, tokens)
@@ -94,4 +113,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.tokens = tokens
     app.state.accounts = accounts
     app.state.api_tokens = api_tokens
+    app.state.sealing = sealing
     return app

@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -145,7 +145,13 @@ def _instruments(counters: IngestCounters) -> metrics.Histogram:
         return _LATENCY[0]
 
 
-def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLimiter, counters: IngestCounters):  # type: ignore[no-untyped-def]
+def make_ingest_endpoint(  # type: ignore[no-untyped-def]
+    ingestor: Ingestor,
+    tokens: TokenStore,
+    limiter: RateLimiter,
+    counters: IngestCounters,
+    seal_heads: Callable[[str], list[dict[str, Any]]] | None = None,
+):
     latency = _instruments(counters)
     tracer = trace.get_tracer("ccaudit.service")
 
@@ -214,6 +220,10 @@ def make_ingest_endpoint(ingestor: Ingestor, tokens: TokenStore, limiter: RateLi
         answer: dict[str, object] = {"batch_id": result.batch_id, "accepted": result.accepted}
         if result.scrubbed:
             answer["scrubbed"] = result.scrubbed  # page views stored without the value they named
+        heads = seal_heads(platform) if seal_heads is not None else []
+        if heads:
+            # The latest seal of each of the platform's chains: kept outside, they pin the chain.
+            answer["seals"] = heads
         return JSONResponse(answer)
 
     return ingest

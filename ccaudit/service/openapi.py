@@ -317,6 +317,22 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "the register"}},
                 }
             },
+            "/v1/verify": {
+                "get": {
+                    "summary": "Verify the sealed trail (auditor, seal:verify): rows modified, removed or inserted, "
+                    "seals missing, altered or reordered, with their ids (see docs/tamper-evidence.md)",
+                    "parameters": [
+                        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                        for n in ("platform", "stream", "since", "until", "trusted_head")
+                    ],
+                    "responses": {
+                        "200": {"description": "the report: ok, findings, counts, chains"},
+                        "400": _error("a bad parameter"),
+                        "401": _error("no credential"),
+                        "403": _error("not the auditor's"),
+                    },
+                }
+            },
             "/v1/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
             },

@@ -136,8 +136,12 @@ ALL_TABLES: tuple[TableInfo, ...] = (
 # rewrites (platform, event id, digests), and the digests of OpenID Connect login states already
 # used. Every other table the migrations create must be in
 # ALL_TABLES, or be one of the views below.
+# Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
+# (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
+# ccaudit.seal.store.SealStore.destroy_secrets).
 SUPPORT_TABLES = frozenset(
     {"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states"}
+    | {"seals", "seal_leaves", "row_secrets"}
 )
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent", "audit_keys_mv"})

@@ -91,6 +91,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("GET", "/v1/audit/export"): {},
     ("GET", "/v1/access/events"): {},
+    ("GET", "/v1/verify"): {},
     ("GET", "/v1/usage/summary"): {},
     ("GET", "/v1/consent/{consent_id}"): {"path": "/v1/consent/0b7e4a2e-3f51-4b8e-9d3c-6f1a2b3c4d5e", "ok": {404}},
     ("GET", "/v1/admin/tokens"): {},

@@ -1,0 +1,248 @@
+"""The seals' SQL: secrets and leaves computed in the engine, seals stored and read back.
+
+Hashing happens where the rows are: SHA-256 and HMAC-SHA256 in the engine run at millions of rows a
+second, where fetching each row into Python costs microseconds. Only leaves (hex) come back, to build
+a period's Merkle root. Identifiers (database, tables, columns) come from ccaudit.seal.canonical and
+the validated settings; every value is bound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from ccaudit.seal import canonical as cf
+from ccaudit.seal.seals import Leaf, Seal
+from ccaudit.store.client import command, insert_rows, query_rows
+
+SEAL_COLUMNS = (
+    "platform", "stream", "seq", "period_start", "period_end", "leaf_count", "seal_hash", "key_id", "payload",
+    "signature", "sealer",
+)  # fmt: skip
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _range(form: cf.StreamForm) -> str:
+    where = (
+        f"{form.arrival} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC') "
+        f"AND {form.arrival} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')"
+    )
+    if form.per_platform:
+        where += " AND platform = {platform:String}"
+    return where
+
+
+def _source(database: str, form: cf.StreamForm) -> str:
+    return f"{database}.{form.table}{' FINAL' if form.final else ''}"
+
+
+def _ids_in_range(database: str, form: cf.StreamForm) -> str:
+    return f"(SELECT {form.id_sql} FROM {database}.{form.table} WHERE {_range(form)})"
+
+
+def _secrets(database: str, form: cf.StreamForm) -> str:
+    """The secrets of the rows in the bound range, one per row: a second one, from a sealer that
+    raced this one, is never used. Bounded by the rows asked for, so a period's seal reads its own
+    rows' secrets (the sorting key finds them), not every secret."""
+    return (
+        f"(SELECT row_id AS _k_row_id, any(secret) AS _k_secret FROM {database}.row_secrets "
+        f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(database, form)} GROUP BY row_id)"
+    )
+
+
+@dataclass(frozen=True)
+class SealStore:
+    client: Client
+    database: str
+
+    def _params(self, form: cf.StreamForm, platform: str, start: int, end: int, **more: Any) -> dict[str, Any]:
+        return {"platform": platform, "stream": form.stream, "start": start, "end": end, **more}
+
+    def platforms_with_rows(self, form: cf.StreamForm, start: int, end: int) -> list[str]:
+        """Platforms with rows of ``form`` that arrived in [start, end)."""
+        if not form.per_platform:
+            return [cf.SERVICE_PLATFORM]
+        where = (
+            f"{form.arrival} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC') "
+            f"AND {form.arrival} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')"
+        )
+        sql = f"SELECT DISTINCT toString(platform) FROM {self.database}.{form.table} WHERE {where}"
+        return [str(r[0]) for r in query_rows(self.client, sql, {"start": start, "end": end})]
+
+    def make_leaves(self, form: cf.StreamForm, platform: str, seq: int, start: int, end: int) -> list[Leaf]:
+        """Give the period's rows their secrets, store their leaves under ``seq`` and return them in
+        canonical order. Leaves of an earlier attempt at this seq (a crash before its seal) go first."""
+        params = self._params(form, platform, start, end, seq=seq)
+        db = self.database
+        # A DELETE is a mutation, costly: only when a crashed attempt left leaves under this seq.
+        if self.leaves(platform, form.stream, seq):
+            command(
+                self.client,
+                f"DELETE FROM {db}.seal_leaves WHERE platform = {{platform:String}} AND stream = {{stream:String}} "
+                "AND seq = {seq:UInt64}",
+                params,
+            )
+        command(
+            self.client,
+            f"INSERT INTO {db}.row_secrets (stream, row_id, secret) "
+            f"SELECT {{stream:String}}, {form.id_sql} AS _rid, lower(hex(randomString(32))) FROM {_source(db, form)} "
+            f"WHERE {_range(form)} AND _rid NOT IN (SELECT row_id FROM {db}.row_secrets "
+            f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)})",
+            params,
+        )
+        commitment = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')}))"
+        command(
+            self.client,
+            f"INSERT INTO {db}.seal_leaves (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf) "
+            f"SELECT {{platform:String}}, {{stream:String}}, {{seq:UInt64}}, _rid, _exp, lower(hex(_d)), _c, "
+            f"{cf.leaf_sql('_rid', '_exp', '_d')} FROM ("
+            f"SELECT *, {form.id_sql} AS _rid, {cf.expires_sql(form)} AS _exp, {commitment} AS _c, "
+            f"{cf.digest_sql(form, '_c')} AS _d FROM {_source(db, form)} "
+            f"INNER JOIN {_secrets(db, form)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)})",
+            params,
+        )
+        return self.leaves(platform, form.stream, seq)
+
+    def destroy_secrets(self, stream: str, row_ids: Sequence[str]) -> None:
+        """Erasure's part in tamper evidence: after a row's personal values were replaced, its secret
+        goes, so its commitment (still in its sealed leaf) can no longer confirm a guessed value.
+        The row then verifies as ``secret_gone``, not as modified."""
+        command(
+            self.client,
+            f"DELETE FROM {self.database}.row_secrets WHERE stream = {{stream:String}} "
+            "AND has({ids:Array(String)}, row_id)",
+            {"stream": stream, "ids": list(row_ids)},
+        )
+
+    def leaves(self, platform: str, stream: str, seq: int) -> list[Leaf]:
+        rows = query_rows(
+            self.client,
+            f"SELECT row_id, expires_ms, digest, commitment, leaf FROM {self.database}.seal_leaves "
+            "WHERE platform = {platform:String} AND stream = {stream:String} AND seq = {seq:UInt64} "
+            "ORDER BY row_id, leaf",
+            {"platform": platform, "stream": stream, "seq": seq},
+        )
+        return [Leaf(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
+
+    def leaf_hashes(self, platform: str, stream: str, seq: int) -> list[str]:
+        """The leaves alone, in canonical order: what a root is computed from (a fifth of the bytes)."""
+        rows = query_rows(
+            self.client,
+            f"SELECT leaf FROM {self.database}.seal_leaves WHERE platform = {{platform:String}} "
+            "AND stream = {stream:String} AND seq = {seq:UInt64} ORDER BY row_id, leaf",
+            {"platform": platform, "stream": stream, "seq": seq},
+        )
+        return [str(r[0]) for r in rows]
+
+    def insert_seal(self, seal: Seal, signature: str, sealer: str) -> None:
+        row = [
+            seal.platform, seal.stream, seal.seq, _time(seal.period_start_ms), _time(seal.period_end_ms),
+            seal.leaf_count, seal.hash(), seal.key_id, seal.payload().decode(), signature, sealer,
+        ]  # fmt: skip
+        # The token makes a second insert of this seq a no-op: two racing sealers store one seal.
+        token = f"seal/{seal.platform}/{seal.stream}/{seal.seq}"
+        insert_rows(self.client, self.database, "seals", [row], SEAL_COLUMNS, {"insert_deduplication_token": token})
+
+    def stored_seals(self, platform: str | None = None, stream: str | None = None) -> list[StoredSeal]:
+        """Every stored seal (of a platform, of a stream), by platform, stream and seq column."""
+        where, params = [], {}
+        if platform is not None:
+            where.append("platform = {platform:String}")
+            params["platform"] = platform
+        if stream is not None:
+            where.append("stream = {stream:String}")
+            params["stream"] = stream
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = query_rows(
+            self.client,
+            f"SELECT toString(platform), toString(stream), seq, payload, signature FROM {self.database}.seals"
+            f"{clause} ORDER BY platform, stream, seq",
+            params,
+        )
+        return [StoredSeal(str(a), str(b), int(c), str(d), str(e)) for a, b, c, d, e in rows]
+
+    def latest(self, platform: str, stream: str) -> StoredSeal | None:
+        rows = query_rows(
+            self.client,
+            f"SELECT toString(platform), toString(stream), seq, payload, signature FROM {self.database}.seals "
+            "WHERE platform = {platform:String} AND stream = {stream:String} ORDER BY seq DESC LIMIT 1",
+            {"platform": platform, "stream": stream},
+        )
+        if not rows:
+            return None
+        a, b, c, d, e = rows[0]
+        return StoredSeal(str(a), str(b), int(c), str(d), str(e))
+
+    def chains(self) -> list[tuple[str, str]]:
+        rows = query_rows(
+            self.client, f"SELECT DISTINCT toString(platform), toString(stream) FROM {self.database}.seals"
+        )
+        return sorted((str(a), str(b)) for a, b in rows)
+
+    def check_rows(
+        self,
+        form: cf.StreamForm,
+        platform: str,
+        span: tuple[int, int],
+        stored_seqs: Sequence[int],
+        other_leaves: Sequence[tuple[int, Leaf]],
+        now_ms: int,
+    ) -> list[tuple[str, int, str]]:
+        """Rows whose state differs from what was sealed, for the rows that arrived in ``span``
+        ([start, end) of the seals checked): (verdict, seq, row id). The sealed leaves are those
+        stored under ``stored_seqs`` and ``other_leaves`` (from the seal folder, for seals whose
+        stored leaves cannot be trusted). Verdicts: ``modified`` (a public field, or a personal one
+        while its secret exists), ``removed`` (sealed, gone before its retention ended), ``expired``
+        (gone after it: clean), ``inserted`` (stored in a sealed period, in no seal), ``secret_gone``
+        (as sealed; its personal fields can no longer be checked, as after erasure)."""
+        db = self.database
+        start, end = span
+        extra = "\n".join(
+            json.dumps({"seq": q, "row_id": x.row_id, "expires_ms": x.expires_ms, "commitment": x.commitment,
+                        "leaf": x.leaf})
+            for q, x in other_leaves
+        )  # fmt: skip
+        params = self._params(form, platform, start, end, now=now_ms, seqs=list(stored_seqs), extra=extra)
+        columns = "seq AS _s_seq, row_id AS _s_row_id, expires_ms AS _s_exp, commitment AS _s_c, leaf AS _s_leaf"
+        sealed = (
+            f"(SELECT {columns} FROM {db}.seal_leaves WHERE platform = {{platform:String}} "
+            "AND stream = {stream:String} AND has({seqs:Array(UInt64)}, seq) "
+            f"UNION ALL SELECT {columns} FROM format(JSONEachRow, "
+            "'seq UInt64, row_id String, expires_ms Int64, commitment String, leaf String', {extra:String}))"
+        )
+        rows = f"(SELECT *, {form.id_sql} AS _r_row_id FROM {_source(db, form)} WHERE {_range(form)})"
+        leaf_now = cf.leaf_sql("_r_row_id", cf.expires_sql(form), cf.digest_sql(form, "_s_c"))
+        personal_ok = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')})) = _s_c"
+        verdict = (
+            "multiIf(_r_row_id = '', if(_s_exp <= {now:Int64}, 'expired', 'removed'), _s_row_id = '', 'inserted', "
+            f"{leaf_now} != _s_leaf, 'modified', _k_secret = '', 'secret_gone', NOT ({personal_ok}), 'modified', 'ok')"
+        )
+        sql = (
+            f"SELECT _v, _s_seq, if(_s_row_id = '', _r_row_id, _s_row_id) FROM ("
+            f"SELECT {verdict} AS _v, _s_seq, _s_row_id, _r_row_id FROM {sealed} AS s "
+            f"FULL OUTER JOIN {rows} AS r ON s._s_row_id = r._r_row_id "
+            f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id"
+            ") WHERE _v != 'ok' ORDER BY 2, 3"
+        )
+        return [(str(v), int(s), str(r)) for v, s, r in query_rows(self.client, sql, params)]
+
+    def count_rows(self, form: cf.StreamForm, platform: str, start: int, end: int) -> int:
+        sql = f"SELECT count() FROM {_source(self.database, form)} WHERE {_range(form)}"
+        return int(query_rows(self.client, sql, self._params(form, platform, start, end))[0][0])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSeal:
+    platform: str
+    stream: str
+    seq: int
+    payload: str
+    signature: str

@@ -1,0 +1,49 @@
+"""The engine's leaves are the documented ones: a row fetched into Python and hashed by
+ccaudit.seal.canonical gives the very leaf the engine stored when it sealed the row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccaudit.seal import canonical as cf
+from ccaudit.seal import merkle
+from ccaudit.seal.seals import Seal
+from tests.seal.conftest import World
+
+
+def _rows(world: World, form: cf.StreamForm) -> dict[str, dict[str, Any]]:
+    result = world.store.client.query(f"SELECT * FROM {world.store.database}.{form.table}")
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    return {cf.row_id(form, r): r for r in rows}
+
+
+def _secrets(world: World) -> dict[str, bytes]:
+    result = world.store.client.query(f"SELECT row_id, secret FROM {world.store.database}.row_secrets")
+    out = {}
+    for rid, secret in result.result_rows:
+        out[str(rid)] = bytes.fromhex(secret)
+    return out
+
+
+def test_the_engines_leaves_and_root_are_the_ones_python_computes(world: World) -> None:
+    world.ingest_audit(7)
+    world.ingest_consent(3)
+    world.seal()
+    secrets = _secrets(world)
+    for form in (cf.AUDIT, cf.CONSENT):
+        rows = _rows(world, form)
+        latest = world.seals.latest("coop", form.stream)
+        assert latest is not None
+        seal = Seal.from_payload(latest.payload)
+        leaves = world.seals.leaves("coop", form.stream, seal.seq)
+        assert {x.row_id for x in leaves} == set(rows)
+        for x in leaves:
+            row = rows[x.row_id]
+            commitment = cf.commitment(form, row, secrets[x.row_id])
+            assert x.commitment == commitment
+            digest = cf.row_digest(form, row, commitment)
+            assert x.digest == digest
+            assert x.expires_ms == cf.expires_ms(form, row)
+            assert x.leaf == cf.leaf(x.row_id, x.expires_ms, digest)
+        assert seal.root == merkle.root([x.leaf for x in sorted(leaves, key=lambda x: (x.row_id, x.leaf))])
+        assert seal.leaf_count == len(rows)
