@@ -43,6 +43,22 @@ CONSENT_RECEIPTS = TableInfo(
     purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
 )
 
+LEARNING_EVENTS = TableInfo(
+    name="learning_events",
+    stream="learning",
+    # The learner's account on the platform; the profession is theirs too, but names no one by itself.
+    subject_columns=("learner",),
+    purpose="P5 access to follow-up modules and learning statistics (privacy statement §3, §4.5)",
+)
+
+LEARNING_STATE = TableInfo(
+    name="learning_state",
+    stream="learning",
+    # Derived from learning_events by a materialized view: erasing a learner must reach it too.
+    subject_columns=("learner",),
+    purpose="per learner, module and lesson: progress, completion, score (follow-up module access, §4.5)",
+)
+
 ACCOUNTS = TableInfo(
     name="accounts",
     stream="access",
@@ -77,7 +93,8 @@ ACCESS_EVENTS = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    AUDIT_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS,
+    ACCESS_EVENTS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -89,18 +106,19 @@ SPOOL_BODIES = TableInfo(
     name="bodies",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events and consent receipts not yet stored by the service (a JSON array in `body`)",
+    purpose="audit, learning and consent events not yet stored by the service (a JSON array in `body`)",
 )
 DEAD_LETTERS = TableInfo(
     name="dead_letters",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events and consent receipts the service refused, with the reason, to fix and requeue",
+    purpose="audit, learning and consent events the service refused, with the reason, to fix and requeue",
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, ACCOUNTS, API_TOKENS,
+    CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -109,4 +127,6 @@ ALL_TABLES: tuple[TableInfo, ...] = (
 # ALL_TABLES, or be one of the views below.
 SUPPORT_TABLES = frozenset({"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events"})
 # Materialized views: they store nothing themselves (their targets are listed above).
-VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent"})
+VIEWS = frozenset(
+    {"event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv"}
+)
