@@ -42,9 +42,9 @@ FROM ${db}.learning_events;
 -- The state of each (platform, learner, module, lesson), kept by the engine at insert time: the view
 -- below turns every inserted row into a partial state, and the engine merges partial states when parts
 -- merge. Every aggregate is order-independent and idempotent (min, max, argMin/argMax with a key that
--- ends in the event id, so equal times still pick one answer), so a state is right however late or in
--- whatever order its events arrive, and the ledger's one row per event id keeps a resent event from
--- counting twice. Reads merge what is not merged yet (ccaudit.learning.state).
+-- ends in the event id's text, so equal times still pick one answer), so a state is right however
+-- late or in whatever order its events arrive, and the ledger's one row per event id keeps a resent
+-- event from counting twice. Reads merge what is not merged yet (ccaudit.store.learning).
 --
 -- lesson '' is the module itself. first_completed, first_passed, first_waived and first_registered are
 -- NULL until such an event comes; the *_event columns hold the id of the earliest event that proves
@@ -68,12 +68,12 @@ CREATE TABLE IF NOT EXISTS ${db}.learning_state ${on_cluster}
     first_waived     SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
     best_score       SimpleAggregateFunction(max, Nullable(Float64)),
     failed           SimpleAggregateFunction(max, UInt8),
-    completed_event  AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), UUID), UInt8),
-    passed_event     AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), UUID), UInt8),
-    waived_event     AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), UUID), UInt8),
-    score_event      AggregateFunction(argMaxIf, UUID, Tuple(Float64, UUID), UInt8),
-    profession       AggregateFunction(argMax, String, Tuple(DateTime64(3, 'UTC'), UUID)),
-    organisation     AggregateFunction(argMax, String, Tuple(DateTime64(3, 'UTC'), UUID))
+    completed_event  AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), String), UInt8),
+    passed_event     AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), String), UInt8),
+    waived_event     AggregateFunction(argMinIf, UUID, Tuple(DateTime64(3, 'UTC'), String), UInt8),
+    score_event      AggregateFunction(argMaxIf, UUID, Tuple(Float64, String), UInt8),
+    profession       AggregateFunction(argMax, String, Tuple(DateTime64(3, 'UTC'), String)),
+    organisation     AggregateFunction(argMax, String, Tuple(DateTime64(3, 'UTC'), String))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (platform, learner, module, lesson)
@@ -96,11 +96,11 @@ SELECT
     minIf(toNullable(event_time), verb = 'waived') AS first_waived,
     maxIf(score, verb IN ('passed', 'failed')) AS best_score,
     max(toUInt8(verb = 'failed')) AS failed,
-    argMinIfState(event_id, (event_time, event_id), toUInt8(verb = 'completed')) AS completed_event,
-    argMinIfState(event_id, (event_time, event_id), toUInt8(verb = 'passed')) AS passed_event,
-    argMinIfState(event_id, (event_time, event_id), toUInt8(verb = 'waived')) AS waived_event,
-    argMaxIfState(event_id, (ifNull(score, -2.0), event_id), toUInt8(score IS NOT NULL)) AS score_event,
-    argMaxState(toString(profession), (event_time, event_id)) AS profession,
-    argMaxState(toString(organisation), (event_time, event_id)) AS organisation
+    argMinIfState(event_id, (event_time, toString(event_id)), toUInt8(verb = 'completed')) AS completed_event,
+    argMinIfState(event_id, (event_time, toString(event_id)), toUInt8(verb = 'passed')) AS passed_event,
+    argMinIfState(event_id, (event_time, toString(event_id)), toUInt8(verb = 'waived')) AS waived_event,
+    argMaxIfState(event_id, (ifNull(score, -2.0), toString(event_id)), toUInt8(score IS NOT NULL)) AS score_event,
+    argMaxState(toString(profession), (event_time, toString(event_id))) AS profession,
+    argMaxState(toString(organisation), (event_time, toString(event_id))) AS organisation
 FROM ${db}.learning_events
 GROUP BY platform, learner, module, lesson;
