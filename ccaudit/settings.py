@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     )
     register_file: Path | None = Field(None, description="A JSON file with the processing register.")
     geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
+    learning_catalogue_file: Path | None = Field(
+        None,
+        description="The module catalogue (JSON): modules, lessons, follow-up rules; checked when the service starts.",
+    )
 
     @field_validator(
         "admin_prefixes",

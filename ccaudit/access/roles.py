@@ -23,6 +23,9 @@ class Permission(StrEnum):
     ACCOUNTS_ADMIN = "accounts:admin"  # accounts and their roles
     OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
     ACCESS_READ = "access:read"  # the access stream: who searched, viewed and exported the audit trail
+    ELIGIBILITY_READ = "eligibility:read"  # a learner's eligibility for a module (learning_manager: own orgs)
+    LEARNING_WAIVE = "learning:waive"  # waive a module's rule for a learner of one's own organisations
+    CATALOGUE_ADMIN = "catalogue:admin"  # publish a new version of the module catalogue
 
 
 class Role(StrEnum):
@@ -38,16 +41,20 @@ ORG_SCOPED = frozenset({Role.ORG_ADMIN, Role.LEARNING_MANAGER})
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.OPERATOR: frozenset(
+        {P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.CATALOGUE_ADMIN}
+    ),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
+    Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.LEARNING_WAIVE}),
 }
 # The bootstrap credential sets a deployment up; it reads no personal data.
 BOOTSTRAP = frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN})
 # What a platform read token may be given (always limited to its own platform).
-PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ})
+PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ, P.ELIGIBILITY_READ})
+# Permissions whose reads an org-scoped role holds for its own organisations only.
+OWN_ORGANISATIONS = frozenset({P.AUDIT_READ, P.ELIGIBILITY_READ, P.LEARNING_WAIVE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,10 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/access/events", P.ACCESS_READ, "the access stream: reads of the audit trail"),
     Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
+    Rule("GET", "/v1/eligibility/{learner}/{module}", P.ELIGIBILITY_READ, "whether a learner may start a module, why"),
+    Rule("POST", "/v1/eligibility/waivers", P.LEARNING_WAIVE, "waive a module's rule for a learner, with a reason"),
+    Rule("GET", "/v1/learning/catalogue", P.ELIGIBILITY_READ, "the module catalogue in force"),
+    Rule("PUT", "/v1/learning/catalogue", P.CATALOGUE_ADMIN, "publish a new version of the module catalogue"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),
     Rule("POST", "/v1/admin/tokens", P.TOKENS_ADMIN, "make a platform ingest token"),
     Rule("POST", "/v1/admin/tokens/rotate", P.TOKENS_ADMIN, "rotate a platform's ingest token"),
@@ -123,7 +134,7 @@ def role_table_markdown() -> str:
             marks = ["" for _ in roles]
         elif rule.permission == CONSOLE:
             marks = ["yes" for _ in roles]
-        own = " (own organisations)" if rule.permission == P.AUDIT_READ else ""
+        own = " (own organisations)" if rule.permission in OWN_ORGANISATIONS else ""
         # The bootstrap credential is a bearer token: it opens no console page (they need a login).
         boot = "yes" if rule.permission in BOOTSTRAP and not rule.path.startswith("/console") else ""
         lines.append(f"| `{rule.method} {rule.path}` | {rule.permission}{own} | " + " | ".join(marks) + f" | {boot} |")

@@ -5,6 +5,8 @@ to the access table (``auth.protect``; the console's by ``ccaudit.console.guard`
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,12 +17,16 @@ from ccaudit import __version__
 from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
+from ccaudit.ids import new_id
 from ccaudit.ingest import Ingestor
+from ccaudit.learning.eligibility import Eligibility
+from ccaudit.learning.records import Catalogues, Waivers
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
 from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.service.learning_routes import learning_routes
 from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.service.token_routes import token_routes
@@ -67,6 +73,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
     reads = audit_endpoints(settings, store)
+
+    def audit(platform: str, events: Sequence[dict[str, Any]]) -> None:
+        # The service's own decisions (eligibility granted, waivers) enter the trail as any event does.
+        ingestor.ingest({"schema_version": 1, "batch_id": new_id(), "platform": platform, "events": list(events)})
+
+    eligibility = Eligibility(
+        settings, store, Catalogues(store, settings.learning_catalogue_file), Waivers(store), audit
+    )
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
@@ -76,6 +90,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/access/events", reads["/v1/access/events"], methods=["GET"]),
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
+        *learning_routes(eligibility),
         *token_routes(settings, tokens),
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),

@@ -59,6 +59,22 @@ LEARNING_STATE = TableInfo(
     purpose="per learner, module and lesson: progress, completion, score (follow-up module access, §4.5)",
 )
 
+LEARNING_WAIVERS = TableInfo(
+    name="learning_waivers",
+    stream="learning",
+    # The learner the rule is waived for, and the learning_manager who waived it.
+    subject_columns=("learner", "granted_by"),
+    purpose="waivers of a follow-up module's rule, with their reason (privacy statement §4.5)",
+)
+
+LEARNING_CATALOGUES = TableInfo(
+    name="learning_catalogues",
+    stream="learning",
+    # The operator who published a version; the catalogue itself names no learner.
+    subject_columns=("created_by",),
+    purpose="the module catalogue's versions: modules, lessons and the rules of follow-up modules",
+)
+
 ACCOUNTS = TableInfo(
     name="accounts",
     stream="access",
@@ -93,8 +109,8 @@ ACCESS_EVENTS = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS,
-    ACCESS_EVENTS,
+    AUDIT_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
+    ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -117,8 +133,8 @@ DEAD_LETTERS = TableInfo(
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, ACCOUNTS, API_TOKENS,
-    CONSOLE_SESSIONS, ACCESS_EVENTS,
+    AUDIT_EVENTS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
+    LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no

@@ -10,6 +10,7 @@ Organisation and platform bounds are checked on the rows themselves, for any com
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import secrets
 import uuid
@@ -82,6 +83,8 @@ def world(chdb_client: Any) -> World:
     return World(store)
 
 
+CATALOGUE_VERSIONS = itertools.count(1)
+
 # A request per route that a principal with the permission can make successfully.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/audit/events"): {},
@@ -103,6 +106,16 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/me/tokens"): {},
     ("POST", "/v1/me/tokens"): {"json": {"days": 1}},
     ("DELETE", "/v1/me/tokens/{token_id}"): {"path": "/v1/me/tokens/nope", "ok": {404}},
+    ("GET", "/v1/eligibility/{learner}/{module}"): {"path": "/v1/eligibility/learner-1/m1?platform=coop", "ok": {404}},
+    ("POST", "/v1/eligibility/waivers"): {
+        "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r", "organisation": "org-a"},
+        "ok": {404},
+    },
+    ("GET", "/v1/learning/catalogue"): {},
+    # Each publication a version above the last.
+    ("PUT", "/v1/learning/catalogue"): {
+        "json": lambda: {"version": next(CATALOGUE_VERSIONS), "modules": {"m1": {"lessons": [{"id": "l1"}]}}}
+    },
 }
 GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],
