@@ -26,6 +26,7 @@ class Permission(StrEnum):
     ELIGIBILITY_READ = "eligibility:read"  # a learner's eligibility for a module (learning_manager: own orgs)
     LEARNING_WAIVE = "learning:waive"  # waive a module's rule for a learner of one's own organisations
     CATALOGUE_ADMIN = "catalogue:admin"  # publish a new version of the module catalogue
+    LEARNING_STATS = "learning:stats"  # module statistics, small groups suppressed (learning_manager: own orgs)
 
 
 class Role(StrEnum):
@@ -42,19 +43,29 @@ ORG_SCOPED = frozenset({Role.ORG_ADMIN, Role.LEARNING_MANAGER})
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(
-        {P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.CATALOGUE_ADMIN}
+        {
+            P.TOKENS_ADMIN,
+            P.ACCOUNTS_ADMIN,
+            P.USAGE_READ,
+            P.OWN_TOKENS,
+            P.ELIGIBILITY_READ,
+            P.CATALOGUE_ADMIN,
+            P.LEARNING_STATS,
+        }
     ),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.LEARNING_WAIVE}),
+    Role.LEARNING_MANAGER: frozenset(
+        {P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.LEARNING_WAIVE, P.LEARNING_STATS}
+    ),
 }
 # The bootstrap credential sets a deployment up; it reads no personal data.
 BOOTSTRAP = frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN})
 # What a platform read token may be given (always limited to its own platform).
-PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ, P.ELIGIBILITY_READ})
+PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ, P.ELIGIBILITY_READ, P.LEARNING_STATS})
 # Permissions whose reads an org-scoped role holds for its own organisations only.
-OWN_ORGANISATIONS = frozenset({P.AUDIT_READ, P.ELIGIBILITY_READ, P.LEARNING_WAIVE})
+OWN_ORGANISATIONS = frozenset({P.AUDIT_READ, P.ELIGIBILITY_READ, P.LEARNING_WAIVE, P.LEARNING_STATS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,10 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/eligibility/{learner}/{module}", P.ELIGIBILITY_READ, "whether a learner may start a module, why"),
     Rule("POST", "/v1/eligibility/waivers", P.LEARNING_WAIVE, "waive a module's rule for a learner, with a reason"),
+    Rule(
+        "GET", "/v1/learning/eligible/{module}", P.ELIGIBILITY_READ, "an organisation's learners who may start a module"
+    ),
+    Rule("GET", "/v1/learning/stats/{module}", P.LEARNING_STATS, "a module's statistics, small groups suppressed"),
     Rule("GET", "/v1/learning/catalogue", P.ELIGIBILITY_READ, "the module catalogue in force"),
     Rule("PUT", "/v1/learning/catalogue", P.CATALOGUE_ADMIN, "publish a new version of the module catalogue"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),

@@ -8,12 +8,19 @@
   access is an audit event. 404 for an unknown module or a learner outside the reader's organisations.
 - ``POST /v1/eligibility/waivers`` (``learning:waive``): ``{"platform", "learner", "module", "reason",
   "organisation"}``; 201 with the waiver, which is an audit event too.
+- ``GET /v1/learning/eligible/{module}?organisation=`` (``eligibility:read``): the organisation's
+  learners who may start the module, evaluated in the engine (``ccaudit.learning.bulk``). A list,
+  not a grant: the audit trail records grants when the platform asks for one learner.
+- ``GET /v1/learning/stats/{module}`` (``learning:stats``): ``by`` (organisation, profession,
+  period), ``since``/``until``; a learning_manager sees their organisations only; small groups
+  suppressed (``ccaudit.learning.stats``).
 - ``GET``/``PUT /v1/learning/catalogue``: the catalogue in force; a new version (operators).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
@@ -22,13 +29,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ccaudit.access import Principal
+from ccaudit.learning.bulk import eligible_learners
 from ccaudit.learning.catalogue import CatalogueError
 from ccaudit.learning.eligibility import Eligibility, Forbidden, NotFound, View
+from ccaudit.learning.stats import StatsQuery, module_statistics
 from ccaudit.search import access_log
 from ccaudit.service.answers import error, guarded
 from ccaudit.service.auth import principal
 from ccaudit.service.bodies import json_object
-from ccaudit.service.params import BadParameter, refuse_unknown, text
+from ccaudit.service.params import BadParameter, iso_time, refuse_unknown, text
 from ccaudit.store.tokens import InvalidPlatform, check_platform
 
 # A catalogue is larger than an admin request: a few hundred modules with their lessons and rules.
@@ -105,6 +114,48 @@ def learning_routes(eligibility: Eligibility) -> list[Route]:
         )  # fmt: skip
 
     @guarded
+    async def eligible(request: Request) -> Response:
+        who = principal(request)
+        refuse_unknown(request.query_params, ("platform", "organisation"))
+        platform = _platform(who, text("platform", request.query_params.get("platform"), 63))
+        organisation = text("organisation", request.query_params.get("organisation"), 256)
+        if not organisation:
+            raise BadParameter("organisation", "name the organisation")
+        if who.organisations is not None and organisation not in who.organisations:
+            return error(404, f"no organisation {organisation!r} among yours")
+        module = request.path_params["module"]
+        catalogue = await run_in_threadpool(eligibility.catalogues.current)
+        if module not in catalogue.modules:
+            return error(404, f"no module {module!r} in catalogue version {catalogue.version}")
+        now = datetime.now(UTC)
+        learners = await run_in_threadpool(eligible_learners, store, catalogue, platform, organisation, module, now)
+        if who.kind in ("account", "personal_token"):
+            filters = json.dumps({"platform": platform, "organisation": organisation, "module": module})
+            await run_in_threadpool(
+                access_log.record, store, who, "/v1/learning/eligible/{module}", "search", filters, len(learners)
+            )
+        return JSONResponse({"module": module, "platform": platform, "organisation": organisation,
+                             "rule_version": catalogue.version, "data_as_of": now.isoformat().replace("+00:00", "Z"),
+                             "learners": learners})  # fmt: skip
+
+    @guarded
+    async def statistics(request: Request) -> Response:
+        who = principal(request)
+        params = request.query_params
+        refuse_unknown(params, ("platform", "by", "since", "until"))
+        platform = _platform(who, text("platform", params.get("platform"), 63))
+        by = params.get("by")
+        if by not in (None, "organisation", "profession", "period"):
+            raise BadParameter("by", "organisation, profession or period")
+        module = request.path_params["module"]
+        catalogue = await run_in_threadpool(eligibility.catalogues.current)
+        if module not in catalogue.modules:
+            return error(404, f"no module {module!r} in catalogue version {catalogue.version}")
+        query = StatsQuery(platform, module, cast(Any, by), iso_time("since", params.get("since")),
+                           iso_time("until", params.get("until")), who.organisations)  # fmt: skip
+        return JSONResponse(await run_in_threadpool(module_statistics, store, catalogue, query))
+
+    @guarded
     async def catalogue(request: Request) -> Response:
         current = await run_in_threadpool(eligibility.catalogues.current)
         return JSONResponse(current.model_dump(mode="json", by_alias=True, exclude_none=True))
@@ -122,6 +173,8 @@ def learning_routes(eligibility: Eligibility) -> list[Route]:
     return [
         Route("/v1/eligibility/{learner}/{module}", answer, methods=["GET"]),
         Route("/v1/eligibility/waivers", waive, methods=["POST"]),
+        Route("/v1/learning/eligible/{module}", eligible, methods=["GET"]),
+        Route("/v1/learning/stats/{module}", statistics, methods=["GET"]),
         Route("/v1/learning/catalogue", catalogue, methods=["GET"]),
         Route("/v1/learning/catalogue", publish, methods=["PUT"]),
     ]

@@ -111,6 +111,11 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r", "organisation": "org-a"},
         "ok": {404},
     },
+    ("GET", "/v1/learning/eligible/{module}"): {
+        "path": "/v1/learning/eligible/m1?platform=coop&organisation=org-a",
+        "ok": {404},
+    },
+    ("GET", "/v1/learning/stats/{module}"): {"path": "/v1/learning/stats/m1?platform=coop", "ok": {404}},
     ("GET", "/v1/learning/catalogue"): {},
     # Each publication a version above the last.
     ("PUT", "/v1/learning/catalogue"): {

@@ -185,3 +185,21 @@ def test_a_bad_catalogue_file_stops_the_service_naming_the_setting(chdb_client: 
     store.migrate()
     with pytest.raises(ConfigurationError, match=r"CCAUDIT_LEARNING_CATALOGUE_FILE.*unknown lesson 'z'"):
         create_app(Settings(learning_catalogue_file=bad), store)
+
+
+def test_bulk_eligibility_and_statistics_over_the_api(world: World) -> None:
+    done, waiting = learner_id(), learner_id()
+    finish_basics(world, done)
+    world.ingestor.ingest(batch([learning("registered", 0, learner=waiting, module="basics", lesson="")]))
+    listed = world.get("manager-a", "/v1/learning/eligible/advanced", platform="coop", organisation="org-a")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["learners"] == [done]
+    assert world.get("manager-a", "/v1/learning/eligible/advanced", platform="coop",
+                     organisation="org-b").status_code == 404  # fmt: skip
+    assert world.get("platform", "/v1/learning/eligible/advanced", organisation="org-a").json()["learners"] == [done]
+    stats = world.get("manager-a", "/v1/learning/stats/basics", platform="coop", by="organisation")
+    assert stats.status_code == 200, stats.text
+    [group] = stats.json()["groups"]
+    assert (group["group"], group["learners"], group["completed"]) == ("org-a", "<5", "<5")
+    assert world.get("manager-a", "/v1/learning/stats/basics", platform="coop", by="colour").status_code == 400
+    assert world.get("auditor", "/v1/learning/stats/basics", platform="coop").status_code == 403
