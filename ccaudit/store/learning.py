@@ -39,7 +39,6 @@ class LessonState:
     lesson: str
     first_seen: datetime
     last_seen: datetime
-    events: int
     best_progress: int
     first_registered: datetime | None
     first_started: datetime | None
@@ -58,7 +57,7 @@ class LessonState:
 
 # The merged state, as one SELECT list; shared by the lookup and by the benchmark's comparison.
 STATE_SELECT = (
-    "module, lesson, min(first_seen), max(last_seen), uniqExactMerge(events), max(best_progress), "
+    "module, lesson, min(first_seen), max(last_seen), max(best_progress), "
     "min(first_registered), min(first_started), min(first_completed), min(first_passed), min(first_waived), "
     "max(best_score), max(failed), argMinIfMerge(completed_event), argMinIfMerge(passed_event), "
     "argMinIfMerge(waived_event), argMaxIfMerge(score_event), argMaxMerge(profession), argMaxMerge(organisation)"
@@ -75,11 +74,11 @@ def _event(value: Any, present: object) -> str | None:
 
 def state_of(row: Sequence[Any]) -> LessonState:
     """A LessonState from a row of ``STATE_SELECT``."""
-    (module, lesson, first, last, events, progress, registered, started, completed, passed, waived, score,
+    (module, lesson, first, last, progress, registered, started, completed, passed, waived, score,
      failed, completed_id, passed_id, waived_id, score_id, profession, organisation) = row  # fmt: skip
     return LessonState(
         str(module), str(lesson), _utc(first) or datetime.min.replace(tzinfo=UTC), _utc(last) or datetime.min.replace(
-            tzinfo=UTC), int(events), int(progress), _utc(registered), _utc(started), _utc(completed), _utc(passed),
+            tzinfo=UTC), int(progress), _utc(registered), _utc(started), _utc(completed), _utc(passed),
         _utc(waived), None if score is None else float(score), bool(failed), _event(completed_id, completed),
         _event(passed_id, passed), _event(waived_id, waived), _event(score_id, score), str(profession),
         str(organisation),

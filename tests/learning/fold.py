@@ -32,7 +32,7 @@ def fold(events: list[dict[str, Any]]) -> list[LessonState]:
             first("completed"), first("passed"), first("waived"))  # fmt: skip
         out.append(LessonState(
             module, lesson, _at(min(e["event_time"] for e in group)), _at(max(e["event_time"] for e in group)),
-            len(group), max(progress), first("registered")[0], _at(min(started)) if started else None, completed,
+            max(progress), first("registered")[0], _at(min(started)) if started else None, completed,
             passed, waived, scored[-1][0] if scored else None, any(e["verb"] == "failed" for e in group),
             completed_id, passed_id, waived_id, scored[-1][1] if scored else None, latest["profession"],
             latest["organisation"],
