@@ -20,6 +20,7 @@ from ccaudit.ids import new_id
 from ccaudit.learning.catalogue import Catalogue
 from ccaudit.learning.evaluate import Facts, Outcome, Waiver, evaluate
 from ccaudit.learning.records import Catalogues, Waivers
+from ccaudit.learning.rules import uses_waiver
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.learning import LessonState, learner_state
@@ -99,7 +100,7 @@ class Eligibility:
         self._check_scope(principal, organisation, learner)
         outcome = None
         if entry.rule is not None:
-            waiver = self.waivers.waiver_for(platform, learner, module)
+            waiver = self.waivers.waiver_for(platform, learner, module) if uses_waiver(entry.rule) else None
             outcome = evaluate(entry.rule, catalogue, Facts.of(list(states), now, waiver))
         decision = Decision(platform, learner, module, organisation, catalogue, outcome, states, now)
         if decision.eligible:

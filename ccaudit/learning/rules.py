@@ -132,6 +132,15 @@ def modules_named(rule: AnyRule) -> set[str]:
     return {module} if isinstance(module, str) else set()
 
 
+def uses_waiver(rule: AnyRule) -> bool:
+    """Whether a waiver can change the rule's answer (else the waivers need not be read)."""
+    if isinstance(rule, All | AnyOf):
+        return any(uses_waiver(child) for child in rule.of)
+    if isinstance(rule, Not):
+        return uses_waiver(rule.of)
+    return isinstance(rule, WaiverCondition)
+
+
 def depth(rule: AnyRule) -> int:
     if isinstance(rule, All | AnyOf):
         return 1 + max(depth(child) for child in rule.of)
