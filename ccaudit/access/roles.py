@@ -89,6 +89,8 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/openapi.json", PUBLIC, "the API's description"),
     Rule("GET", "/v1/register", PUBLIC, "the processing register (no personal data)"),
     Rule("POST", "/v1/events", INGEST, "store a batch of events"),
+    Rule("POST", "/xapi/statements", INGEST, "store xAPI statements as learning events"),
+    Rule("PUT", "/xapi/statements", INGEST, "store one xAPI statement under its id"),
     Rule("GET", "/v1/audit/events", P.AUDIT_READ, "search the audit trail"),
     Rule("GET", "/v1/audit/events/{event_id}", P.AUDIT_READ, "an audit event, every field, with related searches"),
     Rule("GET", "/v1/audit/export", P.AUDIT_READ, "export the audit trail (CSV or JSON Lines)"),

@@ -47,15 +47,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_Iri = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")]
+
+
 class Lesson(_Frozen):
     id: _Id
     title: Annotated[str, Field(max_length=512)] = ""
+    # The xAPI activity id (an IRI) statements about this lesson name, e.g. a cmi5 AU's id.
+    activity_id: _Iri | None = None
     required: bool = True
     move_on: MoveOn = "Completed"
 
 
 class Module(_Frozen):
     title: Annotated[str, Field(max_length=512)] = ""
+    # The xAPI activity id of the module itself, e.g. a cmi5 course's id.
+    activity_id: _Iri | None = None
     lessons: Annotated[tuple[Lesson, ...], Field(max_length=10_000)] = ()
     rule: Rule | None = None
 
@@ -84,10 +91,29 @@ class Catalogue(_Frozen):
         for name, module in self.modules.items():
             if module.rule is not None:
                 _check_references(self, module.rule, f"modules.{name}.rule")
+        seen: dict[str, str] = {}
+        for name, module in self.modules.items():
+            for where, iri in [
+                (name, module.activity_id),
+                *((f"{name}.{les.id}", les.activity_id) for les in module.lessons),
+            ]:
+                if iri is not None and seen.setdefault(iri, where) != where:
+                    raise ValueError(f"modules: activity id {iri!r} names both {seen[iri]} and {where}")
         cycle = self._cycle()
         if cycle:
             raise ValueError("modules: a cycle of prerequisites: " + " → ".join(cycle))
         return self
+
+    def activities(self) -> dict[str, tuple[str, str]]:
+        """xAPI activity id → (module, lesson); lesson '' for a module's own id."""
+        found: dict[str, tuple[str, str]] = {}
+        for name, module in self.modules.items():
+            if module.activity_id is not None:
+                found[module.activity_id] = (name, "")
+            for lesson in module.lessons:
+                if lesson.activity_id is not None:
+                    found[lesson.activity_id] = (name, lesson.id)
+        return found
 
     def prerequisites(self, module: str) -> set[str]:
         rule = self.modules[module].rule

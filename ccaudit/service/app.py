@@ -31,6 +31,7 @@ from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
+from ccaudit.service.xapi_routes import xapi_routes
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
@@ -78,9 +79,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # The service's own decisions (eligibility granted, waivers) enter the trail as any event does.
         ingestor.ingest({"schema_version": 1, "batch_id": new_id(), "platform": platform, "events": list(events)})
 
-    eligibility = Eligibility(
-        settings, store, Catalogues(store, settings.learning_catalogue_file), Waivers(store), audit
-    )
+    catalogues = Catalogues(store, settings.learning_catalogue_file)
+    eligibility = Eligibility(settings, store, catalogues, Waivers(store), audit)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters), methods=["POST"]),
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
         *learning_routes(eligibility),
+        *xapi_routes(ingestor, tokens, catalogues, limiter),
         *token_routes(settings, tokens),
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
