@@ -130,6 +130,8 @@ ROUTES: tuple[Rule, ...] = (
     Rule("POST", "/console/accounts/{account_id}/disable", P.ACCOUNTS_ADMIN, "disable an account in the console"),
     Rule("GET", "/console/tokens", P.TOKENS_ADMIN, "platform ingest tokens in the console"),
     Rule("POST", "/console/tokens/{token_id}/revoke", P.TOKENS_ADMIN, "revoke an ingest token in the console"),
+    Rule("GET", "/console/learning", P.ELIGIBILITY_READ, "a learner's progress and eligibility in the console"),
+    Rule("POST", "/console/learning/waivers", P.LEARNING_WAIVE, "waive a module's rule in the console"),
 )
 
 
