@@ -3,6 +3,7 @@ rules and histories (the SQL is generated from the same tree, with bound paramet
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from ccaudit.store import Store
 from ccaudit.store.learning import learner_state
 from tests.ingest.test_pipeline import batch
 from tests.learning.events import learning
-from tests.learning.test_rules import NOW, histories, trees
+from tests.learning.test_rules import DONE_SETS, MOVE_ONS, NOW, histories, trees
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,29 @@ def test_values_are_bound_never_written_into_the_sql() -> None:
     sql, params = compile_rule(LessonCondition(kind="lesson", module="m", lesson=hostile), catalogue, "db", NOW)
     assert hostile not in sql
     assert hostile in params.values()
+
+
+def test_module_conditions_agree_for_every_small_history(world: tuple[Store, Ingestor, Waivers]) -> None:
+    """Every combination of verbs on m1's two required lessons and on m2 itself, one learner each, for
+    every moveOn: the engine and the evaluator name the same learners."""
+    store, ingestor, _ = world
+    platform = f"p{uuid.uuid4().hex[:10]}"
+    events = []
+    combos = list(itertools.product(DONE_SETS, repeat=2))
+    for n, (l1, l2) in enumerate(combos):
+        who = {"learner": f"learner-{n:03d}", "organisation": "org-a"}
+        events += [learning(verb, i, module="m1", lesson="l1", **who) for i, verb in enumerate(sorted(l1))]
+        events += [learning(verb, 10 + i, module="m1", lesson="l2", **who) for i, verb in enumerate(sorted(l2))]
+        events += [learning(verb, 20 + i, module="m2", lesson="", **who) for i, verb in enumerate(sorted(l2))]
+        events.append(learning("registered", 40, module="t", lesson="", **who))
+    events = [{**e, "score": 0.5} if e["verb"] in ("passed", "failed") else e for e in events]
+    ingestor.ingest(batch(events, platform=platform))
+    states = {f"learner-{n:03d}": learner_state(store.client, store.database, platform, f"learner-{n:03d}")
+              for n in range(len(combos))}  # fmt: skip
+    for move_on in MOVE_ONS:
+        for module in ("m1", "m2"):
+            catalogue = catalogue_with({"kind": "module", "module": module, "move_on": move_on})
+            rule = catalogue.modules["t"].rule
+            assert rule is not None
+            expected = [who for who, s in states.items() if evaluate(rule, catalogue, Facts.of(s, NOW)).passed]
+            assert eligible_learners(store, catalogue, platform, "org-a", "t", NOW) == expected, (module, move_on)

@@ -3,6 +3,7 @@ over the raw events for random trees and histories, and the laws of NOT (De Morg
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,3 +222,23 @@ def test_a_bad_catalogue_is_refused_naming_the_problem(modules: dict[str, Any], 
 def test_follow_ups_are_the_modules_whose_rule_names_a_module() -> None:
     assert CATALOGUE.follow_ups("m1") == ["t"]
     assert CATALOGUE.follow_ups("t") == []
+
+
+MOVE_ONS = [None, "Completed", "Passed", "CompletedAndPassed", "CompletedOrPassed", "NotApplicable"]
+DONE_SETS = [frozenset(s) for s in itertools.chain.from_iterable(
+    itertools.combinations(["completed", "passed", "waived", "failed"], k) for k in range(5))]  # fmt: skip
+
+
+@pytest.mark.parametrize("move_on", MOVE_ONS)
+def test_module_conditions_agree_with_the_reference_for_every_small_history(move_on: str | None) -> None:
+    """Every combination of verbs on the two required lessons of m1 and on m2 itself: the random
+    search above meets some of these rarely."""
+    for l1, l2 in itertools.product(DONE_SETS, repeat=2):
+        events = [learning(verb, n, module="m1", lesson="l1") for n, verb in enumerate(sorted(l1))]
+        events += [learning(verb, 10 + n, module="m1", lesson="l2") for n, verb in enumerate(sorted(l2))]
+        events += [learning(verb, 20 + n, module="m2", lesson="") for n, verb in enumerate(sorted(l2))]
+        events = [{**e, "score": 0.5} if e["verb"] in ("passed", "failed") else e for e in events]
+        facts, profession = facts_of(events, waived=False)
+        for module in ("m1", "m2"):
+            rule = {"kind": "module", "module": module, "move_on": move_on}
+            assert run(rule, facts).passed == ref(rule, events, profession, False), (module, l1, l2)
