@@ -23,10 +23,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ccaudit import CaptureMiddleware, Identity, Settings, record_learning
-from ccaudit.learning.client import EligibilityClient
+from ccaudit.events import LearningEvent
+from ccaudit.ids import new_id
+from ccaudit.learning.client import EligibilityClient, NotSettled
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.spool import Spool
 from ccaudit.shipping.transport import HttpTransport
+from tests.capture.test_durable_routes import Down
 from tests.conftest import Service
 
 CATALOGUE = {
@@ -125,3 +128,23 @@ def test_a_lesson_reported_in_the_request_that_asks_counts_too(
     stats = recorder.stats()
     # Two learning events, each kept once: the quiz by the client, not again when the request ended.
     assert (stats["kept"], stats["emitted"]) == (2, 0)
+
+
+def test_an_answer_that_could_be_stale_is_not_given(tmp_path: Path) -> None:
+    """The service is down: what the platform recorded cannot be delivered, so no answer is given
+    rather than one that may not count it."""
+    spool = Spool(tmp_path / "spool.sqlite3")
+    recorder = Recorder(Down(), platform="coop", spool=spool, flush_interval=60)
+    try:
+        client = EligibilityClient("http://127.0.0.1:9", "ccr_x", recorder, flush_timeout=0.5)
+        assert recorder.keep([learning_event()])
+        with pytest.raises(NotSettled):
+            client.check("ryw-down", "ryw-advanced")
+    finally:
+        recorder.shutdown(1)
+        spool.close()
+
+
+def learning_event() -> LearningEvent:
+    return LearningEvent(new_id(), 0, "completed", "ryw-down", "org-a", "ryw-basics", "intro", "", "", None, None,
+                         None, None, "")  # fmt: skip
