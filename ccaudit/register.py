@@ -113,6 +113,15 @@ DEFAULT_REGISTER = ProcessingRegister(
             retention_days=30,
             description="anonymous page views: browser, OS, pages, country (§3)",
         ),
+        "learning": Declaration(
+            purposes=("P5",),
+            legal_basis="public_task",
+            retention_days=730,
+            description=(
+                "learners' progress in modules and lessons, with their profession: access to follow-up modules "
+                "and learning statistics (§3, §4.5); kept like the audit trail"
+            ),
+        ),
         "consent": Declaration(
             purposes=("P3",),
             legal_basis="legal_obligation",

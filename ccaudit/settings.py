@@ -217,6 +217,10 @@ class Settings(BaseSettings):
     )
     register_file: Path | None = Field(None, description="A JSON file with the processing register.")
     geoip_db: Path | None = Field(None, description="A MaxMind-format (.mmdb) country database.")
+    learning_catalogue_file: Path | None = Field(
+        None,
+        description="The module catalogue (JSON): modules, lessons, follow-up rules; checked when the service starts.",
+    )
 
     # --- tamper evidence (ccaudit.seal; docs/tamper-evidence.md) ---
     seal: bool = Field(True, description="This service seals what it stored (set false on all replicas but one).")

@@ -7,8 +7,9 @@
 is strict: unknown fields are errors, so a typo in a non-Python client is caught rather than
 silently dropped, and values are never coerced (``"200"`` is not a status, ``1.0`` not a schema
 version, ``"yes"`` not a boolean; numbers are finite). Streams: ``audit``
-``usage`` (page views) and ``consent`` (receipts); later streams (learning) join the ``stream`` union without
-changing the envelope.
+``usage`` (page views), ``consent`` (receipts) and ``learning`` (progress in modules and lessons, with
+a vocabulary after xAPI/cmi5 verbs; see ``LearningEventIn``); later streams join the ``stream`` union
+without changing the envelope.
 """
 
 from __future__ import annotations
@@ -177,7 +178,69 @@ class ConsentEventIn(_Frozen):
         return self
 
 
-AnyEventIn = AuditEventIn | UsageEventIn | ConsentEventIn
+LearningVerb = Literal[
+    "registered", "initialized", "progressed", "completed", "passed", "failed", "terminated", "satisfied", "waived"
+]  # fmt: skip
+# The optional fields each verb carries, and the ones it must carry; any other optional field given
+# is refused, naming it, so a platform that sends a score with "completed" hears so at once.
+LEARNING_FIELDS: dict[str, frozenset[str]] = {
+    "registered": frozenset(),
+    "initialized": frozenset({"duration_ms"}),
+    "progressed": frozenset({"progress", "duration_ms"}),
+    "completed": frozenset({"duration_ms"}),
+    "passed": frozenset({"score", "duration_ms"}),
+    "failed": frozenset({"score", "duration_ms"}),
+    "terminated": frozenset({"duration_ms"}),
+    "satisfied": frozenset({"reason"}),
+    "waived": frozenset({"reason"}),
+}
+LEARNING_REQUIRED: dict[str, frozenset[str]] = {
+    "progressed": frozenset({"progress"}),
+    "waived": frozenset({"reason"}),
+}
+_LEARNING_OPTIONAL = ("progress", "score", "reason", "duration_ms")
+_Id = Annotated[str, Field(min_length=1, max_length=MAX_SHORT)]
+
+
+class LearningEventIn(_Frozen):
+    """A learner's step in a module on the wire (stream ``learning``), modelled on xAPI/cmi5 verbs.
+
+    ``learner`` is the learner's account on the platform; ``lesson`` '' means the module itself;
+    ``registration`` is the attempt (cmi5's registration); ``profession`` is the learner's profession
+    at that moment (employee, student, teacher, ...). ``progress`` (0 to 100) only with ``progressed``,
+    ``score`` (scaled, -1..1) only with ``passed``/``failed``, ``reason`` with ``waived`` (required)
+    and ``satisfied``, ``duration_ms`` where a verb has one.
+    """
+
+    stream: Literal["learning"]
+    event_id: UUID
+    event_time: EventTime
+    verb: LearningVerb
+    learner: _Id
+    organisation: _Short = ""
+    module: _Id
+    lesson: _Short = ""
+    registration: _Short = ""
+    profession: _Short = ""
+    progress: Annotated[int, Field(ge=0, le=100)] | None = None
+    score: Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)] | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    duration_ms: _Duration | None = None
+    request_id: _Short = ""
+
+    @model_validator(mode="after")
+    def _per_verb(self) -> LearningEventIn:
+        allowed = LEARNING_FIELDS[self.verb]
+        for name in _LEARNING_OPTIONAL:
+            given = getattr(self, name) is not None
+            if given and name not in allowed:
+                raise ValueError(f"{name}: the verb {self.verb!r} carries no {name}")
+            if not given and name in LEARNING_REQUIRED.get(self.verb, ()):
+                raise ValueError(f"{name}: the verb {self.verb!r} needs a {name}")
+        return self
+
+
+AnyEventIn = AuditEventIn | UsageEventIn | ConsentEventIn | LearningEventIn
 EventIn = Annotated[AnyEventIn, Field(discriminator="stream")]
 _event_adapter: TypeAdapter[AnyEventIn] = TypeAdapter(EventIn)
 

@@ -24,6 +24,10 @@ class Permission(StrEnum):
     OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
     ACCESS_READ = "access:read"  # the access stream: who searched, viewed and exported the audit trail
     SEAL_VERIFY = "seal:verify"  # verify the sealed trail (row ids and seals, no personal data)
+    ELIGIBILITY_READ = "eligibility:read"  # a learner's eligibility for a module (learning_manager: own orgs)
+    LEARNING_WAIVE = "learning:waive"  # waive a module's rule for a learner of one's own organisations
+    CATALOGUE_ADMIN = "catalogue:admin"  # publish a new version of the module catalogue
+    LEARNING_STATS = "learning:stats"  # module statistics, small groups suppressed (learning_manager: own orgs)
 
 
 class Role(StrEnum):
@@ -39,16 +43,30 @@ ORG_SCOPED = frozenset({Role.ORG_ADMIN, Role.LEARNING_MANAGER})
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.OPERATOR: frozenset(
+        {
+            P.TOKENS_ADMIN,
+            P.ACCOUNTS_ADMIN,
+            P.USAGE_READ,
+            P.OWN_TOKENS,
+            P.ELIGIBILITY_READ,
+            P.CATALOGUE_ADMIN,
+            P.LEARNING_STATS,
+        }
+    ),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.SEAL_VERIFY, P.OWN_TOKENS}),
     Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
+    Role.LEARNING_MANAGER: frozenset(
+        {P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.LEARNING_WAIVE, P.LEARNING_STATS}
+    ),
 }
 # The bootstrap credential sets a deployment up; it reads no personal data.
 BOOTSTRAP = frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN})
 # What a platform read token may be given (always limited to its own platform).
-PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ})
+PLATFORM_READ_SCOPES = frozenset({P.AUDIT_READ, P.USAGE_READ, P.ELIGIBILITY_READ, P.LEARNING_STATS})
+# Permissions whose reads an org-scoped role holds for its own organisations only.
+OWN_ORGANISATIONS = frozenset({P.AUDIT_READ, P.ELIGIBILITY_READ, P.LEARNING_WAIVE, P.LEARNING_STATS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +91,22 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/register", PUBLIC, "the processing register (no personal data)"),
     Rule("GET", "/v1/verify", P.SEAL_VERIFY, "verify the sealed trail: rows, seals, chain"),
     Rule("POST", "/v1/events", INGEST, "store a batch of events"),
+    Rule("POST", "/xapi/statements", INGEST, "store xAPI statements as learning events"),
+    Rule("PUT", "/xapi/statements", INGEST, "store one xAPI statement under its id"),
     Rule("GET", "/v1/audit/events", P.AUDIT_READ, "search the audit trail"),
     Rule("GET", "/v1/audit/events/{event_id}", P.AUDIT_READ, "an audit event, every field, with related searches"),
     Rule("GET", "/v1/audit/export", P.AUDIT_READ, "export the audit trail (CSV or JSON Lines)"),
     Rule("GET", "/v1/access/events", P.ACCESS_READ, "the access stream: reads of the audit trail"),
     Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
+    Rule("GET", "/v1/eligibility/{learner}/{module}", P.ELIGIBILITY_READ, "whether a learner may start a module, why"),
+    Rule("POST", "/v1/eligibility/waivers", P.LEARNING_WAIVE, "waive a module's rule for a learner, with a reason"),
+    Rule(
+        "GET", "/v1/learning/eligible/{module}", P.ELIGIBILITY_READ, "an organisation's learners who may start a module"
+    ),
+    Rule("GET", "/v1/learning/stats/{module}", P.LEARNING_STATS, "a module's statistics, small groups suppressed"),
+    Rule("GET", "/v1/learning/catalogue", P.ELIGIBILITY_READ, "the module catalogue in force"),
+    Rule("PUT", "/v1/learning/catalogue", P.CATALOGUE_ADMIN, "publish a new version of the module catalogue"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),
     Rule("POST", "/v1/admin/tokens", P.TOKENS_ADMIN, "make a platform ingest token"),
     Rule("POST", "/v1/admin/tokens/rotate", P.TOKENS_ADMIN, "rotate a platform's ingest token"),
@@ -111,6 +139,8 @@ ROUTES: tuple[Rule, ...] = (
     Rule("POST", "/console/accounts/{account_id}/disable", P.ACCOUNTS_ADMIN, "disable an account in the console"),
     Rule("GET", "/console/tokens", P.TOKENS_ADMIN, "platform ingest tokens in the console"),
     Rule("POST", "/console/tokens/{token_id}/revoke", P.TOKENS_ADMIN, "revoke an ingest token in the console"),
+    Rule("GET", "/console/learning", P.ELIGIBILITY_READ, "a learner's progress and eligibility in the console"),
+    Rule("POST", "/console/learning/waivers", P.LEARNING_WAIVE, "waive a module's rule in the console"),
 )
 
 
@@ -132,7 +162,7 @@ def role_table_markdown() -> str:
             marks = ["" for _ in roles]
         elif rule.permission == CONSOLE:
             marks = ["yes" for _ in roles]
-        own = " (own organisations)" if rule.permission == P.AUDIT_READ else ""
+        own = " (own organisations)" if rule.permission in OWN_ORGANISATIONS else ""
         # The bootstrap credential is a bearer token: it opens no console page (they need a login).
         boot = "yes" if rule.permission in BOOTSTRAP and not rule.path.startswith("/console") else ""
         lines.append(f"| `{rule.method} {rule.path}` | {rule.permission}{own} | " + " | ".join(marks) + f" | {boot} |")

@@ -9,6 +9,7 @@ Outside a request these functions do nothing and return False.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -16,13 +17,17 @@ from typing import Literal
 
 from ccaudit.capture.identity import Identity
 from ccaudit.consent.receipts import make_receipt
-from ccaudit.events import ConsentEvent
-from ccaudit.wire import MAX_DETAILS, MAX_SHORT
+from ccaudit.events import ConsentEvent, LearningEvent
+from ccaudit.ids import new_id
+from ccaudit.wire import LEARNING_FIELDS, LEARNING_REQUIRED, MAX_DETAILS, MAX_SHORT
 
 AuthEvent = Literal["login", "login_failed", "logout"]
 Outcome = Literal["success", "denied", "failed", "error", "aborted"]
 ConsentAction = Literal["accept_all", "custom", "reject_all", "withdraw"]
 ConsentMethod = Literal["banner", "api"]
+LearningVerb = Literal[
+    "registered", "initialized", "progressed", "completed", "passed", "failed", "terminated", "satisfied", "waived"
+]  # fmt: skip
 
 _MAX_TEXT = 512
 
@@ -51,7 +56,7 @@ class RequestContext:
     ``record_consent``).
     """
 
-    __slots__ = ("auth", "consents", "identity", "notes", "subject_id")
+    __slots__ = ("auth", "consents", "identity", "learning", "learning_kept", "notes", "subject_id")
 
     def __init__(self) -> None:
         self.identity: Identity | None = None
@@ -60,6 +65,9 @@ class RequestContext:
         self.notes: list[AuditNote] | None = None
         # Receipts waiting for the end of the request, which adds the account id and GPC/DNT flags.
         self.consents: list[ConsentEvent] | None = None
+        # Learning events from record_learning, and how many of them are in the spool already.
+        self.learning: list[LearningEvent] | None = None
+        self.learning_kept = 0
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("ccaudit_request", default=None)
@@ -195,4 +203,71 @@ def record_consent(
     if ctx.consents is None:
         ctx.consents = []
     ctx.consents.append(receipt)
+    return True
+
+
+def record_learning(
+    verb: LearningVerb,
+    *,
+    learner: str,
+    module: str,
+    lesson: str = "",
+    organisation: str | None = None,
+    registration: str = "",
+    profession: str = "",
+    progress: int | None = None,
+    score: float | None = None,
+    reason: str | None = None,
+    duration_ms: float | None = None,
+) -> bool:
+    """Record a learner's step in a module (stream ``learning``) for this request.
+
+    ``verb`` is one of registered, initialized, progressed (with ``progress`` 0-100), completed,
+    passed and failed (with ``score``, scaled -1..1, optional), terminated, satisfied and waived
+    (``reason``, required for waived); ``lesson`` '' means the module itself; ``registration`` is the
+    attempt id; ``profession`` the learner's profession now. ``organisation`` defaults to the
+    request's actor's. The event carries the request's id and is kept durably like the request's
+    audit event: in the spool before the response starts.
+
+    Raises ValueError at once for a field the verb does not carry or lacks, so it cannot fail later
+    at the service; returns False outside a request.
+    """
+    allowed = LEARNING_FIELDS.get(verb)
+    if allowed is None:
+        raise ValueError(f"verb: {verb!r} is not one of {', '.join(LEARNING_FIELDS)}")
+    given = {"progress": progress, "score": score, "reason": reason, "duration_ms": duration_ms}
+    for name, value in given.items():
+        if value is not None and name not in allowed:
+            raise ValueError(f"{name}: the verb {verb!r} carries no {name}")
+        if value is None and name in LEARNING_REQUIRED.get(verb, ()):
+            raise ValueError(f"{name}: the verb {verb!r} needs a {name}")
+    if not learner or not module:
+        raise ValueError("learner and module: both are needed")
+    if progress is not None and not 0 <= progress <= 100:
+        raise ValueError("progress: from 0 to 100")
+    if score is not None and not -1.0 <= score <= 1.0:
+        raise ValueError("score: a scaled score, from -1 to 1")
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    now_ms = time.time_ns() // 1_000_000
+    event = LearningEvent(
+        new_id(now_ms),
+        now_ms,
+        verb,
+        _text(learner),
+        "" if organisation is None else _text(organisation),
+        _text(module),
+        _text(lesson),
+        _text(registration),
+        _text(profession),
+        progress,
+        score,
+        None if reason is None else _text(reason, 1024),
+        duration_ms,
+        "",
+    )
+    if ctx.learning is None:
+        ctx.learning = []
+    ctx.learning.append(event)
     return True

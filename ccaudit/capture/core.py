@@ -40,7 +40,7 @@ from ccaudit.capture.rules import AuditRules, Kind, should_record
 from ccaudit.consent.decision import decide
 from ccaudit.consent.policy import policy_from_settings
 from ccaudit.consent.receipts import header_flag
-from ccaudit.events import AuditEvent, ConsentEvent, Event, UsageEvent
+from ccaudit.events import AuditEvent, ConsentEvent, Event, LearningEvent, UsageEvent
 from ccaudit.ids import new_id
 from ccaudit.settings import Settings
 
@@ -93,6 +93,8 @@ class RequestState(RequestContext):
         self.auth = None
         self.notes = None
         self.consents = None
+        self.learning = None
+        self.learning_kept = 0
         self.kind = kind
         self.admin = admin
         self.method = method
@@ -178,6 +180,7 @@ class CaptureCore:
         register = settings.processing_register
         usage = register.declaration(settings.platform, "usage")
         self.records_audit = register.declaration(settings.platform, "audit") is not None
+        self.records_learning = register.declaration(settings.platform, "learning") is not None
         self.usage_category = usage.consent_category if usage is not None else None
         self.errors = 0
         # Strict and fail-closed routes keep audit events: nothing to keep where audit is not recorded.
@@ -217,7 +220,9 @@ class CaptureCore:
         """Whether this request's events are kept when its response starts (adapters then call
         ``keep_now``, and ``sync_now`` if ``must_sync``)."""
         return state.strict or (
-            self._durable and state.kept is None and (self.may_audit(state) or state.consents is not None)
+            self._durable
+            and state.kept is None
+            and (self.may_audit(state) or state.consents is not None or state.learning is not None)
         )
 
     def keep_now(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> bool:
@@ -234,7 +239,8 @@ class CaptureCore:
         try:
             events = self.audit_events(state, facts, scope) if self.may_audit(state) else []
             receipts = self._receipts(state, facts, scope) if state.consents else []
-            both: list[Event] = [*events, *receipts]
+            learning = self._learning(state, facts, scope) if state.learning else []
+            both: list[Event] = [*events, *receipts, *learning]
             ok = not both or (keep is not None and bool(keep(both)))
         except Exception:
             log.exception("ccaudit: a request's audit event could not be built or kept")
@@ -243,6 +249,7 @@ class CaptureCore:
             state.kept = events
             state.kept_notes = len(state.notes or ())
             state.kept_receipts = len(receipts)
+            state.learning_kept += len(learning)
             return True
         if state.strict:
             self.errors += 1
@@ -253,7 +260,7 @@ class CaptureCore:
     def must_sync(self, state: RequestState) -> bool:
         """Whether the kept events must also survive a power loss before the response (strict routes,
         ``CCAUDIT_DURABILITY=power``): the adapter then calls ``sync_now``, off the event loop."""
-        return bool(state.kept or state.kept_receipts) and (state.strict or self._sync_all)
+        return bool(state.kept or state.kept_receipts or state.learning_kept) and (state.strict or self._sync_all)
 
     def sync_now(self, state: RequestState) -> bool:
         """Wait until the kept events are on the disk itself (fsync). Blocking I/O; never raises.
@@ -297,7 +304,7 @@ class CaptureCore:
     def wants_actor(self, state: RequestState) -> bool:
         """Whether the actor is worth looking up: for audit events and consent receipts (page views are
         anonymous, and a framework's user lookup can cost a session load)."""
-        return self.may_audit(state) or state.consents is not None
+        return self.may_audit(state) or state.consents is not None or state.learning is not None
 
     def _page_view_candidate(self, state: RequestState) -> bool:
         return (
@@ -344,6 +351,9 @@ class CaptureCore:
                 self._finish(state, facts, scope)
             if state.consents is not None:
                 self._consents(state, facts, scope)
+            if state.learning is not None:
+                for event in self._learning(state, facts, scope):
+                    self.sink.emit(event)
         except Exception:  # capture must never break the platform
             self.errors += 1
             log.exception("ccaudit: capture failed for %s %s", state.method, state.path[:200])
@@ -387,6 +397,21 @@ class CaptureCore:
         account = _merge(self._resolve(scope), state.identity).account_id[:256]
         gpc, dnt = header_flag(facts.gpc), header_flag(facts.dnt)
         return [receipt._replace(account_id=account, gpc=gpc, dnt=dnt) for receipt in state.consents or ()]
+
+    def _learning(
+        self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]
+    ) -> list[LearningEvent]:
+        """The request's learning events not in the spool yet, completed with the request's id and the
+        actor's organisation where record_learning named none; none where the register declares no
+        learning stream for this platform."""
+        pending = (state.learning or ())[state.learning_kept :]
+        if not pending or not self.records_learning:
+            return []
+        organisation = _merge(self._resolve(scope), state.identity).organisation[:256]
+        request_id = _clean_request_id(facts.request_id)
+        return [
+            event._replace(organisation=event.organisation or organisation, request_id=request_id) for event in pending
+        ]
 
     def _finish(self, state: RequestState, facts: RequestFacts, scope: MutableMapping[str, Any]) -> None:
         if state.kept:

@@ -19,11 +19,13 @@ from ccaudit.access import Authenticator
 from ccaudit.access.identities import IdentityStore
 from ccaudit.access.oidc import OidcClient
 from ccaudit.console.guard import Endpoint, Guard
+from ccaudit.console.learning_views import LearningViews
 from ccaudit.console.oidc_login import OidcLogin
 from ccaudit.console.pages import HERE, Pages, secure
 from ccaudit.console.search_views import SearchViews
 from ccaudit.console.sessions import SessionStore
 from ccaudit.console.views import Views
+from ccaudit.learning.eligibility import Eligibility
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
@@ -38,6 +40,7 @@ def console_routes(
     authenticator: Authenticator,
     tokens: TokenStore,
     clock: Callable[[], float] = time.time,
+    eligibility: Eligibility | None = None,
 ) -> list[Route]:
     """The console's routes, each held to the access table. ``clock`` (epoch seconds) times sessions."""
     pages = Pages()
@@ -88,7 +91,12 @@ def console_routes(
         ("/console/tokens", views.tokens_list, "GET"),
         ("/console/tokens/{token_id}/revoke", views.revoke_token, "POST"),
     )
-    return [guard.route(path, endpoint, method) for path, endpoint, method in table]
+    routes = [guard.route(path, endpoint, method) for path, endpoint, method in table]
+    if eligibility is not None:
+        learning = LearningViews(pages, eligibility)
+        routes.append(guard.route("/console/learning", learning.page, "GET"))
+        routes.append(guard.route("/console/learning/waivers", learning.waive, "POST"))
+    return routes
 
 
 __all__ = ["console_routes"]

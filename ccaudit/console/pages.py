@@ -41,6 +41,7 @@ MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console/access", Permission.ACCESS_READ, "nav_access"),
     ("/console/accounts", Permission.ACCOUNTS_ADMIN, "nav_accounts"),
     ("/console/tokens", Permission.TOKENS_ADMIN, "nav_tokens"),
+    ("/console/learning", Permission.ELIGIBILITY_READ, "nav_learning"),
 )
 
 

@@ -35,11 +35,13 @@ from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store import audit as audit_table
 from ccaudit.store import consent as consent_table
+from ccaudit.store import learning as learning_table
 from ccaudit.store import usage as usage_table
 from ccaudit.wire import (
     AnyEventIn,
     AuditEventIn,
     ConsentEventIn,
+    LearningEventIn,
     UsageEventIn,
     parse_batch,
     parse_envelope,
@@ -79,7 +81,12 @@ class Ingestor:
         self.ledger = Ledger(store.client, store.database)
         # Audit first: if a later insert fails, the retried batch finds the audit rows stored.
         self.commits = GroupCommit(
-            {"audit": store.insert_audit, "consent": store.insert_consent, "usage": store.insert_usage},
+            {
+                "audit": store.insert_audit,
+                "consent": store.insert_consent,
+                "learning": store.insert_learning,
+                "usage": store.insert_usage,
+            },
             sort=self.ledger.sort,
         )
 
@@ -167,6 +174,7 @@ class Ingestor:
         audit = [i for i, e in indexed.items() if isinstance(e, AuditEventIn)]
         consent = [i for i, e in indexed.items() if isinstance(e, ConsentEventIn)]
         usage = [i for i, e in indexed.items() if isinstance(e, UsageEventIn)]
+        learning = [i for i, e in indexed.items() if isinstance(e, LearningEventIn)]
 
         def pick(indexes: list[int]) -> tuple[list[Any], list[str]]:
             return [indexed[i] for i in indexes], [digests[i] for i in indexes]
@@ -176,9 +184,10 @@ class Ingestor:
             {
                 "audit": self.audit_columns(*pick(audit), platform, received) if audit else [],
                 "consent": self._consent_columns(*pick(consent), platform, received) if consent else [],
+                "learning": self._learning_columns(*pick(learning), platform, received) if learning else [],
                 "usage": self._usage_columns(*pick(usage), platform, received) if usage else [],
             },
-            {"audit": audit, "consent": consent, "usage": usage},
+            {"audit": audit, "consent": consent, "learning": learning, "usage": usage},
             keys,
         )
         try:
@@ -247,6 +256,18 @@ class Ingestor:
             "payload_sha256": digests,
             "consent_id": [str(e.consent_id) for e in events],
             "retention_days": [self.settings.retention_for(platform, "consent")] * len(events),
+        })  # fmt: skip
+
+    def _learning_columns(
+        self, events: Sequence[LearningEventIn], digests: Sequence[str], platform: str, received: datetime
+    ) -> list[Sequence[Any]]:
+        # Stored as validated: a learning event carries no IP or user agent to derive anything from.
+        return _columns(learning_table.COLUMNS, events, {
+            "received_at": [epoch_ms(received)] * len(events),
+            "platform": [platform] * len(events),
+            "payload_sha256": digests,
+            "reason": [e.reason or "" for e in events],
+            "retention_days": [self.settings.retention_for(platform, "learning")] * len(events),
         })  # fmt: skip
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,17 +18,22 @@ from ccaudit import __version__
 from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
+from ccaudit.ids import new_id
 from ccaudit.ingest import Ingestor
+from ccaudit.learning.eligibility import Eligibility
+from ccaudit.learning.records import Catalogues, Waivers
 from ccaudit.seal.service import Sealing
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
 from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
+from ccaudit.service.learning_routes import learning_routes
 from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
+from ccaudit.service.xapi_routes import xapi_routes
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
@@ -75,6 +81,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
     reads = audit_endpoints(settings, store)
+
+    def audit(platform: str, events: Sequence[dict[str, Any]]) -> None:
+        # The service's own decisions (eligibility granted, waivers) enter the trail as any event does.
+        ingestor.ingest({"schema_version": 1, "batch_id": new_id(), "platform": platform, "events": list(events)})
+
+    catalogues = Catalogues(store, settings.learning_catalogue_file)
+    eligibility = Eligibility(settings, store, catalogues, Waivers(store), audit)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters, sealing.heads), methods=["POST"]),
@@ -84,6 +97,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/access/events", reads["/v1/access/events"], methods=["GET"]),
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
+        *learning_routes(eligibility),
+        *xapi_routes(ingestor, tokens, catalogues, limiter),
         *token_routes(settings, tokens),
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
@@ -103,7 +118,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
     # The console's HTML pages answer every path under /console, held to the same table by their own
     # guard (a session, not a bearer token); the app's routes stay the API its document describes.
-    console = console_routes(settings, store, authenticator, tokens)
+    console = console_routes(settings, store, authenticator, tokens, eligibility=eligibility)
     app.add_middleware(ConsoleDispatch, routes=console)
     app.state.console_routes = console
     app.state.settings = settings

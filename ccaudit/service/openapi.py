@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ccaudit import __version__
+from ccaudit.service.learning_openapi import learning_paths
 from ccaudit.wire import Batch
 
 # Batch's docstring speaks to this code's readers; the published document speaks to a platform's.
@@ -342,5 +343,6 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "ok"}, "503": {"description": "store down"}},
                 }
             },
+            **learning_paths(),
         },
     }

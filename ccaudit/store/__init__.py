@@ -9,7 +9,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.settings import Settings
-from ccaudit.store import audit, consent, usage
+from ccaudit.store import audit, consent, learning, usage
 from ccaudit.store.client import open_client
 from ccaudit.store.migrate import Migration, migrate
 
@@ -48,6 +48,9 @@ class Store:
 
     def insert_consent(self, columns: Sequence[Sequence[Any]]) -> None:
         consent.insert_consent(self.client, self.database, columns)
+
+    def insert_learning(self, columns: Sequence[Sequence[Any]]) -> None:
+        learning.insert_learning(self.client, self.database, columns)
 
     def consent_history(self, consent_id: str) -> list[dict[str, Any]]:
         return consent.consent_history(self.client, self.database, consent_id)

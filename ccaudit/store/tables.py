@@ -43,6 +43,38 @@ CONSENT_RECEIPTS = TableInfo(
     purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
 )
 
+LEARNING_EVENTS = TableInfo(
+    name="learning_events",
+    stream="learning",
+    # The learner's account on the platform; the profession is theirs too, but names no one by itself.
+    subject_columns=("learner",),
+    purpose="P5 access to follow-up modules and learning statistics (privacy statement §3, §4.5)",
+)
+
+LEARNING_STATE = TableInfo(
+    name="learning_state",
+    stream="learning",
+    # Derived from learning_events by a materialized view: erasing a learner must reach it too.
+    subject_columns=("learner",),
+    purpose="per learner, module and lesson: progress, completion, score (follow-up module access, §4.5)",
+)
+
+LEARNING_WAIVERS = TableInfo(
+    name="learning_waivers",
+    stream="learning",
+    # The learner the rule is waived for, and the learning_manager who waived it.
+    subject_columns=("learner", "granted_by"),
+    purpose="waivers of a follow-up module's rule, with their reason (privacy statement §4.5)",
+)
+
+LEARNING_CATALOGUES = TableInfo(
+    name="learning_catalogues",
+    stream="learning",
+    # The operator who published a version; the catalogue itself names no learner.
+    subject_columns=("created_by",),
+    purpose="the module catalogue's versions: modules, lessons and the rules of follow-up modules",
+)
+
 ACCOUNTS = TableInfo(
     name="accounts",
     stream="access",
@@ -103,8 +135,8 @@ ACCOUNT_IDENTITIES = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
-    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
+    ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -116,19 +148,19 @@ SPOOL_BODIES = TableInfo(
     name="bodies",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events and consent receipts not yet stored by the service (a JSON array in `body`)",
+    purpose="audit, learning and consent events not yet stored by the service (a JSON array in `body`)",
 )
 DEAD_LETTERS = TableInfo(
     name="dead_letters",
     stream="audit",
     subject_columns=("body",),
-    purpose="audit events and consent receipts the service refused, with the reason, to fix and requeue",
+    purpose="audit, learning and consent events the service refused, with the reason, to fix and requeue",
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
-    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
+    LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -144,4 +176,7 @@ SUPPORT_TABLES = frozenset(
     | {"seals", "seal_leaves", "row_secrets"}
 )
 # Materialized views: they store nothing themselves (their targets are listed above).
-VIEWS = frozenset({"event_ids_audit", "event_ids_usage", "event_ids_consent", "audit_keys_mv"})
+VIEWS = frozenset(
+    {"event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv"}
+    | {"audit_keys_mv"}
+)

@@ -10,6 +10,7 @@ Organisation and platform bounds are checked on the rows themselves, for any com
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import secrets
 import uuid
@@ -82,6 +83,8 @@ def world(chdb_client: Any) -> World:
     return World(store)
 
 
+CATALOGUE_VERSIONS = itertools.count(1)
+
 # A request per route that a principal with the permission can make successfully.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/audit/events"): {},
@@ -107,6 +110,21 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/me/tokens"): {},
     ("POST", "/v1/me/tokens"): {"json": {"days": 1}},
     ("DELETE", "/v1/me/tokens/{token_id}"): {"path": "/v1/me/tokens/nope", "ok": {404}},
+    ("GET", "/v1/eligibility/{learner}/{module}"): {"path": "/v1/eligibility/learner-1/m1?platform=coop", "ok": {404}},
+    ("POST", "/v1/eligibility/waivers"): {
+        "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r", "organisation": "org-a"},
+        "ok": {404},
+    },
+    ("GET", "/v1/learning/eligible/{module}"): {
+        "path": "/v1/learning/eligible/m1?platform=coop&organisation=org-a",
+        "ok": {404},
+    },
+    ("GET", "/v1/learning/stats/{module}"): {"path": "/v1/learning/stats/m1?platform=coop", "ok": {404}},
+    ("GET", "/v1/learning/catalogue"): {},
+    # Each publication a version above the last.
+    ("PUT", "/v1/learning/catalogue"): {
+        "json": lambda: {"version": next(CATALOGUE_VERSIONS), "modules": {"m1": {"lessons": [{"id": "l1"}]}}}
+    },
 }
 GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],
@@ -175,6 +193,11 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "ok": {404},
         "form": lambda world: {},
     },
+}
+CONSOLE_SAMPLES[("GET", "/console/learning")] = {"path": "/console/learning?platform=coop&learner=learner-1"}
+CONSOLE_SAMPLES[("POST", "/console/learning/waivers")] = {
+    "form": lambda world: {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r"},
+    "ok": {404},
 }
 CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]
 # Who asks: no session, a forged session cookie, the bootstrap credential (a bearer header opens no

@@ -1,0 +1,222 @@
+"""Eligibility, bulk eligibility and module statistics at scale, on the embedded engine.
+
+Generates ``--learners`` learners and ``--events`` learning events inside the engine
+(``INSERT … SELECT … FROM numbers(N)`` into ``learning_events``, so the state's materialized view
+builds ``learning_state`` as ingest would) in a temporary folder deleted afterwards, and lets the
+engine settle by itself (no forced merges). Then, with the service running in this process (the
+engine allows one process per folder) under uvicorn on a local port:
+
+- one eligibility answer through the HTTP API (``GET /v1/eligibility/{learner}/{module}`` with a
+  platform read token), p50/p99, while another thread ingests learning events through
+  ``POST /v1/events`` at ``--ingest-rate`` events per second;
+- bulk eligibility for the module over the largest organisation (``ccaudit.learning.bulk``);
+- module statistics by organisation over the whole set (``ccaudit.learning.stats``);
+- the ratio of one learner's state read from ``learning_state`` to the same answer computed from
+  the raw ``learning_events``.
+
+The last line:
+
+    eligibility p99_ms=<x> bulk_s=<y> stats_s=<z>
+
+The issue's figure is ``--learners 1000000 --events 100000000`` (organisations of 100k learners:
+``--organisations 10``); the default is a small run that proves the script works. Never run by
+``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from ccaudit.access import ApiTokenStore
+from ccaudit.ids import new_id
+from ccaudit.learning.bulk import eligible_learners
+from ccaudit.learning.records import Catalogues
+from ccaudit.learning.stats import StatsQuery, module_statistics
+from ccaudit.service.app import create_app
+from ccaudit.settings import Settings
+from ccaudit.store import Store
+from ccaudit.store.client import open_client, query_rows
+from ccaudit.store.learning import STATE_SELECT
+from ccaudit.store.tokens import TokenStore
+from tests.conftest import free_port
+
+LESSONS = ["intro", "video", "practice", "quiz"]
+CATALOGUE = {
+    "version": 1,
+    "modules": {
+        "basics": {"lessons": [
+            {"id": "intro"}, {"id": "video"}, {"id": "practice"}, {"id": "quiz", "move_on": "Passed"}]},
+        "advanced": {
+            "lessons": [{"id": "a1"}],
+            "rule": {"kind": "all", "of": [
+                {"kind": "module", "module": "basics"},
+                {"kind": "any", "of": [{"kind": "profession", "any_of": ["teacher", "employee"]},
+                                      {"kind": "score", "module": "basics", "lesson": "quiz", "min": 0.6}]}]},
+        },
+    },
+}  # fmt: skip
+
+# Per event: a learner, a lesson of "basics" and a verb; times spread over the last 300 days.
+GENERATE = """
+INSERT INTO {db}.learning_events
+    (event_id, event_time, received_at, platform, verb, learner, organisation, module, lesson, registration,
+     profession, progress, score, reason, duration_ms, request_id, retention_days, payload_sha256)
+SELECT
+    generateUUIDv4(number) AS event_id,
+    now64(3) - toIntervalMillisecond(cityHash64(number, 1) % (300 * 86400000)) AS event_time,
+    event_time AS received_at,
+    'school',
+    ['initialized', 'progressed', 'completed', 'passed', 'failed', 'terminated'][cityHash64(number, 2) % 6 + 1] AS verb,
+    concat('learner-', toString(cityHash64(number, 3) % {learners})) AS learner,
+    concat('org-', toString((cityHash64(number, 3) % {learners}) % {organisations})),
+    'basics',
+    if(verb IN ('passed', 'failed'), 'quiz', ['intro', 'video', 'practice'][cityHash64(number, 4) % 3 + 1]),
+    'r-1',
+    ['employee', 'student', 'teacher'][(cityHash64(number, 3) % {learners}) % 3 + 1],
+    if(verb = 'progressed', toUInt8(cityHash64(number, 5) % 101), NULL),
+    if(verb IN ('passed', 'failed'), (cityHash64(number, 6) % 2001) / 1000 - 1, NULL),
+    '', NULL, '', 730, ''
+FROM numbers({offset}, {n})
+"""
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def timed(run: Any, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--learners", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--organisations", type=int, default=2)
+    parser.add_argument("--answers", type=int, default=300)
+    parser.add_argument("--ingest-rate", type=int, default=1000, help="learning events per second during answers")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="ccaudit-eligibility-"))
+    try:
+        store = Store(open_client(f"chdb://{folder / 'chdb'}"), "bench")
+        store.migrate()
+        start = time.perf_counter()
+        chunk = 10_000_000
+        for offset in range(0, args.events, chunk):
+            n = min(chunk, args.events - offset)
+            store.client.command(GENERATE.format(
+                db="bench", learners=args.learners, organisations=args.organisations, offset=offset, n=n))  # fmt: skip
+        print(f"generated {args.events:,} events of {args.learners:,} learners in {time.perf_counter() - start:.1f} s")
+        parts = store.client.command(
+            "SELECT count() FROM system.parts WHERE database = 'bench' AND table = 'learning_state' AND active"
+        )
+        print(f"learning_state: {parts} active parts (the engine merges by itself; none forced)")
+
+        settings = Settings(database="bench")
+        Catalogues(store).publish(CATALOGUE, "benchmark")
+        app = create_app(settings, store)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        url = f"http://127.0.0.1:{port}"
+        while not server.started:
+            time.sleep(0.05)
+        read_token, _ = ApiTokenStore(store.client, "bench").create_platform_read("school", ["eligibility:read"])
+        ingest_token = TokenStore(store.client, "bench").create("school")[0]
+
+        stop = threading.Event()
+        ingested = [0]
+
+        def ingest() -> None:
+            # Batches of a tenth of the rate, ten a second: the service keeps taking learning events.
+            per_batch = max(1, args.ingest_rate // 10)
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ingest_token}"}) as client:
+                while not stop.is_set():
+                    began = time.monotonic()
+                    now_ms = int(time.time() * 1000)
+                    events = [{"stream": "learning", "event_id": new_id(now_ms), "event_time": now_ms,
+                               "verb": "completed", "learner": f"learner-{random.randrange(args.learners)}",
+                               "organisation": "org-0", "module": "basics", "lesson": random.choice(LESSONS[:3]),
+                               "profession": "student"} for _ in range(per_batch)]  # fmt: skip
+                    body = {"schema_version": 1, "batch_id": str(uuid.uuid4()), "platform": "school", "events": events}
+                    if client.post("/v1/events", json=body, timeout=30).status_code == 200:
+                        ingested[0] += per_batch
+                    stop.wait(max(0.0, 0.1 - (time.monotonic() - began)))
+
+        feeder = threading.Thread(target=ingest, daemon=True)
+        began = time.monotonic()
+        feeder.start()
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {read_token}"}) as client:
+
+            def one() -> None:
+                learner = f"learner-{random.randrange(args.learners)}"
+                assert client.get(f"/v1/eligibility/{learner}/advanced", timeout=30).status_code == 200
+
+            one()
+            answers = timed(one, args.answers)
+        stop.set()
+        feeder.join()
+        rate = ingested[0] / (time.monotonic() - began)
+        p50, p99 = statistics.median(answers), percentile(answers, 0.99)
+        print(f"eligibility over HTTP: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({args.answers} answers, "
+              f"ingesting {rate:.0f} learning events/s meanwhile)")  # fmt: skip
+
+        catalogue = Catalogues(store).current()
+        now = datetime.now(UTC)
+        start = time.perf_counter()
+        eligible = eligible_learners(store, catalogue, "school", "org-1", "advanced", now)
+        bulk_s = time.perf_counter() - start
+        print(f"bulk eligibility, organisation org-1 (~{args.learners // args.organisations:,} learners): "
+              f"{len(eligible):,} eligible in {bulk_s:.2f} s")  # fmt: skip
+        start = time.perf_counter()
+        stats = module_statistics(store, catalogue, StatsQuery("school", "basics", by="organisation"))
+        stats_s = time.perf_counter() - start
+        print(f"module statistics by organisation over the whole set: {len(stats['groups'])} groups in {stats_s:.2f} s")
+
+        def from_state(learner: str) -> object:
+            return query_rows(store.client, (
+                f"SELECT {STATE_SELECT} FROM bench.learning_state WHERE platform = 'school' "
+                "AND learner = {l:String} GROUP BY module, lesson"), {"l": learner})  # fmt: skip
+
+        def from_raw(learner: str) -> object:
+            return query_rows(store.client, (
+                "SELECT module, lesson, min(event_time), max(event_time), count(), "
+                "max(if(verb IN ('completed', 'passed'), 100, ifNull(progress, 0))), "
+                "minIf(event_time, verb = 'completed'), "
+                "minIf(event_time, verb = 'passed'), max(score), argMax(profession, (event_time, toString(event_id))) "
+                "FROM bench.learning_events FINAL WHERE platform = 'school' AND learner = {l:String} "
+                "GROUP BY module, lesson"), {"l": learner})  # fmt: skip
+
+        learners = [f"learner-{random.randrange(args.learners)}" for _ in range(50)]
+        state_ms = statistics.median([t for x in learners for t in timed(lambda x=x: from_state(x), 1)])
+        raw_ms = statistics.median([t for x in learners for t in timed(lambda x=x: from_raw(x), 1)])
+        print(f"one learner's state: {state_ms:.1f} ms from learning_state, {raw_ms:.1f} ms from raw events "
+              f"(raw / state = {raw_ms / state_ms:.1f}x)")  # fmt: skip
+        server.should_exit = True
+        print(f"eligibility p99_ms={p99:.1f} bulk_s={bulk_s:.2f} stats_s={stats_s:.2f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

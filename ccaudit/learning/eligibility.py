@@ -1,0 +1,150 @@
+"""Eligibility answers for the API: the learner's state from the engine, the catalogue in force, the
+waiver if any, evaluated and explained; each answer that grants access, and each waiver, written to
+the audit trail.
+
+Read your writes: the state is updated inside the insert that stores an event (a materialized view),
+and ingest acknowledges a batch only after that insert, so an answer counts every event acknowledged
+before the question. The platform's side (``ccaudit.learning.client``) makes sure its recorder has
+delivered what it holds before it asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ccaudit.access import Principal
+from ccaudit.ids import new_id
+from ccaudit.learning.catalogue import Catalogue
+from ccaudit.learning.evaluate import Facts, Outcome, Waiver, evaluate
+from ccaudit.learning.records import Catalogues, Waivers
+from ccaudit.learning.rules import uses_waiver
+from ccaudit.settings import Settings
+from ccaudit.store import Store
+from ccaudit.store.learning import LessonState, learner_state
+
+View = Literal["learner", "full"]
+# Writes audit events (wire dicts) for a platform: the service's ingest pipeline.
+AuditWriter = Callable[[str, Sequence[dict[str, Any]]], None]
+
+
+class NotFound(LookupError):
+    """No such module, or no learner the principal may see."""
+
+
+class Forbidden(PermissionError):
+    """The principal may not act for this learner (another organisation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    platform: str
+    learner: str
+    module: str
+    organisation: str
+    catalogue: Catalogue
+    outcome: Outcome | None  # None: the module has no rule, anyone may start it
+    states: tuple[LessonState, ...]
+    as_of: datetime
+
+    @property
+    def eligible(self) -> bool:
+        return self.outcome is None or self.outcome.passed
+
+    def as_dict(self, view: View) -> dict[str, Any]:
+        latest = max((s.last_seen for s in self.states), default=None)
+        body: dict[str, Any] = {
+            "learner": self.learner, "module": self.module, "platform": self.platform, "eligible": self.eligible,
+            "rule_version": self.catalogue.version, "data_as_of": _iso(self.as_of),
+            "latest_event": _iso(latest) if latest else None,
+        }  # fmt: skip
+        if view == "full":
+            body["tree"] = self.outcome.as_dict() if self.outcome is not None else None
+        else:
+            missing = self.outcome.missing() if self.outcome is not None else None
+            body["missing"] = missing.as_dict() if missing is not None else None
+        return body
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _organisation(states: Sequence[LessonState]) -> str:
+    latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
+    return latest.organisation if latest is not None else ""
+
+
+class Eligibility:
+    def __init__(
+        self, settings: Settings, store: Store, catalogues: Catalogues, waivers: Waivers, audit: AuditWriter
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalogues = catalogues
+        self.waivers = waivers
+        self._audit = audit
+
+    def decide(self, principal: Principal, platform: str, learner: str, module: str) -> Decision:
+        """Evaluate; raises NotFound for an unknown module or a learner outside the principal's
+        organisations. Writes an audit event when access is granted (raises StoreError if it cannot)."""
+        catalogue = self.catalogues.current()
+        entry = catalogue.modules.get(module)
+        if entry is None:
+            raise NotFound(f"no module {module!r} in catalogue version {catalogue.version}")
+        now = datetime.now(UTC)
+        states = tuple(learner_state(self.store.client, self.store.database, platform, learner))
+        organisation = _organisation(states)
+        self._check_scope(principal, organisation, learner)
+        outcome = None
+        if entry.rule is not None:
+            waiver = self.waivers.waiver_for(platform, learner, module) if uses_waiver(entry.rule) else None
+            outcome = evaluate(entry.rule, catalogue, Facts.of(list(states), now, waiver))
+        decision = Decision(platform, learner, module, organisation, catalogue, outcome, states, now)
+        if decision.eligible:
+            proof = ",".join(outcome.evidence) if outcome is not None else ""
+            self._audit(platform, [self._event(principal, "learning.eligibility.granted", decision.organisation,
+                                               learner, module, {"rule_version": str(catalogue.version),
+                                                                 "evidence": proof[:2048]})])  # fmt: skip
+        return decision
+
+    def waive(
+        self, principal: Principal, platform: str, learner: str, module: str, reason: str, organisation: str
+    ) -> Waiver:
+        """Grant a waiver (a learning_manager, for a learner of their organisations) and audit it."""
+        catalogue = self.catalogues.current()
+        if module not in catalogue.modules:
+            raise NotFound(f"no module {module!r} in catalogue version {catalogue.version}")
+        states = learner_state(self.store.client, self.store.database, platform, learner)
+        known = _organisation(states)
+        if known and organisation and known != organisation:
+            raise Forbidden(f"organisation: the learner belongs to another organisation than {organisation!r}")
+        organisation = known or organisation
+        self._check_scope(principal, organisation, learner)
+        waiver = self.waivers.grant(platform, learner, module, organisation, reason, principal.subject,
+                                    self.settings.retention_for(platform, "learning"))  # fmt: skip
+        self._audit(platform, [self._event(principal, "learning.waiver.granted", organisation, learner, module,
+                                           {"reason": reason[:2048], "waiver_id": waiver.waiver_id})])  # fmt: skip
+        return waiver
+
+    @staticmethod
+    def _check_scope(principal: Principal, organisation: str, learner: str) -> None:
+        if principal.organisations is not None and organisation not in principal.organisations:
+            # Said as "not found": a learning manager learns nothing of learners of other organisations.
+            raise NotFound(f"no learner {learner!r} in your organisations")
+
+    @staticmethod
+    def _event(
+        principal: Principal, action: str, organisation: str, learner: str, module: str, details: dict[str, str]
+    ) -> dict[str, Any]:
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        account = principal.subject if principal.kind in ("account", "personal_token") else ""
+        role = principal.role.value if principal.role is not None else principal.kind
+        return {
+            "stream": "audit", "event_id": new_id(now_ms), "event_time": now_ms, "organisation": organisation,
+            "actor_account_id": account, "actor_role": role, "subject_id": learner, "action": action,
+            "resource_type": "module", "resource_id": module, "outcome": "success",
+            "details": {**details, "principal": principal.label[:2048]},
+        }  # fmt: skip
