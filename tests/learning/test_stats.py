@@ -70,7 +70,7 @@ def test_by_profession_and_period_and_within_a_scope(stats_store: Store) -> None
     assert [(g["group"], g["learners"]) for g in by_job] == [("student", SMALL), ("teacher", 6)]
     [period] = module_statistics(stats_store, CATALOGUE, StatsQuery("coop", "course", by="period"))["groups"]
     assert period["learners"] == 8
-    assert len(period["group"]) == 10  # the first day of the month, e.g. 2026-11-01
+    assert len(period["group"]) == 10  # the first day of the month, YYYY-MM-01
     scoped = module_statistics(
         stats_store,
         CATALOGUE,

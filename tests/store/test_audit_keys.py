@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,10 +55,8 @@ def column(name: str, row: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, list[dict[str, Any]]]:
-    from ccaudit.store.client import open_client
-
-    store = Store(open_client(f"chdb://{tmp_path_factory.mktemp('chdb') / 'data'}"), "keys")
+def seeded(chdb_client: Client) -> tuple[Store, list[dict[str, Any]]]:
+    store = Store(chdb_client, f"keys_{uuid.uuid4().hex[:12]}")  # the process's one engine, a database of its own
     store.migrate()
     rows = make_rows(240)
     for chunk in (rows[:120], rows[120:]):  # two inserts: two parts, as after two batches
