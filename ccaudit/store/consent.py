@@ -26,9 +26,12 @@ def insert_consent(client: Client, database: str, columns: Sequence[Sequence[Any
 
 def consent_history(client: Client, database: str, consent_id: str) -> list[dict[str, Any]]:
     """Every receipt of ``consent_id`` (the canonical lower-case UUID text), oldest first."""
+    from ccaudit.rights.restrict import clause
+
+    # A restricted subject's receipts are kept as proof but not read (ccaudit.rights.restrict).
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.consent_receipts FINAL "
-        "WHERE consent_id = {consent_id:String} ORDER BY event_time, event_id"
+        f"WHERE consent_id = {{consent_id:String}} AND {clause(database, ('account_id',))} ORDER BY event_time, event_id"
     )
     rows = query_rows(client, sql, {"consent_id": consent_id})
     return [{k: jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]
