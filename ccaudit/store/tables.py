@@ -30,6 +30,8 @@ class TableInfo:
     purposes: tuple[str, ...] = ("P1",)
     # The column of the row's time, for exports (empty: none).
     time_column: str = ""
+    # Profile fields a subject may have corrected here (GDPR art. 16): state, not evidence.
+    rectifiable_columns: tuple[str, ...] = ()
 
 
 AUDIT_EVENTS = TableInfo(
