@@ -6,7 +6,14 @@ platforms that use them.
 """
 
 from ccaudit.capture.asgi import CaptureMiddleware
-from ccaudit.capture.context import record_audit, record_auth, record_consent, set_actor, set_subject
+from ccaudit.capture.context import (
+    record_account,
+    record_audit,
+    record_auth,
+    record_consent,
+    set_actor,
+    set_subject,
+)
 from ccaudit.capture.identity import Identity, Resolver, starlette_user_resolver
 from ccaudit.capture.wsgi import WsgiCaptureMiddleware
 from ccaudit.errors import (
@@ -38,6 +45,7 @@ __all__ = [
     "__version__",
     "build_recorder",
     "load_settings",
+    "record_account",
     "record_audit",
     "record_auth",
     "record_consent",

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     ACCOUNTS_ADMIN = "accounts:admin"  # accounts and their roles
     OWN_TOKENS = "own-tokens"  # an account's own personal API tokens
     ACCESS_READ = "access:read"  # the access stream: who searched, viewed and exported the audit trail
+    SUBJECTS_ADMIN = "subjects:admin"  # data-subject requests: export, erase, restrict, object, rectify
 
 
 class Role(StrEnum):
@@ -40,7 +41,7 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({P.TOKENS_ADMIN, P.ACCOUNTS_ADMIN, P.USAGE_READ, P.OWN_TOKENS}),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
-    Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS, P.SUBJECTS_ADMIN}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.LEARNING_MANAGER: frozenset({P.USAGE_READ, P.OWN_TOKENS}),
 }
@@ -76,6 +77,11 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/audit/export", P.AUDIT_READ, "export the audit trail (CSV or JSON Lines)"),
     Rule("GET", "/v1/access/events", P.ACCESS_READ, "the access stream: reads of the audit trail"),
     Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
+    Rule("GET", "/v1/subjects/requests", P.SUBJECTS_ADMIN, "data-subject requests, overdue ones marked"),
+    Rule("POST", "/v1/subjects/requests", P.SUBJECTS_ADMIN, "a step of a data-subject request"),
+    Rule("POST", "/v1/subjects/{action}", P.SUBJECTS_ADMIN, "export, erase, restrict, object or rectify"),
+    Rule("GET", "/v1/retention/holds", P.SUBJECTS_ADMIN, "legal holds in force"),
+    Rule("POST", "/v1/retention/holds", P.SUBJECTS_ADMIN, "place or lift a legal hold"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),
     Rule("POST", "/v1/admin/tokens", P.TOKENS_ADMIN, "make a platform ingest token"),

@@ -157,7 +157,8 @@ class Rights:
         trail.record(self.store, self.settings, f"subject.request.{body.step}", actor=actor.account_id,
                      role=actor.role, subject=f"request:{request.request_id}", now=now,
                      details={"request_id": request.request_id, "kind": request.kind, "status": request.status,
-                              "due_at": request.due_at.isoformat(), "how": body.how, "reason": body.reason})  # fmt: skip
+                              "due_at": request.due_at.isoformat(), "how": body.how,
+                              "reason": body.reason})  # fmt: skip
         return request.as_dict(now)
 
     def requests(self) -> list[dict[str, Any]]:

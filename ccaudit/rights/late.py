@@ -67,7 +67,7 @@ class LateArrivals:
             update = self._update(platform, event, erased, personal)
             if update is None:
                 out.append(event)
-            elif update == "drop":
+            elif isinstance(update, str):
                 dropped.add(index)
                 out.append(event)
             else:

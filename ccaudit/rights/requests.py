@@ -120,5 +120,5 @@ class Requests:
 
 def _request(row: Any) -> SubjectRequest:
     # The driver hands times back naive, in UTC.
-    values = [v.replace(tzinfo=UTC) if isinstance(v, datetime) else str(v) for v in row]
+    values: list[Any] = [v.replace(tzinfo=UTC) if isinstance(v, datetime) else str(v) for v in row]
     return SubjectRequest(*values)

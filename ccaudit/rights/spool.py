@@ -60,7 +60,9 @@ def find(path: Path, identifiers: Iterable[str]) -> list[dict[str, Any]]:
                         found.append({"where": table.name, "event": event})
         for file in journal.files(spool.journals):
             for line in journal.read(file, 0)[0]:
-                found.extend({"where": f"journal {file.name}", "event": e} for e in json.loads(line.body) if _names(e, ids))
+                found.extend(
+                    {"where": f"journal {file.name}", "event": e} for e in json.loads(line.body) if _names(e, ids)
+                )
     finally:
         spool.close()
     return found
@@ -81,7 +83,9 @@ def erase(path: Path, identifiers: Iterable[str]) -> dict[str, int]:
                 if any(_names(e, ids) for e in events):
                     counts["bodies"] += sum(1 for e in events if _names(e, ids))
                     clean = [_scrub(e, ids) if _names(e, ids) else e for e in events]
-                    db.execute("UPDATE bodies SET body = ? WHERE seq = ?", (json.dumps(clean, separators=(",", ":")), seq))
+                    db.execute(
+                        "UPDATE bodies SET body = ? WHERE seq = ?", (json.dumps(clean, separators=(",", ":")), seq)
+                    )
             for seq, body in db.execute("SELECT seq, body FROM dead_letters").fetchall():
                 event = json.loads(body)
                 if _names(event, ids):

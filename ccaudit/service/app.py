@@ -4,7 +4,11 @@ to the access table (``auth.protect``; the console's by ``ccaudit.console.guard`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +20,8 @@ from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
 from ccaudit.ingest import Ingestor
+from ccaudit.rights import retention
+from ccaudit.rights.actions import Rights
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
@@ -23,11 +29,26 @@ from ccaudit.service.consent_routes import make_consent_endpoint
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
+from ccaudit.service.rights_routes import rights_routes
 from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
+
+log = logging.getLogger("ccaudit.service")
+
+
+async def _retention_schedule(rights: Rights, minutes: float) -> None:
+    """The retention job every ``minutes`` (ccaudit.rights.retention); a failed run is logged and
+    the next one tries again."""
+    while True:
+        await asyncio.sleep(minutes * 60)
+        try:
+            report = await asyncio.to_thread(retention.run, rights.store, rights.settings, rights.clock())
+            log.info("retention run: %d accounts, %d rows", len(report.due), sum(report.tables.values()))
+        except Exception:
+            log.exception("retention run failed")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -66,6 +87,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         }
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
+    rights = Rights(store, settings, ingestor.late)
     reads = audit_endpoints(settings, store)
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -76,12 +98,26 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/access/events", reads["/v1/access/events"], methods=["GET"]),
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
+        *rights_routes(rights),
         *token_routes(settings, tokens),
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
         Route("/v1/register", register_document, methods=["GET"]),
     ]
-    app = Starlette(routes=[protect(route, authenticator) for route in routes])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = None
+        if settings.retention_interval_minutes > 0:
+            task = asyncio.create_task(_retention_schedule(rights, settings.retention_interval_minutes))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
     # The console's HTML pages answer every path under /console, held to the same table by their own
     # guard (a session, not a bearer token); the app's routes stay the API its document describes.
     console = console_routes(settings, store, authenticator, tokens)

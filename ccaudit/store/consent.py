@@ -31,7 +31,8 @@ def consent_history(client: Client, database: str, consent_id: str) -> list[dict
     # A restricted subject's receipts are kept as proof but not read (ccaudit.rights.restrict).
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.consent_receipts FINAL "
-        f"WHERE consent_id = {{consent_id:String}} AND {clause(database, ('account_id',))} ORDER BY event_time, event_id"
+        f"WHERE consent_id = {{consent_id:String}} AND {clause(database, ('account_id',))} "
+        "ORDER BY event_time, event_id"
     )
     rows = query_rows(client, sql, {"consent_id": consent_id})
     return [{k: jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]

@@ -103,6 +103,11 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/me/tokens"): {},
     ("POST", "/v1/me/tokens"): {"json": {"days": 1}},
     ("DELETE", "/v1/me/tokens/{token_id}"): {"path": "/v1/me/tokens/nope", "ok": {404}},
+    ("GET", "/v1/subjects/requests"): {},
+    ("POST", "/v1/subjects/requests"): {"json": {"step": "receive", "kind": "export", "account_id": "nobody"}},
+    ("POST", "/v1/subjects/{action}"): {"path": "/v1/subjects/export", "json": {"account_id": "nobody"}},
+    ("GET", "/v1/retention/holds"): {},
+    ("POST", "/v1/retention/holds"): {"json": {"platform": "coop", "account_id": "nobody", "lift": True}},
 }
 GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],

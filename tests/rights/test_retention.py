@@ -59,8 +59,10 @@ def test_only_accounts_unused_past_two_years_are_erased_by_the_job(store: Store)
 
     report = retention.run(store, settings, now)
     assert report.tables["audit_events"] == 1
-    assert _rows_of(store, "over") == 0 and _rows_of(store, "under") == 1
-    assert _rows_of(store, "held") == 1 and _rows_of(store, "late") == 2
+    assert _rows_of(store, "over") == 0
+    assert _rows_of(store, "under") == 1
+    assert _rows_of(store, "held") == 1
+    assert _rows_of(store, "late") == 2
     # The held account's rows outlive any TTL while the hold lasts.
     held = query_rows(store.client, f"SELECT DISTINCT retention_days FROM {store.database}.audit_events "
                       "WHERE actor_account_id = 'held'")  # fmt: skip
@@ -68,7 +70,8 @@ def test_only_accounts_unused_past_two_years_are_erased_by_the_job(store: Store)
     # The run is in the audit trail, and names no account.
     trail = query_rows(store.client, f"SELECT subject_id, details FROM {store.database}.audit_events "
                        "WHERE action = 'retention.erase'")  # fmt: skip
-    assert trail[0][0] == "retention:run" and "over" not in str(trail[0][1])
+    assert trail[0][0] == "retention:run"
+    assert "over" not in str(trail[0][1])
 
 
 def test_a_closed_account_goes_after_the_grace(store: Store) -> None:
@@ -81,11 +84,18 @@ def test_a_closed_account_goes_after_the_grace(store: Store) -> None:
     now = datetime.now(UTC)
     # The consent stream has no grace: its rows are due at once; the audit stream's after 30 days.
     at_once = [d for d in retention.plan(store, settings, now) if d.account_id == "leaver"]
-    assert at_once[0].reason == "closed" and "consent" in at_once[0].streams and "audit" not in at_once[0].streams
-    assert "audit" not in [d for d in retention.plan(store, settings, now + 20 * DAY) if d.account_id == "leaver"][0].streams
+    assert at_once[0].reason == "closed"
+    assert "consent" in at_once[0].streams
+    assert "audit" not in at_once[0].streams
+    assert (
+        "audit"
+        not in next(d for d in retention.plan(store, settings, now + 20 * DAY) if d.account_id == "leaver").streams
+    )
     later = now + 27 * DAY
     due = [d for d in retention.plan(store, settings, later) if d.account_id == "leaver"]
-    assert due and due[0].reason == "closed" and "audit" in due[0].streams
+    assert due
+    assert due[0].reason == "closed"
+    assert "audit" in due[0].streams
 
 
 def test_apply_brings_row_retention_in_line_with_the_register(store: Store) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from ccaudit.ingest import Ingestor
 from ccaudit.register import DEFAULT_REGISTER, SubjectIds
-from ccaudit.rights.actions import Actor, Rights, SubjectBody
 from ccaudit.rights import spool as spool_rights
+from ccaudit.rights.actions import Actor, Rights, SubjectBody
 from ccaudit.shipping.spool import Spool
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery
@@ -138,7 +138,8 @@ def test_export_then_full_erase_leaves_no_identifier(store: Store, tmp_path: Pat
     assert proofs[0][0] == 2
     # The erasure is in the trail, naming the request and not the person.
     trail = store.search_audit(AuditQuery(platform="ccaudit", action="subject.erase"))[0]
-    assert len(trail) == 1 and trail[0]["subject_id"] == "request:req-1"
+    assert len(trail) == 1
+    assert trail[0]["subject_id"] == "request:req-1"
 
     # A redelivery of an erased event is acknowledged and not stored again; a late arrival of the
     # erased subject is pseudonymised alike.
@@ -192,4 +193,5 @@ def test_objection_to_the_audit_stream_is_recorded_and_may_be_refused(store: Sto
     answer = rights.object_(body, DPO)
     assert answer["accepted"] is False
     trail = store.search_audit(AuditQuery(platform="ccaudit", action="subject.object"))[0]
-    assert trail[0]["outcome"] == "denied" and "legal claims" in trail[0]["details"]["grounds"]
+    assert trail[0]["outcome"] == "denied"
+    assert "legal claims" in trail[0]["details"]["grounds"]
