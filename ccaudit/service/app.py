@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
         Route("/v1/register", register_document, methods=["GET"]),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = None
