@@ -83,7 +83,9 @@ class SubjectIds(_Frozen):
     """
 
     subject_ids: tuple[Annotated[str, Field(pattern=r"\{account_id\}")], ...] = ("{account_id}",)
-    personal_details: tuple[str, ...] = ("email", "e-mail", "name", "username")
+    personal_details: tuple[Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,64}$")], ...] = (
+        "email", "e-mail", "name", "username",
+    )  # fmt: skip
 
     def subject_ids_of(self, account_id: str) -> tuple[str, ...]:
         return tuple(form.replace("{account_id}", account_id) for form in self.subject_ids)
@@ -111,6 +113,11 @@ class ProcessingRegister(_Frozen):
     def subject_ids(self, platform: str) -> SubjectIds:
         """How ``platform`` names its people (``subjects``; its own entry, else ``default``'s)."""
         return self.subjects.get(platform) or self.subjects.get("default") or SubjectIds()
+
+    def personal_details(self) -> tuple[str, ...]:
+        """Every platform's personal details keys (a request may span platforms)."""
+        found = {k for ids in [SubjectIds(), *self.subjects.values()] for k in ids.personal_details}
+        return tuple(sorted(found))
 
     def streams(self, platform: str) -> PlatformStreams:
         return self.platforms.get(platform, self.default)

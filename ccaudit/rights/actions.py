@@ -134,7 +134,7 @@ class Rights:
             allowed = sorted(f"{t.name}.{c}" for t in tables.values() for c in t.info.rectifiable_columns)
             raise ValueError(f"rectifiable: {', '.join(allowed) or 'none declared'}")
         subject = self.subject(body)
-        where = matches(table, "{ids:Array(String)}")
+        where = matches(table, "{ids:Array(String)}", personal=self.register.personal_details())
         params = {"ids": list(subject.identifiers), "value": body.value}
         n = int(query_rows(self.store.client, f"SELECT count() FROM {self.store.database}.{table.name} WHERE {where}",
                            params)[0][0])  # fmt: skip

@@ -9,6 +9,7 @@ and whether reads need FINAL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
@@ -91,8 +92,11 @@ def on_erase(table: TableInfo, register: ProcessingRegister, platform: str) -> s
     return declaration.on_erase if declaration is not None else table.on_erase
 
 
-def matches(table: Described, ids: str) -> str:
-    """SQL true for a row of ``table`` naming any identifier of the array expression ``ids``."""
+def matches(table: Described, ids: str, id_set: str | None = None, personal: Sequence[str] = ()) -> str:
+    """SQL true for a row of ``table`` naming any identifier of the array expression ``ids``; whole
+    values are looked up in ``id_set`` (a subquery: a hash set in the engine) when given. In an
+    identifying Map column (the details), the values of the ``personal`` keys (the register's
+    ``personal_details``, checked against a strict pattern there) are matched."""
     parts = []
     for column in table.info.subject_columns:
         kind = table.kind(column)
@@ -104,9 +108,14 @@ def matches(table: Described, ids: str) -> str:
             # JSON text: an identifier is a whole string value, between quotes.
             parts.append(f"hasAny(splitByChar('\"', {column}), {ids})")
         else:
-            parts.append(f"has({ids}, toString({column}))")
+            # The column as it is where it is a string, so that its skip index (bloom filter) applies.
+            value = column if "String" in table.columns[column] else f"toString({column})"
+            parts.append(f"{value} IN {id_set if id_set is not None else ids}")
     for column in table.info.identifying_columns:
-        if table.kind(column) == "map":
+        if table.kind(column) != "map":
+            continue
+        for key in personal:
             # An identifier the register declares personal (an e-mail address) in the details.
-            parts.append(f"hasAny(mapValues({column}), {ids})")
+            value = f"{column}['{key}']"
+            parts.append(f"{value} IN {id_set}" if id_set is not None else f"has({ids}, {value})")
     return "(" + " OR ".join(parts) + ")"

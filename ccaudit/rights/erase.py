@@ -7,7 +7,7 @@ Generic over the declared tables (``catalog.py``). Per table, the register's wor
 - ``pseudonymise``: the rows stay as evidence; each subject column's identifiers become a keyed
   hash under a key made for this erasure and never stored (``keys.py``); the other identifying
   values (IP, user agent, payload digest) are emptied and the details lose the keys the register
-  declares personal and every value naming the subject. A pseudonymised id next to an IP would not
+  declares personal and every value naming the row's own subject. A pseudonymised id next to an IP would not
   be anonymous.
 
 Columns in a table's sorting key cannot be rewritten in place and are left as they are (the consent
@@ -101,14 +101,15 @@ def erase_identifiers(
     insert_rows(store.client, db, "erasure_batches", [[batch, i, now] for i in ids_list],
                 ["batch_id", "identifier", "created_at"])  # fmt: skip
     ids = f"(SELECT groupArray(identifier) FROM {db}.erasure_batches WHERE batch_id = {{batch:String}})"
+    id_set = f"(SELECT identifier FROM {db}.erasure_batches WHERE batch_id = {{batch:String}})"
     key = keys.new_key()
-    personal = sorted({k.lower() for p in [platform or "default"] for k in register.subject_ids(p).personal_details})
+    personal = list(register.personal_details())
     params: dict[str, Any] = {"batch": batch, "key": key, "personal": personal, "platform": platform or ""}
     done: dict[str, tuple[str, int]] = {}
     pseudonymised = False
     try:
         for table in tables:
-            where = matches(table, ids)
+            where = matches(table, ids, id_set, personal)
             if platform is not None and table.has_platform:
                 where += " AND platform = {platform:String}"
             count = int(query_rows(store.client, f"SELECT count() FROM {db}.{table.name} WHERE {where}", params)[0][0])
@@ -121,7 +122,7 @@ def erase_identifiers(
                         f"SETTINGS {_settings()}", params)  # fmt: skip
             action = on_erase(table.info, register, platform or "default")
             if action == "pseudonymise":
-                assignments = _pseudonymise(table, ids)
+                assignments = _pseudonymise(table, ids, id_set)
                 if assignments:
                     command(store.client, f"ALTER TABLE {db}.{table.name} UPDATE {', '.join(assignments)} "
                             f"WHERE {where} SETTINGS {_settings()}", params)  # fmt: skip
@@ -144,7 +145,7 @@ def _settings() -> str:
     return ", ".join(f"{k} = {v}" for k, v in MUTATION.items())
 
 
-def _pseudonymise(table: Described, ids: str) -> list[str]:
+def _pseudonymise(table: Described, ids: str, id_set: str) -> list[str]:
     """UPDATE assignments that pseudonymise the subject in ``table`` and empty what identifies them."""
     out: list[str] = []
     values = [c for c in table.info.subject_columns if table.kind(c) == "value"]
@@ -154,7 +155,7 @@ def _pseudonymise(table: Described, ids: str) -> list[str]:
         kind = table.kind(column)
         if kind == "value":
             cast = f"toString({column})"
-            out.append(f"{column} = if(has({ids}, {cast}), {keys.pseudonym_sql(cast)}, {column})")
+            out.append(f"{column} = if({cast} IN {id_set}, {keys.pseudonym_sql(cast)}, {column})")
         elif kind == "array":
             out.append(f"{column} = arrayMap(x -> if(has({ids}, x), {keys.pseudonym_sql('x')}, x), {column})")
         elif kind == "text":
@@ -168,8 +169,10 @@ def _pseudonymise(table: Described, ids: str) -> list[str]:
             continue
         kind = table.kind(column)
         if kind == "map":
+            # The keys the register declares personal, and values naming the row's own subject: a
+            # lookup per entry in the whole batch would cost the batch's size per row.
             out.append(f"{column} = mapFilter((k, v) -> NOT (has({{personal:Array(String)}}, lower(k)) "
-                       f"OR has({ids}, v) OR has([{own}], v)), {column})")  # fmt: skip
+                       f"OR has([{own}], v)), {column})")  # fmt: skip
         elif kind == "array":
             out.append(f"{column} = []")
         elif column == "payload_sha256":

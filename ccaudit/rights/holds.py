@@ -89,7 +89,7 @@ def keep_held_rows(store: Store, register: ProcessingRegister) -> int:
             continue
         for platform, ids in held.items():
             where = (f"platform = {{platform:String}} AND retention_days != {HELD_DAYS} AND "
-                     + matches(table, "{ids:Array(String)}"))  # fmt: skip
+                     + matches(table, "{ids:Array(String)}", personal=register.personal_details()))  # fmt: skip
             params = {"platform": platform, "ids": ids}
             n = int(query_rows(store.client, f"SELECT count() FROM {store.database}.{table.name} WHERE {where}",
                                params)[0][0])  # fmt: skip

@@ -28,7 +28,7 @@ from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.client import command, query_rows
 
-CHUNK = 10_000
+CHUNK = 100_000
 Progress = Callable[[int, int], None]
 
 
@@ -194,7 +194,7 @@ def apply(store: Store, settings: Settings, *, dry_run: bool = False) -> list[Ch
             where = "platform = {platform:String} AND retention_days = {days:UInt16}"
             params: dict[str, Any] = {"platform": str(platform), "days": int(days), "ids": held.get(str(platform), [])}
             if params["ids"]:
-                where += " AND NOT " + matches(table, "{ids:Array(String)}")
+                where += " AND NOT " + matches(table, "{ids:Array(String)}", personal=register.personal_details())
             changes.append(Change(table.name, str(platform), int(days), declaration.retention_days, int(rows)))
             if not dry_run:
                 command(store.client, f"ALTER TABLE {store.database}.{table.name} UPDATE retention_days = "
