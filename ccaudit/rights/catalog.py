@@ -16,7 +16,8 @@ from clickhouse_connect.driver.client import Client
 
 from ccaudit.register import ProcessingRegister
 from ccaudit.store.client import query_rows
-from ccaudit.store.tables import PERSONAL_DATA_TABLES, TableInfo
+from ccaudit.store import tables as declared
+from ccaudit.store.tables import TableInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +50,11 @@ class Described:
         return "value"
 
 
-def describe(client: Client, database: str, tables: tuple[TableInfo, ...] = PERSONAL_DATA_TABLES) -> list[Described]:
-    """The declared tables that exist in ``database`` (a table of a later migration may not yet)."""
+def describe(client: Client, database: str, tables: tuple[TableInfo, ...] | None = None) -> list[Described]:
+    """The declared tables (``PERSONAL_DATA_TABLES``, read at each call) that exist in ``database``
+    (a table of a later migration may not yet)."""
+    if tables is None:
+        tables = declared.PERSONAL_DATA_TABLES
     names = [t.name for t in tables]
     info = {
         str(r[0]): (str(r[1]), str(r[2]))

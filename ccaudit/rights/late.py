@@ -20,7 +20,7 @@ from ccaudit.register import ProcessingRegister
 from ccaudit.rights import keys
 from ccaudit.store import Store
 from ccaudit.store.client import query_rows
-from ccaudit.store.tables import PERSONAL_DATA_TABLES
+from ccaudit.store import tables as declared
 from ccaudit.wire import AnyEventIn
 
 
@@ -85,7 +85,7 @@ class LateArrivals:
         fields = event.__dict__
         update: dict[str, Any] = {}
         named: set[str] = set()
-        for table in PERSONAL_DATA_TABLES:
+        for table in declared.PERSONAL_DATA_TABLES:
             if table.stream != event.stream:
                 continue
             for column in table.subject_columns:
