@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.register import ProcessingRegister
-from ccaudit.store.client import query_rows
 from ccaudit.store import tables as declared
+from ccaudit.store.client import query_rows
 from ccaudit.store.tables import TableInfo
 
 

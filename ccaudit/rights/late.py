@@ -19,8 +19,8 @@ from typing import Any
 from ccaudit.register import ProcessingRegister
 from ccaudit.rights import keys
 from ccaudit.store import Store
-from ccaudit.store.client import query_rows
 from ccaudit.store import tables as declared
+from ccaudit.store.client import query_rows
 from ccaudit.wire import AnyEventIn
 
 
