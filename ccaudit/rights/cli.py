@@ -215,6 +215,8 @@ def subject_requests(
 
         rows = Rights(base._direct_store(settings, target), settings).requests()
     table = Table("request", "kind", "account", "received", "due", "status", "verified by")
+    for column in table.columns:
+        column.overflow = "fold"  # an id cut short could not be given back to a command
     for row in sorted(rows, key=lambda r: (not r["overdue"], r["due_at"])):
         style = "bold red" if row["overdue"] else None
         status = row["status"] + (" OVERDUE" if row["overdue"] else "")
