@@ -108,6 +108,7 @@ ROUTES: tuple[Rule, ...] = (
     Rule("POST", "/console/accounts/{account_id}/disable", P.ACCOUNTS_ADMIN, "disable an account in the console"),
     Rule("GET", "/console/tokens", P.TOKENS_ADMIN, "platform ingest tokens in the console"),
     Rule("POST", "/console/tokens/{token_id}/revoke", P.TOKENS_ADMIN, "revoke an ingest token in the console"),
+    Rule("GET", "/console/requests", P.SUBJECTS_ADMIN, "data-subject requests in the console, overdue ones marked"),
 )
 
 

@@ -39,6 +39,7 @@ MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console/search", Permission.AUDIT_READ, "nav_search"),
     ("/console/accounts", Permission.ACCOUNTS_ADMIN, "nav_accounts"),
     ("/console/tokens", Permission.TOKENS_ADMIN, "nav_tokens"),
+    ("/console/requests", Permission.SUBJECTS_ADMIN, "nav_requests"),
 )
 
 

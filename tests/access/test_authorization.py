@@ -160,6 +160,7 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "path": "/console/accounts/nope/disable", "ok": {404}, "form": lambda world: {}
     },
     ("GET", "/console/tokens"): {},
+    ("GET", "/console/requests"): {},
     ("POST", "/console/tokens/{token_id}/revoke"): {
         "path": "/console/tokens/nope/revoke", "ok": {404}, "form": lambda world: {}
     },
