@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from ccaudit.shipping.spool import Spool
 from ccaudit.store import Store
 from ccaudit.store.audit import AuditQuery
 from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.store.usage import UsageQuery
 from tests.conftest import days_ago_ms, settings_for_tests
 
 ACCOUNT = "acct-q7x"
@@ -90,8 +91,12 @@ def test_export_then_full_erase_leaves_no_identifier(store: Store, tmp_path: Pat
     as_subject = [_audit("admin-1", "", SUBJECT_ID, d, {"changed": "address"}) for d in (5, 4)]
     others = [_audit("acct-other", "prof-other", "member:acct-other", 2, {"email": "o@example.org"})]
     receipts = [_consent(ACCOUNT, 6), _consent(ACCOUNT, 1), _consent("acct-other", 1)]
-    sent = _batch(as_actor + as_subject + others + receipts)
+    views = [{"stream": "usage", "event_id": str(uuid.uuid4()), "event_time": days_ago_ms(1), "page": "/news",
+              "user_agent": "Mozilla/5.0 Firefox/120.0", "client_ip": "203.0.113.9"} for _ in range(3)]  # fmt: skip
+    sent = _batch(as_actor + as_subject + others + receipts + views)
     ingestor.ingest(sent)
+    days = UsageQuery(since=datetime.now(UTC).date() - timedelta(days=3), until=datetime.now(UTC).date())
+    totals = store.summarise_usage(days)
     insert_rows(store.client, store.database, "access_events",
                 [[str(uuid.uuid4()), datetime.now(UTC), "auditor", "account", "aud-1", "auditor", "/v1/audit/events",
                   "search", json.dumps({"actor": ACCOUNT}), 3, True]],
@@ -125,6 +130,8 @@ def test_export_then_full_erase_leaves_no_identifier(store: Store, tmp_path: Pat
     spool_rights.erase(spool_path, IDENTIFIERS)
 
     assert _scan(store, IDENTIFIERS) == []
+    # The anonymous dashboards' totals are what they were.
+    assert store.summarise_usage(days) == totals
     assert _sqlite_scan(spool_path, IDENTIFIERS) == []
     # The evidence stays: the subject's audit rows, pseudonymised, without their IP and user agent.
     kept = query_rows(store.client, f"SELECT actor_account_id, client_ip, user_agent, details FROM "
