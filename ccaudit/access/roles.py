@@ -82,6 +82,8 @@ ROUTES: tuple[Rule, ...] = (
     Rule("POST", "/v1/subjects/{action}", P.SUBJECTS_ADMIN, "export, erase, restrict, object or rectify"),
     Rule("GET", "/v1/retention/holds", P.SUBJECTS_ADMIN, "legal holds in force"),
     Rule("POST", "/v1/retention/holds", P.SUBJECTS_ADMIN, "place or lift a legal hold"),
+    Rule("POST", "/v1/retention/run", P.SUBJECTS_ADMIN, "run the retention job (or list what it would do)"),
+    Rule("POST", "/v1/retention/apply", P.SUBJECTS_ADMIN, "bring the rows' retention in line with the register"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/admin/tokens", P.TOKENS_ADMIN, "list platform ingest tokens"),
     Rule("POST", "/v1/admin/tokens", P.TOKENS_ADMIN, "make a platform ingest token"),

@@ -1,7 +1,7 @@
 """``ccaudit retention`` and ``ccaudit subject``: the retention job, legal holds and data-subject
 rights from the command line. Subject commands go through the service's API when a service holds
-the store (CCAUDIT_API_TOKEN of a dpo account), else to the store directly; the retention job and
-``retention apply`` work on the store itself (a running service runs the job on its own schedule)."""
+the store (CCAUDIT_API_TOKEN of a dpo account), else to the store directly, as do ``retention run``
+and ``retention apply``; legal holds are placed on the store itself or through the API."""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ def _store_only() -> tuple[Any, Any]:
     settings = base._settings()
     target = base._target(settings, store_only=True)
     if target.service_url is not None:
-        base._fail(f"the {target.label} holds the store and runs the retention job itself "
-                   "(CCAUDIT_RETENTION_INTERVAL_MINUTES); stop it to run the job by hand", 2)  # fmt: skip
+        base._fail(f"the {target.label} holds the store: use the API (POST /v1/retention/holds)", 2)
     return settings, base._direct_store(settings, target)
 
 
@@ -37,34 +36,44 @@ def retention_run(
     """Erase (or pseudonymise, as the register says) accounts unused longer than the register allows."""
     from ccaudit.rights import retention
 
-    settings, store = _store_only()
-    now = datetime.now(UTC)
-    with Progress(console=base.err, transient=True) as progress:
-        task = progress.add_task("erasing", total=None)
+    settings = base._settings()
+    target = base._target(settings)
+    if target.service_url is not None:
+        data = base._api(settings, target.service_url, "POST", "/v1/retention/run", body={"dry_run": dry_run})
+    else:
+        store = base._direct_store(settings, target)
+        with Progress(console=base.err, transient=True) as progress:
+            task = progress.add_task("erasing", total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-        report = retention.run(store, settings, now, dry_run=dry_run, progress=advance)
+            data = retention.run(store, settings, datetime.now(UTC), dry_run=dry_run, progress=advance).as_dict()
     table = Table("platform", "account", "last use", "why", "streams")
-    for due in report.due:
-        table.add_row(due.platform, due.account_id, due.last_use.isoformat(timespec="seconds"), due.reason,
-                      ", ".join(due.streams))  # fmt: skip
+    for due in data["due"]:
+        table.add_row(due["platform"], due["account_id"], due["last_use"], due["reason"], ", ".join(due["streams"]))
     base.out.print(table)
     verb = "would erase" if dry_run else "erased"
-    base.out.print(f"{verb} {len(report.due)} accounts; rows: {sum(report.tables.values())} {report.tables}")
+    base.out.print(f"{verb} {data['accounts']} accounts; rows: {data['rows']} {data['tables']}")
 
 
 @retention_app.command("apply")
 def retention_apply(dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
     """Bring every row's retention (which its TTL reads) in line with the register; print what changed."""
+    from dataclasses import asdict
+
     from ccaudit.rights import retention
 
-    settings, store = _store_only()
-    changes = retention.apply(store, settings, dry_run=dry_run)
-    for c in changes:
-        base.out.print(f"{c.table} {c.platform}: {c.before} → {c.after} days, {c.rows} rows")
-    if not changes:
+    settings = base._settings()
+    target = base._target(settings)
+    if target.service_url is not None:
+        changes = base._api(settings, target.service_url, "POST", "/v1/retention/apply", body={"dry_run": dry_run})
+        rows = changes["changes"]
+    else:
+        rows = [asdict(c) for c in retention.apply(base._direct_store(settings, target), settings, dry_run=dry_run)]
+    for c in rows:
+        base.out.print(f"{c['table']} {c['platform']}: {c['before']} → {c['after']} days, {c['rows']} rows")
+    if not rows:
         base.out.print("the tables' retention already follows the register")
 
 

@@ -6,12 +6,15 @@
 - ``GET/POST /v1/subjects/requests``: the requests (overdue ones marked), and one step of one
   (``StepBody``: receive, verify, extend, done, refuse);
 - ``GET/POST /v1/retention/holds``: holds in force; place or lift (``{"platform", "account_id",
-  "reason", "lift"}``).
+  "reason", "lift"}``);
+- ``POST /v1/retention/run`` and ``POST /v1/retention/apply`` (``{"dry_run": true}`` to only list):
+  the retention job and the TTLs' alignment, for the command line when a service holds the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -20,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ccaudit.rights import holds
+from ccaudit.rights import holds, retention
 from ccaudit.rights.actions import Actor, Rights, StepBody, SubjectBody
 from ccaudit.rights.erase import HeldError
 from ccaudit.rights.requests import RequestError
@@ -97,7 +100,24 @@ def rights_routes(rights: Rights) -> list[Route]:
                                        actor.account_id, now)  # fmt: skip
         return JSONResponse({"placed": True, "rows_kept": rows})
 
+    @guarded
+    async def run_retention(request: Request) -> Response:
+        data = await json_object(request)
+        dry_run = data.get("dry_run") is True
+        report = await run_in_threadpool(lambda: retention.run(rights.store, rights.settings, rights.clock(),
+                                                               dry_run=dry_run))  # fmt: skip
+        return JSONResponse({"dry_run": dry_run, **report.as_dict()})
+
+    @guarded
+    async def apply_retention(request: Request) -> Response:
+        data = await json_object(request)
+        dry_run = data.get("dry_run") is True
+        changes = await run_in_threadpool(lambda: retention.apply(rights.store, rights.settings, dry_run=dry_run))
+        return JSONResponse({"dry_run": dry_run, "changes": [asdict(c) for c in changes]})
+
     return [
+        Route("/v1/retention/run", run_retention, methods=["POST"]),
+        Route("/v1/retention/apply", apply_retention, methods=["POST"]),
         Route("/v1/subjects/requests", list_requests, methods=["GET"]),
         Route("/v1/subjects/requests", request_step, methods=["POST"]),
         Route("/v1/subjects/{action}", subject_action, methods=["POST"]),

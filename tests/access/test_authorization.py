@@ -108,6 +108,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/subjects/{action}"): {"path": "/v1/subjects/export", "json": {"account_id": "nobody"}},
     ("GET", "/v1/retention/holds"): {},
     ("POST", "/v1/retention/holds"): {"json": {"platform": "coop", "account_id": "nobody", "lift": True}},
+    ("POST", "/v1/retention/run"): {"json": {"dry_run": True}},
+    ("POST", "/v1/retention/apply"): {"json": {"dry_run": True}},
 }
 GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],

@@ -57,6 +57,10 @@ def test_the_dpo_exports_restricts_and_erases_through_the_api(store: Store) -> N
     assert erased.status_code == 200, erased.text
     assert erased.json()["tables"]["audit_events"] == {"action": "pseudonymise", "rows": 2}
     assert call(app, "POST", "/v1/subjects/nothing", json=body, headers=dpo).status_code == 404
+    planned = call(app, "POST", "/v1/retention/run", json={"dry_run": True}, headers=dpo).json()
+    assert planned["dry_run"] is True
+    assert planned["accounts"] == 0  # everyone here was active yesterday
+    assert call(app, "POST", "/v1/retention/apply", json={}, headers=dpo).json()["changes"] == []
 
 
 def test_request_steps_and_deadlines(store: Store) -> None:
