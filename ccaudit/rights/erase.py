@@ -81,7 +81,9 @@ def erase(
         if (wanted is None or t.info.stream in wanted)
         and (purpose is None or purpose in purposes_of(t.info, register, platform))
     ]  # fmt: skip
-    return erase_identifiers(store, register, subject.identifiers, tables, subject.platform, now)
+    return erase_identifiers(
+        store, register, subject.identifiers, tables, subject.platform, now, match_details=bool(subject.extra)
+    )
 
 
 def erase_identifiers(
@@ -91,8 +93,11 @@ def erase_identifiers(
     tables: list[Described],
     platform: str | None,
     now: datetime,
+    *,
+    match_details: bool = False,
 ) -> Erased:
-    """Erase rows naming any of ``identifiers`` in ``tables`` (of ``platform``, or every platform)."""
+    """Erase rows naming any of ``identifiers`` in ``tables`` (of ``platform``, or every platform);
+    ``match_details``: rows whose details name one under a personal key too (an e-mail given)."""
     db = store.database
     batch = uuid.uuid4().hex
     ids_list = sorted({i for i in identifiers if i})
@@ -109,7 +114,7 @@ def erase_identifiers(
     pseudonymised = False
     try:
         for table in tables:
-            where = matches(table, ids, id_set, personal)
+            where = matches(table, ids, id_set, personal if match_details else ())
             if platform is not None and table.has_platform:
                 where += " AND platform = {platform:String}"
             count = int(query_rows(store.client, f"SELECT count() FROM {db}.{table.name} WHERE {where}", params)[0][0])

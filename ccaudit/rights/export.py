@@ -37,7 +37,7 @@ def export(store: Store, register: ProcessingRegister, subject: Subject, now: da
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in describe(store.client, store.database):
         names = list(table.columns)
-        where = matches(table, "{ids:Array(String)}", personal=register.personal_details())
+        where = matches(table, "{ids:Array(String)}", personal=register.personal_details() if subject.extra else ())
         if subject.platform is not None and table.has_platform:
             where += " AND platform = {platform:String}"
         order = f" ORDER BY {table.info.time_column}" if table.info.time_column else ""

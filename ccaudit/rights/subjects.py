@@ -25,6 +25,9 @@ class Subject:
     account_ids: tuple[str, ...]
     identifiers: tuple[str, ...]
     platform: str | None = None
+    # The identifiers given besides the accounts (an e-mail address): only these are looked for in
+    # the details' personal keys, where an account id would not be.
+    extra: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {"account_ids": list(self.account_ids), "identifiers": list(self.identifiers), "platform": self.platform}
@@ -64,4 +67,4 @@ def find_subject(
         )
         ids.update(str(r[0]) for r in rows)
     ids.discard("")
-    return Subject(tuple(accounts), tuple(sorted(ids)), platform)
+    return Subject(tuple(accounts), tuple(sorted(ids)), platform, tuple(sorted(extra)))
