@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ccaudit.register import DEFAULT_REGISTER
+from ccaudit.register import DEFAULT_REGISTER, SubjectIds
 from ccaudit.rights import retention
 from ccaudit.rights.export import export
 from ccaudit.rights.subjects import find_subject
@@ -63,8 +63,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=50_000)
     args = parser.parse_args()
     audit = DEFAULT_REGISTER.default["audit"].model_copy(update={"retention_days": 3000})
+    # coop names its members in subject_id as member:<account id>: an export reaches those rows too.
+    subjects = {"coop": SubjectIds(subject_ids=("member:{account_id}",))}
     settings = Settings(processing_register=DEFAULT_REGISTER.model_copy(
-        update={"default": {**DEFAULT_REGISTER.default, "audit": audit}}))  # fmt: skip
+        update={"default": {**DEFAULT_REGISTER.default, "audit": audit}, "subjects": subjects}))  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="ccaudit-retention-bench-"))
     try:
         store = Store(open_client(f"chdb://{folder / 'data'}"), "bench")
