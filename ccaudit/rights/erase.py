@@ -95,9 +95,11 @@ def erase_identifiers(
     now: datetime,
     *,
     match_details: bool = False,
+    remember: bool = True,
 ) -> Erased:
     """Erase rows naming any of ``identifiers`` in ``tables`` (of ``platform``, or every platform);
-    ``match_details``: rows whose details name one under a personal key too (an e-mail given)."""
+    ``match_details``: rows whose details name one under a personal key too (an e-mail given);
+    ``remember``: add them to the list of erased subjects, for late arrivals."""
     db = store.database
     batch = uuid.uuid4().hex
     ids_list = sorted({i for i in identifiers if i})
@@ -137,7 +139,7 @@ def erase_identifiers(
                         params)  # fmt: skip
             done[table.name] = (action, count)
         streams = sorted({t.info.stream for t in tables if t.name in done})
-        if done:
+        if done and remember:
             _remember(store, ids_list, key if pseudonymised else None, platform, streams, now)
     finally:
         command(store.client, f"ALTER TABLE {db}.erasure_batches DELETE WHERE batch_id = {{batch:String}} "

@@ -26,6 +26,7 @@ from ccaudit.wire import AnyEventIn
 
 class LateArrivals:
     def __init__(self, store: Store, register: ProcessingRegister, refresh: float = 5.0) -> None:
+        self._seen: tuple[int, str] = (-1, "")
         self._store = store
         self._register = register
         self._refresh = refresh

@@ -126,12 +126,12 @@ def run(
     register = settings.processing_register
     report.held_rows = keep_held_rows(store, register)
     tables = describe(store.client, store.database)
-    groups: dict[tuple[str, tuple[str, ...]], list[Due]] = {}
+    groups: dict[tuple[str, tuple[str, ...], str], list[Due]] = {}
     for item in report.due:
         streams = item.streams + (("retention",) if item.complete else ())
-        groups.setdefault((item.platform, streams), []).append(item)
+        groups.setdefault((item.platform, streams, item.reason), []).append(item)
     total, done = len(report.due), 0
-    for (platform, streams), items in groups.items():
+    for (platform, streams, reason), items in groups.items():
         chosen = [t for t in tables if t.info.stream in streams]
         forms = register.subject_ids(platform)
         for start in range(0, len(items), CHUNK):
@@ -141,7 +141,10 @@ def run(
             for account in accounts:
                 identifiers.update(forms.subject_ids_of(account))
             identifiers.update(_profiles(store, platform, accounts))
-            erased = erase_identifiers(store, register, identifiers, chosen, platform, now)
+            # A closed account's events may still wait in a spool: they are remembered as erased. An
+            # account unused for years has none waiting (spools keep at most a year), and may come
+            # back: its new events are new processing, not late arrivals.
+            erased = erase_identifiers(store, register, identifiers, chosen, platform, now, remember=reason == "closed")
             for name, (_, rows) in erased.tables.items():
                 report.tables[name] = report.tables.get(name, 0) + rows
             done += len(chunk)

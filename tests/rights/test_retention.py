@@ -67,6 +67,9 @@ def test_only_accounts_unused_past_two_years_are_erased_by_the_job(store: Store)
     held = query_rows(store.client, f"SELECT DISTINCT retention_days FROM {store.database}.audit_events "
                       "WHERE actor_account_id = 'held'")  # fmt: skip
     assert held == [(holds.HELD_DAYS,)]
+    # An account erased for disuse that comes back is recorded as anyone is: not a late arrival.
+    _ingest(ingestor, [_event("over", 0)])
+    assert _rows_of(store, "over") == 1
     # The run is in the audit trail, and names no account.
     trail = query_rows(store.client, f"SELECT subject_id, details FROM {store.database}.audit_events "
                        "WHERE action = 'retention.erase'")  # fmt: skip
