@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccaudit.register import ProcessingRegister
 from ccaudit.rights import trail
 from ccaudit.rights.catalog import describe, matches
 from ccaudit.rights.erase import erase
@@ -82,7 +83,7 @@ class Rights:
     clock: Callable[[], datetime] = _utcnow
 
     @property
-    def register(self) -> Any:
+    def register(self) -> ProcessingRegister:
         return self.settings.processing_register
 
     def subject(self, body: SubjectBody) -> Subject:

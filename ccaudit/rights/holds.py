@@ -12,7 +12,7 @@ second copy that every other right would have to reach).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ccaudit.register import ProcessingRegister
@@ -98,7 +98,3 @@ def keep_held_rows(store: Store, register: ProcessingRegister) -> int:
                         f"WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
                 changed += n
     return changed
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
