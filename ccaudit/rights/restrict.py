@@ -6,7 +6,8 @@ out of that purpose's processing (P5: learning statistics). The audit trail keep
 what proves how the data was handled. An objection to the audit stream's purposes is recorded and
 answered, and may be refused with the compelling grounds stated (``actions.object_``).
 
-``clause`` is the predicate the read paths add, generic over a table's subject columns.
+``clause`` (``ccaudit.store.restricted``) is the predicate the read paths add, generic over a table's
+subject columns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from ccaudit.rights.subjects import Subject
 from ccaudit.store import Store
 from ccaudit.store.client import insert_rows, query_rows
+from ccaudit.store.restricted import clause
 
 _COLUMNS = ("platform", "identifier", "purpose", "request_id", "active", "changed_at", "version")
 
@@ -41,10 +43,4 @@ def restricted(store: Store, purposes: Iterable[str] = ("",)) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def clause(database: str, columns: Iterable[str], purposes: Iterable[str] = ()) -> str:
-    """SQL true for rows none of whose ``columns`` names a restricted identifier (or one objecting
-    to one of ``purposes``)."""
-    wanted = ", ".join(f"'{p}'" for p in sorted(set(purposes) | {""}) if p.isalnum() or p == "")
-    listed = (f"(SELECT groupArray(identifier) FROM {database}.subject_restrictions FINAL "
-              f"WHERE active AND purpose IN ({wanted}))")  # fmt: skip
-    return "NOT hasAny([" + ", ".join(f"toString({c})" for c in columns) + f"], {listed})"
+__all__ = ["clause", "restricted", "set_restriction"]

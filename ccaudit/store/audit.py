@@ -14,6 +14,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.store.client import insert_columns, jsonable, mapped_errors, query_rows
+from ccaudit.store.restricted import clause
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -153,8 +154,6 @@ def _where(query: AuditQuery) -> tuple[str, dict[str, Any]]:
 def _unrestricted(where: str, database: str) -> str:
     """``where`` and the rule of restriction (art. 18): rows naming a restricted subject are kept but
     never read (ccaudit.rights.restrict)."""
-    from ccaudit.rights.restrict import clause
-
     rule = clause(database, ("actor_account_id", "actor_profile_id", "subject_id"), ("P2", "P3"))
     return f"{where} AND {rule}" if where else f" WHERE {rule}"
 
