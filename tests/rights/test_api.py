@@ -66,6 +66,7 @@ def test_the_dpo_exports_restricts_and_erases_through_the_api(store: Store) -> N
 def test_request_steps_and_deadlines(store: Store) -> None:
     app = create_app(Settings(admin_token=ADMIN, retention_interval_minutes=0), store)
     dpo = personal_headers(store, "dpo")
+    auditor = personal_headers(store, "auditor")
     made = call(app, "POST", "/v1/subjects/requests", json={"step": "receive", "kind": "erase", "account_id": "a-1"},
                 headers=dpo).json()  # fmt: skip
     assert made["status"] == "received"
@@ -88,8 +89,9 @@ def test_request_steps_and_deadlines(store: Store) -> None:
     listed = {r["request_id"]: r for r in call(app, "GET", "/v1/subjects/requests", headers=dpo).json()["requests"]}
     assert listed[old.request_id]["overdue"] is True
     assert listed[rid]["overdue"] is False
-    steps = call(app, "GET", "/v1/audit/events", params={"platform": "ccaudit"},
-                 headers=personal_headers(store, "auditor")).json()["events"]  # fmt: skip
+    answer = call(app, "GET", "/v1/audit/events", params={"platform": "ccaudit"}, headers=auditor)
+    assert answer.status_code == 200, answer.text
+    steps = answer.json()["events"]
     assert {"subject.request.receive", "subject.request.verify"} <= {e["action"] for e in steps}
 
 
