@@ -7,6 +7,7 @@ platforms that use them.
 
 from ccaudit.capture.asgi import CaptureMiddleware
 from ccaudit.capture.context import (
+    record_account,
     record_audit,
     record_auth,
     record_consent,
@@ -45,6 +46,7 @@ __all__ = [
     "__version__",
     "build_recorder",
     "load_settings",
+    "record_account",
     "record_audit",
     "record_auth",
     "record_consent",

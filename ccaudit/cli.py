@@ -950,6 +950,17 @@ def demo(
     raise typer.Exit(run_demo(settings, service_port, platform_port, kit, app_dir, traffic, flask_port, django_port))
 
 
+def _rights_commands() -> None:
+    # Their own module (ccaudit.rights.cli), which uses this one's helpers: added once this one is built.
+    from ccaudit.rights.cli import retention_app, subject_app
+
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(subject_app, name="subject")
+
+
+_rights_commands()
+
+
 def main() -> None:
     app()
 

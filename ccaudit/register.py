@@ -56,6 +56,13 @@ class Declaration(_Frozen):
     consent_category: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] | None = None
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     description: str = ""
+    # Retention by last use (R9): an account unused this long has this stream's rows erased as
+    # ``on_erase`` says; a closed or deactivated account, ``closure_grace_days`` after its closure.
+    inactive_days: Annotated[int, Field(ge=1, le=36500)] = 730
+    closure_grace_days: Annotated[int, Field(ge=0, le=366)] = 0
+    # What erasure does to this stream's rows: delete them, or keep them as evidence with the person
+    # pseudonymised (a keyed hash whose key is destroyed) and the other identifying values removed.
+    on_erase: Literal["delete", "pseudonymise"] = "delete"
 
     @model_validator(mode="after")
     def _consent_needs_a_category(self) -> Declaration:
@@ -67,6 +74,23 @@ class Declaration(_Frozen):
 PlatformStreams = dict[Stream, Declaration]
 
 
+class SubjectIds(_Frozen):
+    """How a platform names its people, so that a subject request reaches every row about them.
+
+    ``subject_ids``: the forms its ``subject_id`` values take for an account, ``{account_id}`` standing
+    for the account id (``member:{account_id}``). ``personal_details``: keys of audit ``details``
+    whose values identify a person (an e-mail address), found by a request and removed by erasure.
+    """
+
+    subject_ids: tuple[Annotated[str, Field(pattern=r"\{account_id\}")], ...] = ("{account_id}",)
+    personal_details: tuple[Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,64}$")], ...] = (
+        "email", "e-mail", "name", "username",
+    )  # fmt: skip
+
+    def subject_ids_of(self, account_id: str) -> tuple[str, ...]:
+        return tuple(form.replace("{account_id}", account_id) for form in self.subject_ids)
+
+
 class ProcessingRegister(_Frozen):
     """Default declarations, and per-platform ones that replace them."""
 
@@ -74,6 +98,8 @@ class ProcessingRegister(_Frozen):
     platforms: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")], PlatformStreams] = Field(
         default_factory=dict
     )
+    # Per platform ("default" for the others): how its subject ids map to accounts.
+    subjects: dict[str, SubjectIds] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _usage_is_consent_based(self) -> ProcessingRegister:
@@ -83,6 +109,15 @@ class ProcessingRegister(_Frozen):
             if usage is not None and usage.legal_basis != "consent":
                 raise ValueError(f"{name}: the usage stream must have legal_basis 'consent'")
         return self
+
+    def subject_ids(self, platform: str) -> SubjectIds:
+        """How ``platform`` names its people (``subjects``; its own entry, else ``default``'s)."""
+        return self.subjects.get(platform) or self.subjects.get("default") or SubjectIds()
+
+    def personal_details(self) -> tuple[str, ...]:
+        """Every platform's personal details keys (a request may span platforms)."""
+        found = {k for ids in [SubjectIds(), *self.subjects.values()] for k in ids.personal_details}
+        return tuple(sorted(found))
 
     def streams(self, platform: str) -> PlatformStreams:
         return self.platforms.get(platform, self.default)
@@ -104,6 +139,7 @@ DEFAULT_REGISTER = ProcessingRegister(
             purposes=("P2", "P3"),
             legal_basis="legitimate_interests",
             retention_days=730,
+            on_erase="pseudonymise",
             description="who did what, when, from where: admins' and users' operations (§3, §4.2, §4.3)",
         ),
         "usage": Declaration(
@@ -126,6 +162,7 @@ DEFAULT_REGISTER = ProcessingRegister(
             purposes=("P3",),
             legal_basis="legal_obligation",
             retention_days=1825,
+            on_erase="pseudonymise",
             description="receipts proving each consent given, changed or withdrawn (GDPR art. 7(1))",
         ),
     }

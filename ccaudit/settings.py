@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="Logs on stderr: text, or JSON lines for shippers.")
     token_grace_seconds: int = Field(86400, ge=0, le=90 * 86400, description="A rotated token works this long.")
     ingest_rate: float = Field(50.0, gt=0, description="Batches per second per ingest token (sustained).")
+    retention_interval_minutes: float = Field(
+        60.0, ge=0, le=7 * 24 * 60, description="How often the service runs the retention job; 0: never."
+    )
     ingest_burst: int = Field(200, gt=0, description="Batches a token may send at once before the rate applies.")
     max_page_size: int = Field(1000, gt=0, le=100_000)
     header_timeout: float = Field(

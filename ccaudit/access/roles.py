@@ -28,6 +28,7 @@ class Permission(StrEnum):
     LEARNING_WAIVE = "learning:waive"  # waive a module's rule for a learner of one's own organisations
     CATALOGUE_ADMIN = "catalogue:admin"  # publish a new version of the module catalogue
     LEARNING_STATS = "learning:stats"  # module statistics, small groups suppressed (learning_manager: own orgs)
+    SUBJECTS_ADMIN = "subjects:admin"  # data-subject requests: export, erase, restrict, object, rectify
 
 
 class Role(StrEnum):
@@ -55,7 +56,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.USAGE_READ, P.SEAL_VERIFY, P.OWN_TOKENS}),
-    Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS}),
+    Role.DPO: frozenset({P.CONSENT_READ, P.ACCESS_READ, P.USAGE_READ, P.OWN_TOKENS, P.SUBJECTS_ADMIN}),
     Role.ORG_ADMIN: frozenset({P.AUDIT_READ, P.USAGE_READ, P.OWN_TOKENS}),
     Role.LEARNING_MANAGER: frozenset(
         {P.USAGE_READ, P.OWN_TOKENS, P.ELIGIBILITY_READ, P.LEARNING_WAIVE, P.LEARNING_STATS}
@@ -98,6 +99,13 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/audit/export", P.AUDIT_READ, "export the audit trail (CSV or JSON Lines)"),
     Rule("GET", "/v1/access/events", P.ACCESS_READ, "the access stream: reads of the audit trail"),
     Rule("GET", "/v1/usage/summary", P.USAGE_READ, "usage aggregates"),
+    Rule("GET", "/v1/subjects/requests", P.SUBJECTS_ADMIN, "data-subject requests, overdue ones marked"),
+    Rule("POST", "/v1/subjects/requests", P.SUBJECTS_ADMIN, "a step of a data-subject request"),
+    Rule("POST", "/v1/subjects/{action}", P.SUBJECTS_ADMIN, "export, erase, restrict, object or rectify"),
+    Rule("GET", "/v1/retention/holds", P.SUBJECTS_ADMIN, "legal holds in force"),
+    Rule("POST", "/v1/retention/holds", P.SUBJECTS_ADMIN, "place or lift a legal hold"),
+    Rule("POST", "/v1/retention/run", P.SUBJECTS_ADMIN, "run the retention job (or list what it would do)"),
+    Rule("POST", "/v1/retention/apply", P.SUBJECTS_ADMIN, "bring the rows' retention in line with the register"),
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/eligibility/{learner}/{module}", P.ELIGIBILITY_READ, "whether a learner may start a module, why"),
     Rule("POST", "/v1/eligibility/waivers", P.LEARNING_WAIVE, "waive a module's rule for a learner, with a reason"),
@@ -141,6 +149,7 @@ ROUTES: tuple[Rule, ...] = (
     Rule("POST", "/console/tokens/{token_id}/revoke", P.TOKENS_ADMIN, "revoke an ingest token in the console"),
     Rule("GET", "/console/learning", P.ELIGIBILITY_READ, "a learner's progress and eligibility in the console"),
     Rule("POST", "/console/learning/waivers", P.LEARNING_WAIVE, "waive a module's rule in the console"),
+    Rule("GET", "/console/requests", P.SUBJECTS_ADMIN, "data-subject requests in the console, overdue ones marked"),
 )
 
 

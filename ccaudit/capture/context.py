@@ -148,6 +148,13 @@ def record_audit(
     return True
 
 
+def record_account(account_id: str, state: Literal["closed", "deactivated"], **details: object) -> bool:
+    """Say that this request closed or deactivated ``account_id``: an audit event the service's
+    retention job acts on, erasing the account's data at once or after the register's grace
+    (``closure_grace_days``; see docs/rights.md). Returns False outside a request."""
+    return record_audit(f"account.{state}", resource_type="account", resource_id=account_id, details=dict(details))
+
+
 def record_auth(event: AuthEvent, account_id: str | None = None) -> bool:
     """Mark this request as an authentication event: login, failed login or logout.
 

@@ -90,6 +90,7 @@ def console_routes(
         ("/console/accounts/{account_id}/disable", views.disable_account, "POST"),
         ("/console/tokens", views.tokens_list, "GET"),
         ("/console/tokens/{token_id}/revoke", views.revoke_token, "POST"),
+        ("/console/requests", views.requests_list, "GET"),
     )
     routes = [guard.route(path, endpoint, method) for path, endpoint, method in table]
     if eligibility is not None:

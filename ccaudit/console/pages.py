@@ -42,6 +42,7 @@ MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console/accounts", Permission.ACCOUNTS_ADMIN, "nav_accounts"),
     ("/console/tokens", Permission.TOKENS_ADMIN, "nav_tokens"),
     ("/console/learning", Permission.ELIGIBILITY_READ, "nav_learning"),
+    ("/console/requests", Permission.SUBJECTS_ADMIN, "nav_requests"),
 )
 
 

@@ -28,9 +28,10 @@ from ccaudit.errors import IngestError, OtherPlatform, RewriteRefused
 from ccaudit.ingest.commit import Batch, GroupCommit
 from ccaudit.ingest.enrich import UserAgentEnricher
 from ccaudit.ingest.geo import CountryLookup
-from ccaudit.ingest.ledger import Ledger, keys_of
+from ccaudit.ingest.ledger import ERASED, Key, Ledger, keys_of
 from ccaudit.ingest.salts import DailySalts
 from ccaudit.register import STREAMS
+from ccaudit.rights.late import LateArrivals
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store import audit as audit_table
@@ -79,6 +80,8 @@ class Ingestor:
         self.salts = salts or DailySalts(store.client, store.database)
         self.geo = CountryLookup(settings.geoip_db)
         self.ledger = Ledger(store.client, store.database)
+        # Events of subjects erased since they were captured (ccaudit.rights.late).
+        self.late = LateArrivals(store, settings.processing_register)
         # Audit first: if a later insert fails, the retried batch finds the audit rows stored.
         self.commits = GroupCommit(
             {
@@ -168,8 +171,12 @@ class Ingestor:
 
     def _store(self, platform: str, batch_id: str, events: Sequence[AnyEventIn]) -> IngestResult:
         received = datetime.now(UTC)
-        indexed = dict(enumerate(events))
+        events, erased, dropped = self.late.screen(platform, events)
+        indexed = {i: e for i, e in enumerate(events) if i not in dropped}
         keys = keys_of(platform, indexed)
+        if erased:
+            # The ledger keeps no digest of an erased subject's payload, only the marker.
+            keys = [Key(k.index, k.event_id, k.stream, ERASED) if k.index in erased else k for k in keys]
         digests = {key.index: key.digest for key in keys}
         audit = [i for i, e in indexed.items() if isinstance(e, AuditEventIn)]
         consent = [i for i, e in indexed.items() if isinstance(e, ConsentEventIn)]

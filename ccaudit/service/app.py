@@ -4,7 +4,9 @@ to the access table (``auth.protect``; the console's by ``ccaudit.console.guard`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -22,6 +24,8 @@ from ccaudit.ids import new_id
 from ccaudit.ingest import Ingestor
 from ccaudit.learning.eligibility import Eligibility
 from ccaudit.learning.records import Catalogues, Waivers
+from ccaudit.rights import retention
+from ccaudit.rights.actions import Rights
 from ccaudit.seal.service import Sealing
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
@@ -31,12 +35,27 @@ from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.learning_routes import learning_routes
 from ccaudit.service.openapi import openapi
 from ccaudit.service.ratelimit import RateLimiter
+from ccaudit.service.rights_routes import rights_routes
 from ccaudit.service.token_routes import token_routes
 from ccaudit.service.usage_routes import make_summary_endpoint
 from ccaudit.service.xapi_routes import xapi_routes
 from ccaudit.settings import Settings, load_settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
+
+log = logging.getLogger("ccaudit.service")
+
+
+async def _retention_schedule(rights: Rights, minutes: float) -> None:
+    """The retention job every ``minutes`` (ccaudit.rights.retention); a failed run is logged and
+    the next one tries again."""
+    while True:
+        await asyncio.sleep(minutes * 60)
+        try:
+            report = await asyncio.to_thread(retention.run, rights.store, rights.settings, rights.clock())
+            log.info("retention run: %d accounts, %d rows", len(report.due), sum(report.tables.values()))
+        except Exception:
+            log.exception("retention run failed")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -80,6 +99,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             body["status"] = "degraded"  # new seals stopped; ingest goes on (see ccaudit.seal.sealer)
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
+    rights = Rights(store, settings, ingestor.late)
     reads = audit_endpoints(settings, store)
 
     def audit(platform: str, events: Sequence[dict[str, Any]]) -> None:
@@ -99,6 +119,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
         *learning_routes(eligibility),
         *xapi_routes(ingestor, tokens, catalogues, limiter),
+        *rights_routes(rights),
         *token_routes(settings, tokens),
         *access_routes(accounts, api_tokens),
         Route("/v1/openapi.json", openapi_document, methods=["GET"]),
@@ -110,9 +131,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The sealer runs while the service serves, and seals what it received when it stops.
         sealing.start()
+        task = None
+        if settings.retention_interval_minutes > 0:
+            task = asyncio.create_task(_retention_schedule(rights, settings.retention_interval_minutes))
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             sealing.stop(settings.shutdown_timeout)
 
     app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)

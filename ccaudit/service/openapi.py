@@ -290,6 +290,60 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "revoked"}, "404": _error("no such token of yours")},
                 }
             },
+            # Data-subject rights and retention, for the dpo role (ccaudit.service.rights_routes).
+            "/v1/subjects/{action}": {
+                "post": {
+                    "summary": "export, erase, restrict, object or rectify: {account_id, identifiers, platform, "
+                    "request_id, purpose, lift, accept, grounds, table, column, value}",
+                    "security": reader,
+                    "parameters": [_path("action")],
+                    "responses": {
+                        "200": {"description": "the export, or what was done"},
+                        "400": _error("a field is wrong"),
+                        "404": _error("no such action"),
+                        "409": _error("the subject is under a legal hold"),
+                    },
+                }
+            },
+            "/v1/subjects/requests": {
+                "get": {
+                    "summary": "Data-subject requests with their due dates, overdue ones marked",
+                    "security": reader,
+                    "responses": {"200": {"description": "requests"}},
+                },
+                "post": {
+                    "summary": "One step of a request: {step: receive|verify|extend|done|refuse, request_id, kind, "
+                    "account_id, platform, how, months, reason, answer}",
+                    "security": reader,
+                    "responses": {"200": {"description": "the request"}, "400": _error("the step does not fit")},
+                },
+            },
+            "/v1/retention/holds": {
+                "get": {
+                    "summary": "Legal holds in force",
+                    "security": reader,
+                    "responses": {"200": {"description": "holds"}},
+                },
+                "post": {
+                    "summary": "Place a legal hold {platform, account_id, reason}, or lift it ({..., lift: true})",
+                    "security": reader,
+                    "responses": {"200": {"description": "placed or lifted"}, "400": _error("a field is missing")},
+                },
+            },
+            "/v1/retention/run": {
+                "post": {
+                    "summary": "Run the retention job ({dry_run: true}: list what it would do)",
+                    "security": reader,
+                    "responses": {"200": {"description": "the accounts due, rows touched"}},
+                }
+            },
+            "/v1/retention/apply": {
+                "post": {
+                    "summary": "Set stored rows' retention to the register's ({dry_run: true}: list)",
+                    "security": reader,
+                    "responses": {"200": {"description": "the changes"}},
+                }
+            },
             "/v1/consent/{consent_id}": {
                 "get": {
                     "summary": "A consent's history: every receipt, oldest first",

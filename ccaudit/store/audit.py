@@ -14,6 +14,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.store.client import insert_columns, jsonable, mapped_errors, query_rows
+from ccaudit.store.restricted import clause
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "organisation", "actor_account_id",
@@ -203,12 +204,20 @@ def _where(query: AuditQuery, database: str, paged: bool = False) -> tuple[str, 
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _unrestricted(where: str, database: str) -> str:
+    """``where`` and the rule of restriction (art. 18): rows naming a restricted subject are kept but
+    never read (ccaudit.rights.restrict)."""
+    rule = clause(database, ("actor_account_id", "actor_profile_id", "subject_id"), ("P2", "P3"))
+    return f"{where} AND {rule}" if where else f" WHERE {rule}"
+
+
 def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Events matching ``query``, newest first, and the cursor of the next page (None at the end).
 
     FINAL makes the read see each event once even before background merges collapse redeliveries.
     """
     where, params = _where(query, database, paged=True)
+    where = _unrestricted(where, database)
     params["limit"] = query.limit + 1
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
@@ -226,6 +235,7 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
 def audit_event(client: Client, database: str, query: AuditQuery) -> dict[str, Any] | None:
     """The one event ``query`` finds (it names an ``event_id``), every column of it; None if none."""
     where, params = _where(query, database)
+    where = _unrestricted(where, database)
     sql = f"SELECT {', '.join(COLUMNS)} FROM {database}.audit_events FINAL{where} LIMIT 1"
     rows = query_rows(client, sql, params)
     return {k: jsonable(v) for k, v in zip(COLUMNS, rows[0], strict=True)} if rows else None
@@ -241,6 +251,7 @@ def stream_audit(client: Client, database: str, query: AuditQuery) -> Iterator[I
     """Every event matching ``query`` (its limit ignored), newest first, as rows of READ_COLUMNS,
     read block by block: memory stays flat whatever the number of rows."""
     where, params = _where(query, database)
+    where = _unrestricted(where, database)
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
         "ORDER BY event_time DESC, event_id DESC"

@@ -8,6 +8,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.store.client import insert_columns, jsonable, query_rows
+from ccaudit.store.restricted import clause
 
 COLUMNS = (
     "event_id", "event_time", "received_at", "platform", "consent_id", "account_id", "categories_accepted",
@@ -26,9 +27,11 @@ def insert_consent(client: Client, database: str, columns: Sequence[Sequence[Any
 
 def consent_history(client: Client, database: str, consent_id: str) -> list[dict[str, Any]]:
     """Every receipt of ``consent_id`` (the canonical lower-case UUID text), oldest first."""
+    # A restricted subject's receipts are kept as proof but not read (ccaudit.rights.restrict).
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.consent_receipts FINAL "
-        "WHERE consent_id = {consent_id:String} ORDER BY event_time, event_id"
+        f"WHERE consent_id = {{consent_id:String}} AND {clause(database, ('account_id',))} "
+        "ORDER BY event_time, event_id"
     )
     rows = query_rows(client, sql, {"consent_id": consent_id})
     return [{k: jsonable(v) for k, v in zip(READ_COLUMNS, row, strict=True)} for row in rows]

@@ -17,6 +17,21 @@ class TableInfo:
     # Columns holding a person's identifiers (account, profile, subject); empty = no personal data.
     subject_columns: tuple[str, ...]
     purpose: str
+    # Subject rights (ccaudit.rights) walk these generically. Columns that do not name the person but
+    # identify them next to a pseudonym (an IP, a user agent, details), emptied when rows are kept
+    # as evidence; a Map's values are matched and filtered rather than emptied wholesale.
+    identifying_columns: tuple[str, ...] = ()
+    # Subject columns holding text that may quote an identifier (JSON): matched and rewritten inside.
+    text_columns: tuple[str, ...] = ()
+    # What erasure does here when the stream is not in the processing register (which says it per
+    # stream otherwise): delete the rows, or pseudonymise them.
+    on_erase: str = "delete"
+    # The register's purposes of a table whose stream the register does not declare.
+    purposes: tuple[str, ...] = ("P1",)
+    # The column of the row's time, for exports (empty: none).
+    time_column: str = ""
+    # Profile fields a subject may have corrected here (GDPR art. 16): state, not evidence.
+    rectifiable_columns: tuple[str, ...] = ()
 
 
 AUDIT_EVENTS = TableInfo(
@@ -24,6 +39,8 @@ AUDIT_EVENTS = TableInfo(
     stream="audit",
     subject_columns=("actor_account_id", "actor_profile_id", "subject_id"),
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
+    identifying_columns=("client_ip", "peer_ip", "user_agent", "details", "payload_sha256"),
+    time_column="event_time",
 )
 
 USAGE_EVENTS = TableInfo(
@@ -41,6 +58,8 @@ CONSENT_RECEIPTS = TableInfo(
     # Pseudonymous: the consent id lives in the visitor's cookie; the account id when logged in.
     subject_columns=("consent_id", "account_id"),
     purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
+    identifying_columns=("payload_sha256",),
+    time_column="event_time",
 )
 
 LEARNING_EVENTS = TableInfo(
@@ -81,6 +100,7 @@ ACCOUNTS = TableInfo(
     # The people who read the trail (staff, auditors): their login name and role.
     subject_columns=("account_id", "username"),
     purpose="access to ccaudit's read side: who may see what (privacy statement §8)",
+    time_column="created_at",
 )
 
 API_TOKENS = TableInfo(
@@ -89,6 +109,7 @@ API_TOKENS = TableInfo(
     # A personal token belongs to an account; a platform read token to no one.
     subject_columns=("account_id",),
     purpose="credentials for reading through the API (privacy statement §8); secrets stored as digests",
+    time_column="created_at",
 )
 
 CONSOLE_SESSIONS = TableInfo(
@@ -97,6 +118,7 @@ CONSOLE_SESSIONS = TableInfo(
     # Who was logged in to the console, and when; the cookie's secret is stored only as its digest.
     subject_columns=("account_id",),
     purpose="login sessions of the web console (privacy statement §8); gone two days after they start",
+    time_column="created_at",
 )
 
 ACCESS_EVENTS = TableInfo(
@@ -106,6 +128,53 @@ ACCESS_EVENTS = TableInfo(
     # (an actor, a subject, an IP address), as JSON text.
     subject_columns=("account_id", "filters"),
     purpose="reads of the audit trail: who searched, viewed or exported what (privacy statement §4.3, R6)",
+    text_columns=("filters",),
+    on_erase="pseudonymise",
+    purposes=("P3",),
+    time_column="event_time",
+)
+
+# Retention and subject rights (migrations 0017, 0018): they name accounts too, so erasure reaches them.
+ACCOUNT_LAST_USE = TableInfo(
+    name="account_last_use",
+    stream="retention",
+    subject_columns=("account_id",),
+    purpose="when each account was last used, per platform: retention by last use (privacy statement §6)",
+    purposes=("P2",),
+    time_column="last_use",
+)
+ACCOUNT_CLOSURES = TableInfo(
+    name="account_closures",
+    stream="retention",
+    subject_columns=("account_id",),
+    purpose="accounts a platform closed or deactivated, erased at once or after the register's grace (§6)",
+    purposes=("P2",),
+    time_column="closed_at",
+)
+LEGAL_HOLDS = TableInfo(
+    name="legal_holds",
+    stream="retention",
+    subject_columns=("account_id",),
+    purpose="legal holds: accounts whose data is kept past retention for a legal claim",
+    purposes=("P2",),
+    time_column="placed_at",
+)
+SUBJECT_REQUESTS = TableInfo(
+    name="subject_requests",
+    stream="rights",
+    subject_columns=("account_id",),
+    purpose="data-subject requests, their identity check, deadline and answer (GDPR art. 12; §7)",
+    on_erase="pseudonymise",
+    purposes=("P3",),
+    time_column="received_at",
+)
+SUBJECT_RESTRICTIONS = TableInfo(
+    name="subject_restrictions",
+    stream="rights",
+    subject_columns=("identifier",),
+    purpose="restrictions (art. 18) and objections (art. 21): whose data the read paths leave out",
+    purposes=("P3",),
+    time_column="changed_at",
 )
 
 AUDIT_KEYS = TableInfo(
@@ -137,6 +206,7 @@ ACCOUNT_IDENTITIES = TableInfo(
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
     ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -161,6 +231,7 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 ALL_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
     LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -170,13 +241,14 @@ ALL_TABLES: tuple[TableInfo, ...] = (
 # ALL_TABLES, or be one of the views below.
 # Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
 # (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
-# ccaudit.seal.store.SealStore.destroy_secrets).
-SUPPORT_TABLES = frozenset(
-    {"schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states"}
-    | {"seals", "seal_leaves", "row_secrets"}
-)
+# ccaudit.seal.store.SealStore.destroy_secrets). erased_subjects holds keyed digests of erased
+# identifiers and erasure_keys the key (ccaudit.rights).
+SUPPORT_TABLES = frozenset({
+    "schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states",
+    "seals", "seal_leaves", "row_secrets", "erased_subjects", "erasure_keys", "erasure_batches",
+})  # fmt: skip
 # Materialized views: they store nothing themselves (their targets are listed above).
-VIEWS = frozenset(
-    {"event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv"}
-    | {"audit_keys_mv"}
-)
+VIEWS = frozenset({
+    "event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv",
+    "audit_keys_mv", "account_last_use_audit", "account_closures_audit",
+})  # fmt: skip

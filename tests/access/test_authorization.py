@@ -125,6 +125,13 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/v1/learning/catalogue"): {
         "json": lambda: {"version": next(CATALOGUE_VERSIONS), "modules": {"m1": {"lessons": [{"id": "l1"}]}}}
     },
+    ("GET", "/v1/subjects/requests"): {},
+    ("POST", "/v1/subjects/requests"): {"json": {"step": "receive", "kind": "export", "account_id": "nobody"}},
+    ("POST", "/v1/subjects/{action}"): {"path": "/v1/subjects/export", "json": {"account_id": "nobody"}},
+    ("GET", "/v1/retention/holds"): {},
+    ("POST", "/v1/retention/holds"): {"json": {"platform": "coop", "account_id": "nobody", "lift": True}},
+    ("POST", "/v1/retention/run"): {"json": {"dry_run": True}},
+    ("POST", "/v1/retention/apply"): {"json": {"dry_run": True}},
 }
 GUARDED = [r for r in ROUTES if r.permission not in (PUBLIC, INGEST) and not r.path.startswith("/console")]
 PRINCIPALS = ["none", "bootstrap", *[f"{r.value}:{how}" for r in Role for how in ("token", "password")],
@@ -188,6 +195,7 @@ CONSOLE_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "form": lambda world: {},
     },
     ("GET", "/console/tokens"): {},
+    ("GET", "/console/requests"): {},
     ("POST", "/console/tokens/{token_id}/revoke"): {
         "path": "/console/tokens/nope/revoke",
         "ok": {404},
