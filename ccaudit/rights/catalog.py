@@ -92,6 +92,8 @@ def purposes_of(table: TableInfo, register: ProcessingRegister, platform: str) -
 
 def on_erase(table: TableInfo, register: ProcessingRegister, platform: str) -> str:
     """'delete' or 'pseudonymise': the register's word for the table's stream, else the table's."""
+    if table.erase_by_delete:
+        return "delete"
     declaration = register.declaration(platform, table.stream)
     return declaration.on_erase if declaration is not None else table.on_erase
 

@@ -15,9 +15,10 @@ import secrets
 from datetime import datetime
 
 from ccaudit.store import Store
+from ccaudit.store.audit import PSEUDONYM_PREFIX
 from ccaudit.store.client import insert_rows, query_rows
 
-PREFIX = "erased:"
+PREFIX = PSEUDONYM_PREFIX  # defined with the search that must know it
 _LATE_KEY = "late-arrivals"
 
 

@@ -26,6 +26,9 @@ class TableInfo:
     # What erasure does here when the stream is not in the processing register (which says it per
     # stream otherwise): delete the rows, or pseudonymise them.
     on_erase: str = "delete"
+    # Rows that only point at other rows by a person's id (a sort key, which cannot be rewritten in
+    # place): deleted on erasure whatever the register says for their stream.
+    erase_by_delete: bool = False
     # The register's purposes of a table whose stream the register does not declare.
     purposes: tuple[str, ...] = ("P1",)
     # The column of the row's time, for exports (empty: none).
@@ -184,6 +187,8 @@ AUDIT_KEYS = TableInfo(
     # and trace id, where its events lie. `key` holds the id, so erasure must reach it too.
     subject_columns=("key",),
     purpose="keyed searches of the audit trail (R6); each row points at an audit event and expires with it",
+    time_column="event_time",
+    erase_by_delete=True,
 )
 
 SAVED_SEARCHES = TableInfo(

@@ -128,3 +128,17 @@ def test_a_keyed_search_finds_what_a_plain_filter_finds_page_by_page(
     assert sorted(found) == sorted(str(r["event_id"]) for r in rows if matches(r, q))  # each once, none else
     times = [by_id[event_id]["event_time"] for event_id in found]
     assert times == sorted(times, reverse=True)  # newest first (ties: the engine's UUID order)
+
+
+def test_an_erasure_pseudonym_is_searched_without_pointers(seeded: tuple[Store, list[dict[str, Any]]]) -> None:
+    # Erasure deletes a person's pointers and pseudonymises their events: a search by the pseudonym
+    # must still find them (here a row given a pseudonym as actor, with no pointer of that value).
+    store, rows = seeded
+    pseudonym = "erased:" + "ab" * 16
+    store.client.command(
+        f"ALTER TABLE {store.database}.audit_events UPDATE actor_account_id = {{p:String}} "
+        "WHERE event_id = {id:UUID} SETTINGS mutations_sync = 2",
+        parameters={"p": pseudonym, "id": rows[0]["event_id"]},
+    )
+    events, _ = search_audit(store.client, store.database, AuditQuery(actor=pseudonym))
+    assert [e["event_id"] for e in events] == [str(rows[0]["event_id"])]
