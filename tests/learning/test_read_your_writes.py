@@ -9,6 +9,7 @@ real recorder, a real spool and the HTTP transport.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,12 +60,26 @@ def eligibility_token(service: Service) -> str:
 @pytest.fixture
 def recorder(service: Service, tmp_path: Path) -> Iterator[Recorder]:
     spool = Spool(tmp_path / "spool.sqlite3")
-    transport = HttpTransport(service.url, token=service.ingest_token("coop"))
-    # A minute between the recorder's rounds: nothing is shipped on its own during the test.
+    transport = Gated(HttpTransport(service.url, token=service.ingest_token("coop")))
+    # A minute between the recorder's rounds; a shipper's first pass may still come at any time after
+    # its thread starts, so a test that must see what the service has not received holds the gate.
     recorder = Recorder(transport, platform="coop", spool=spool, flush_interval=60)
     yield recorder
     recorder.shutdown(5)
     spool.close()
+
+
+class Gated:
+    """A transport that holds each send while the gate is closed (open unless a test closes it)."""
+
+    def __init__(self, inner: HttpTransport) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def send(self, payload: bytes) -> None:
+        self.gate.wait(30)
+        self.inner.send(payload)
 
 
 def platform(recorder: Recorder, client: EligibilityClient) -> CaptureMiddleware:
@@ -103,6 +118,8 @@ def test_lessons_reported_in_one_request_count_in_the_next_answer(
 ) -> None:
     client = EligibilityClient(service.url, eligibility_token, recorder)
     app = platform(recorder, client)
+    gate = recorder.transport.gate  # type: ignore[attr-defined]
+    gate.clear()  # nothing reaches the service before the answer is asked for
     learner = f"ryw-{uuid.uuid4().hex[:8]}"
     assert visit(app, "POST", f"/learners/{learner}/lessons/intro/done").status_code == 200
     assert visit(app, "POST", f"/learners/{learner}/lessons/quiz/done").status_code == 200
@@ -110,6 +127,7 @@ def test_lessons_reported_in_one_request_count_in_the_next_answer(
     direct = httpx.get(f"{service.url}/v1/eligibility/{learner}/ryw-advanced", timeout=10,
                        headers={"Authorization": f"Bearer {eligibility_token}"})  # fmt: skip
     assert direct.json()["eligible"] is False
+    gate.set()  # the service may now receive what the client settles
     answer = visit(app, "GET", f"/learners/{learner}/advanced").json()
     assert answer["eligible"] is True
     assert answer["missing"] is None

@@ -170,10 +170,11 @@ def test_rows_erased_through_their_commitment_verify_clean(sealed: World) -> Non
 def test_rows_deleted_by_their_ttl_verify_clean_and_the_same_row_deleted_early_does_not(world: World) -> None:
     db = world.store.database
     expiring = str(uuid.uuid4())
-    # Stored 1 day and 1 s ago with a retention of one day: its TTL ends a second from now.
+    # Stored nearly a day ago with a retention of one day: its TTL ends 30 s from now, time enough
+    # for it to be sealed first on a loaded machine.
     world.sql(
         f"INSERT INTO {db}.audit_events (event_id, event_time, received_at, platform, retention_days) "
-        "VALUES ({id:UUID}, now64(3) - INTERVAL 86399 SECOND, now64(3), 'coop', 1)",
+        "VALUES ({id:UUID}, now64(3) - INTERVAL 86370 SECOND, now64(3), 'coop', 1)",
         {"id": expiring},
     )
     world.ingest_audit(2)
