@@ -302,7 +302,8 @@ def spooled_events(spool: Path) -> list[dict[str, Any]]:
         arrays = [line.split(b"\t", 2)[2] for line in complete.splitlines()]  # count, time, array
         # The request path's lines hold events in the compact form (marked "c"): the product expands them.
         fresh += [[expand(e) for e in json.loads(a[1:])] if a[:1] == b"c" else json.loads(a) for a in arrays]
-    return [*(e for rows in (fresh, batches) for b in rows for e in b), *dead]
+    # Oldest first: folded batches hold what was written before the journals' unfolded lines.
+    return [*(e for rows in (batches, fresh) for b in rows for e in b), *dead]
 
 
 def spooled_request_ids(spool: Path) -> set[str]:
