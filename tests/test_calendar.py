@@ -65,12 +65,12 @@ def test_no_test_holds_a_calendar_date_near_today() -> None:
 
 def test_the_scan_finds_each_spelling_of_a_date() -> None:
     # fixed dates: the scanner's own inputs, read by no clock.
-    today = date(2026, 12, 1)
+    today = date(2026, 12, 1)  # fixed date: the scanner's own input, read by no clock
     assert near_today('T0 = "2025-11-29T09:53:21Z"', today)  # fixed date: the scanner's own input
-    assert near_today("when = datetime(2026, 11, 29, 9, 53)", today)
-    assert near_today("T0 = 1_764_410_000_000", today)  # epoch milliseconds
-    assert near_today("created_ds = 17_644_100_000", today)  # TCF deciseconds
-    assert near_today("stamp = 1764410000", today)  # epoch seconds
+    assert near_today("when = datetime(2026, 11, 29, 9, 53)", today)  # fixed date: the scanner's own input
+    assert near_today("T0 = 1_764_410_000_000", today)  # fixed date: scanner input, epoch milliseconds
+    assert near_today("created_ds = 17_644_100_000", today)  # fixed date: scanner input, TCF deciseconds
+    assert near_today("stamp = 1764410000", today)  # fixed date: scanner input, epoch seconds
     assert not near_today('T0 = "2025-11-29"  # fixed date: parsed only', today)
     assert not near_today('old = "2019-06-01"', today)
-    assert not near_today("limit = 1_000_000_000_000", date(2026, 12, 1) + timedelta(days=4000))
+    assert not near_today("limit = 1_000_000_000_000", today + timedelta(days=4000))  # fixed date: scanner input
