@@ -288,20 +288,26 @@ def spooled_events(spool: Path) -> list[dict[str, Any]]:
     """The events in a spool, read with SQLite and plain file reads alone: written on the request path
     and not yet folded (the journals' complete lines past what the spool notes as folded), waiting to
     ship (batches), or dead-lettered."""
-    db = sqlite3.connect(spool, timeout=10)
+    db = sqlite3.connect(spool, timeout=10, isolation_level=None)
     try:
+        # One read transaction: a fold commits its batch and its journal offset together, so reading
+        # them in two snapshots could list a folded line twice (or not at all).
+        db.execute("BEGIN")
         folded = dict(db.execute("SELECT name, folded FROM journals").fetchall())
         batches = [json.loads(r[0]) for r in db.execute("SELECT body FROM bodies")]  # JSON arrays
         dead = [json.loads(r[0]) for r in db.execute("SELECT body FROM dead_letters")]  # one event each
+        # The journals are read inside the snapshot: a journal is deleted only once folded to its end
+        # and its writer is gone, which the live writers of a test are not.
+        fresh = []
+        for journal in sorted(spool.with_name(spool.name + ".journal").glob("*.log")):
+            data = journal.read_bytes()[folded.get(journal.name, 0) :]
+            complete = data[: data.rfind(b"\n") + 1]
+            arrays = [line.split(b"\t", 2)[2] for line in complete.splitlines()]  # count, time, array
+            # The request path's lines hold events in the compact form (marked "c"): the product expands them.
+            fresh += [[expand(e) for e in json.loads(a[1:])] if a[:1] == b"c" else json.loads(a) for a in arrays]
+        db.execute("COMMIT")
     finally:
         db.close()
-    fresh = []
-    for journal in sorted(spool.with_name(spool.name + ".journal").glob("*.log")):
-        data = journal.read_bytes()[folded.get(journal.name, 0) :]
-        complete = data[: data.rfind(b"\n") + 1]
-        arrays = [line.split(b"\t", 2)[2] for line in complete.splitlines()]  # count, time, array
-        # The request path's lines hold events in the compact form (marked "c"): the product expands them.
-        fresh += [[expand(e) for e in json.loads(a[1:])] if a[:1] == b"c" else json.loads(a) for a in arrays]
     # Oldest first: folded batches hold what was written before the journals' unfolded lines.
     return [*(e for rows in (batches, fresh) for b in rows for e in b), *dead]
 
