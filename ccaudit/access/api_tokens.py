@@ -118,12 +118,18 @@ class ApiTokenStore:
         if not match:
             return None
         prefix, token_id, secret = match.groups()
-        entry = self._cache.get(token_id)
-        if entry is None or time.monotonic() - self._loaded > self.REFRESH:
+        if time.monotonic() - self._loaded > self.REFRESH:
             self._reload()
-            entry = self._cache.get(token_id)
+        entry = self._cache.get(token_id)
         if entry is None:
-            return None
+            # Made by another process since the last load: one point lookup by the sorting key, so a
+            # new token works at once (a forged id costs the same small read, under the rate limit).
+            found = self._rows(token_id)
+            if not found:
+                return None
+            entry = found[0]
+            with self._lock:
+                self._cache[token_id] = entry
         info, digest = entry
         if _PREFIX[info.kind] != prefix or not hmac.compare_digest(_digest(secret), digest):
             return None
@@ -141,17 +147,18 @@ class ApiTokenStore:
         return f"{_PREFIX[kind]}_{token_id}_{secret}", token
 
     def _reload(self) -> None:
+        rows = {t.token_id: (t, d) for t, d in self._rows()}
         with self._lock:
-            if time.monotonic() - self._loaded < 1.0:  # a burst of unknown ids is not a burst of queries
-                return
-            self._cache = {t.token_id: (t, d) for t, d in self._rows()}
+            self._cache = rows
             self._loaded = time.monotonic()
 
-    def _rows(self) -> list[tuple[ApiToken, str]]:
+    def _rows(self, token_id: str | None = None) -> list[tuple[ApiToken, str]]:
+        where = "" if token_id is None else "WHERE token_id = {token_id:String} "
         rows = query_rows(
             self._client,
             f"SELECT token_id, kind, account_id, platform, scopes, secret_sha256, created_at, expires_at, revoked "
-            f"FROM {self._db}.api_tokens FINAL ORDER BY created_at",
+            f"FROM {self._db}.api_tokens FINAL {where}ORDER BY created_at",
+            {"token_id": token_id} if token_id is not None else None,
         )
         out = []
         for i, k, a, p, sc, d, c, e, r in rows:

@@ -101,6 +101,19 @@ def test_a_revoked_expired_or_disabled_token_reads_nothing(accounts: AccountStor
         tokens.create_personal(anna.account_id, frozenset(), days=400)
 
 
+def test_a_token_made_by_another_replica_works_at_once(accounts: AccountStore, store: Store) -> None:
+    reader, writer = ApiTokenStore(store.client, store.database), ApiTokenStore(store.client, store.database)
+    anna = accounts.create("anna", "auditor", [], PASSWORD)
+    first, _ = writer.create_personal(anna.account_id, ROLE_PERMISSIONS[Role.AUDITOR])
+    assert reader.verify(first) is not None  # the reader has now loaded every token
+    second, info = writer.create_personal(anna.account_id, ROLE_PERMISSIONS[Role.AUDITOR])
+    found = reader.verify(second)  # unknown to the reader's cache: looked up by its id
+    assert found is not None
+    assert found.token_id == info.token_id
+    assert reader.verify(second[:-1] + ("A" if second[-1] != "A" else "B")) is None  # a wrong secret
+    assert reader.verify("ccp_0123456789abcdef_" + "x" * 43) is None  # an id nobody made
+
+
 def test_a_platform_read_token_reads_its_platform_within_its_scopes(
     accounts: AccountStore, tokens: ApiTokenStore
 ) -> None:

@@ -53,11 +53,10 @@ def test_the_service_seals_answers_heads_and_verifies(store: Store, tmp_path: Pa
     ingest_token, _ = app.state.tokens.create("coop")
     auth = {"Authorization": f"Bearer {ingest_token}"}
     events = [wire(1), wire(2), wire(3)]
-    # Made before the service reads tokens: an id it does not know is looked up at most once a second.
-    auditor = _auditor(store)
 
     async def body(client: httpx.AsyncClient) -> None:
         assert (await client.post("/v1/events", json=batch(events[:2]), headers=auth)).status_code == 200
+        auditor = _auditor(store)  # made after the service read its tokens: it is known at once
         await asyncio.to_thread(
             wait_until, lambda: {h["stream"] for h in app.state.sealing.heads("coop")} == {"audit", "consent"}
         )
