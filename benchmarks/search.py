@@ -2,10 +2,11 @@
 
 Generates ``--events`` audit events inside the engine (``INSERT … SELECT … FROM numbers(N)``) in a
 temporary folder deleted afterwards, lets the engine settle by itself (no forced merges: the state a
-deployment is in), then measures p50/p95 of searches by actor, subject, request id, organisation +
-day, CIDR and free text through :func:`ccaudit.search.search` (each one recorded in the access
-stream, as in the service), each beside the same search written so that no index or key can help (a
-full scan), and the resident memory an export of ``--export-rows`` rows adds above the idle process
+deployment is in), prints the size on disk of the tables keyed searches read (audit_by_person,
+audit_keys) against audit_events', then measures p50/p95 of searches by actor, subject, request id,
+organisation + day, CIDR and free text through :func:`ccaudit.search.search` (each one recorded in
+the access stream, as in the service), each beside the same search written so that no index or key
+can help (a full scan) and a `SELECT 1` (the floor of any query here), and the resident memory an export of ``--export-rows`` rows adds above the idle process
 (the engine runs in this process, as in the service). The last line:
 
     search keyed_p95_ms=<x> export_peak_mb=<y>
@@ -103,6 +104,15 @@ def main() -> None:
             parameters={"db": store.database},
         )
         print(f"  active parts of audit_events: {parts}")
+        sizes = dict(store.client.query(
+            "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active "
+            "AND table IN ('audit_events', 'audit_by_person', 'audit_keys') GROUP BY table",
+            parameters={"db": store.database},
+        ).result_rows)  # fmt: skip
+        events_bytes = max(1, int(sizes.get("audit_events", 0)))
+        for table in ("audit_events", "audit_by_person", "audit_keys"):
+            size = int(sizes.get(table, 0))
+            print(f"  {table:<16} {size / 2**20:>9.1f} MiB on disk, {size / events_bytes:.2f} of audit_events")
         principal = account_principal("bench-auditor", Role.AUDITOR, frozenset())
         rng = random.Random(7)
         day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -129,7 +139,10 @@ def main() -> None:
             lambda: store.client.query(scan_sql, parameters={"a": f"acct-{rng.randrange(ACTORS)}"}),
             max(3, args.repeat // 3),
         )
+        # The floor: what any query costs through the client on this machine now.
+        floor_p50, floor_p95 = timed(lambda: store.client.query("SELECT 1"), args.repeat)
         print(f"\n{'search by':<20} {'p50 ms':>9} {'p95 ms':>9} {'p50 / full scan':>16}")
+        print(f"{'(SELECT 1)':<20} {floor_p50:>9.1f} {floor_p95:>9.1f} {floor_p50 / scan_p50:>16.3f}")
         print(f"{'full scan (actor)':<20} {scan_p50:>9.1f} {scan_p95:>9.1f} {1.0:>16.3f}")
         keyed_p95 = 0.0
         for name, make in kinds.items():

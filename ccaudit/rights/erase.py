@@ -129,6 +129,13 @@ def erase_identifiers(
                         f"SETTINGS {_settings()}", params)  # fmt: skip
             action = on_erase(table.info, register, platform or "default")
             if action == "pseudonymise":
+                keyed = [c for c in table.info.subject_columns if c in table.key_columns]
+                if keyed:
+                    # Rows filed under the person by a sorting-key column (which cannot be rewritten)
+                    # are copies kept for searches by that person: deleted; the rest pseudonymised.
+                    filed = matches(table.only(keyed), ids, id_set)
+                    command(store.client, f"ALTER TABLE {db}.{table.name} DELETE WHERE {filed} "
+                            f"SETTINGS {_settings()}", params)  # fmt: skip
                 assignments = _pseudonymise(table, ids, id_set)
                 if assignments:
                     command(store.client, f"ALTER TABLE {db}.{table.name} UPDATE {', '.join(assignments)} "

@@ -86,27 +86,44 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValueError("invalid cursor") from None
 
 
-# The keys audit_keys (migration 0020) is sorted by, most selective first: a search naming one reads
-# that key's pointers there instead of scanning audit_events for it.
-_KEYS = (("request", "request_id"), ("trace", "trace_id"), ("subject", "subject"), ("actor", "actor"))
+# Keys whose events audit_keys (migration 0020) points at, most selective first: a search naming
+# one reads that key's pointers there instead of scanning audit_events for it.
+_POINTER_KEYS = (("request", "request_id"), ("trace", "trace_id"))
+# Keys that name people, most selective first: a search naming one reads audit_by_person (migration
+# 0038), the events filed under that person, instead of audit_events.
+_PERSON_KEYS = (("subject", "subject"), ("actor", "actor"))
+PSEUDONYM_PREFIX = "erased:"  # ccaudit.rights.keys.PREFIX: the store layer imports nothing above it
+_NOTHING = AuditQuery(limit=0)
+
+
+def _source(query: AuditQuery, database: str) -> tuple[str, str, str, dict[str, Any]]:
+    """Where a search reads: (table, a clause or '', the ORDER BY's dedup or '', parameters).
+
+    audit_events with FINAL, unless the search names a person and no request or trace id: then the
+    events filed under that person, one row per event id (LIMIT 1 BY, before any LIMIT). An erasure's
+    pseudonym is filed under no one (erasure deletes the erased person's rows there), so its search
+    reads audit_events by the skip indexes.
+    """
+    named = [(kind, getattr(query, field)) for kind, field in _PERSON_KEYS if getattr(query, field) is not None]
+    if not named or _keyed(query, database, paged=False) is not None or named[0][1].startswith(PSEUDONYM_PREFIX):
+        return f"{database}.audit_events FINAL", "", "", {}
+    kind, value = named[0]
+    clause = "kind = {person_kind:String} AND key = {person_key:String}"
+    return f"{database}.audit_by_person", clause, " LIMIT 1 BY event_id", {"person_kind": kind, "person_key": value}
 
 
 def _keyed(query: AuditQuery, database: str, paged: bool) -> tuple[str, dict[str, Any]] | None:
-    """The clause that narrows a search naming a key to its events' places in the sorting key.
+    """The clause that narrows a search naming a request or trace id to its events' places in the
+    sorting key.
 
     audit_keys also holds each event's platform, organisation and time, so the principal's bounds,
     those filters and the cursor apply there too; when nothing else filters, the subquery returns
-    just the page's events (newest first, one more than the page), so a key with a million events
-    costs a page, not a million lookups.
+    just the page's events (newest first, one more than the page).
     """
-    keys = [(kind, getattr(query, field)) for kind, field in _KEYS if getattr(query, field) is not None]
+    keys = [(kind, getattr(query, field)) for kind, field in _POINTER_KEYS if getattr(query, field) is not None]
     if not keys:
         return None
     kind, value = keys[0]
-    if value.startswith(PSEUDONYM_PREFIX):
-        # Erasure deletes a person's pointers and pseudonymises their events (ccaudit.rights): an
-        # erasure's pseudonym has no pointers, so its search reads audit_events by the skip indexes.
-        return None
     clauses = ["kind = {key_kind:String}", "key = {key_value:String}"]
     if query.scope_organisations is not None:
         clauses.append("organisation IN {scope_orgs:Array(String)}")
@@ -134,9 +151,17 @@ def _keyed(query: AuditQuery, database: str, paged: bool) -> tuple[str, dict[str
     return clause, {"key_kind": kind, "key_value": value}
 
 
-_FIELD = dict(_KEYS)
-PSEUDONYM_PREFIX = "erased:"  # ccaudit.rights.keys.PREFIX: the store layer imports nothing above it
-_NOTHING = AuditQuery(limit=0)
+_FIELD = dict(_POINTER_KEYS)
+
+
+def _read(query: AuditQuery, database: str, paged: bool = False) -> tuple[str, str, str, dict[str, Any]]:
+    """FROM's table, the WHERE clause (with the rule of restriction), what follows ORDER BY before
+    any LIMIT, and the parameters of a read of ``query``."""
+    table, person, dedup, person_params = _source(query, database)
+    where, params = _where(query, database, paged)
+    if person:
+        where = f"{where} AND {person}" if where else f" WHERE {person}"
+    return table, _unrestricted(where, database), dedup, {**params, **person_params}
 
 
 def _where(query: AuditQuery, database: str, paged: bool = False) -> tuple[str, dict[str, Any]]:
@@ -219,14 +244,13 @@ def _unrestricted(where: str, database: str) -> str:
 def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Events matching ``query``, newest first, and the cursor of the next page (None at the end).
 
-    FINAL makes the read see each event once even before background merges collapse redeliveries.
+    FINAL (or LIMIT 1 BY) makes the read see each event once even before merges collapse redeliveries.
     """
-    where, params = _where(query, database, paged=True)
-    where = _unrestricted(where, database)
+    table, where, dedup, params = _read(query, database, paged=True)
     params["limit"] = query.limit + 1
     sql = (
-        f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
-        "ORDER BY event_time DESC, event_id DESC LIMIT {limit:UInt32}"
+        f"SELECT {', '.join(READ_COLUMNS)} FROM {table}{where} "
+        f"ORDER BY event_time DESC, event_id DESC{dedup} LIMIT {{limit:UInt32}}"
     )
     rows = [dict(zip(READ_COLUMNS, row, strict=True)) for row in query_rows(client, sql, params)]
     next_cursor = None
@@ -239,9 +263,8 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
 
 def audit_event(client: Client, database: str, query: AuditQuery) -> dict[str, Any] | None:
     """The one event ``query`` finds (it names an ``event_id``), every column of it; None if none."""
-    where, params = _where(query, database)
-    where = _unrestricted(where, database)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {database}.audit_events FINAL{where} LIMIT 1"
+    table, where, _, params = _read(query, database)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}{where} LIMIT 1"
     rows = query_rows(client, sql, params)
     return {k: jsonable(v) for k, v in zip(COLUMNS, rows[0], strict=True)} if rows else None
 
@@ -255,12 +278,8 @@ EXPORT_SORT_BYTES = 64 * 1024 * 1024
 def stream_audit(client: Client, database: str, query: AuditQuery) -> Iterator[Iterator[Sequence[Any]]]:
     """Every event matching ``query`` (its limit ignored), newest first, as rows of READ_COLUMNS,
     read block by block: memory stays flat whatever the number of rows."""
-    where, params = _where(query, database)
-    where = _unrestricted(where, database)
-    sql = (
-        f"SELECT {', '.join(READ_COLUMNS)} FROM {database}.audit_events FINAL{where} "
-        "ORDER BY event_time DESC, event_id DESC"
-    )
+    table, where, dedup, params = _read(query, database)
+    sql = f"SELECT {', '.join(READ_COLUMNS)} FROM {table}{where} ORDER BY event_time DESC, event_id DESC{dedup}"
     settings = {"max_bytes_before_external_sort": EXPORT_SORT_BYTES, "max_block_size": 8192}
     with mapped_errors(), client.query_rows_stream(sql, parameters=params, settings=settings) as stream:
         yield iter(stream)

@@ -180,11 +180,25 @@ SUBJECT_RESTRICTIONS = TableInfo(
     time_column="changed_at",
 )
 
+AUDIT_BY_PERSON = TableInfo(
+    name="audit_by_person",
+    stream="audit",
+    # Filled from audit_events by a materialized view (migration 0038): each event again under each
+    # person it names (`key`), for searches by person. `key` is in the sorting key, which cannot be
+    # rewritten: erasure deletes the rows filed under the erased person (ccaudit.rights.erase) and
+    # treats the other rows like audit_events'.
+    subject_columns=("key", "actor_account_id", "actor_profile_id", "subject_id"),
+    purpose=AUDIT_EVENTS.purpose,
+    identifying_columns=AUDIT_EVENTS.identifying_columns,
+    time_column="event_time",
+)
+
 AUDIT_KEYS = TableInfo(
     name="audit_keys",
     stream="audit",
-    # Filled from audit_events by a materialized view (migration 0020): per actor, subject, request
-    # and trace id, where its events lie. `key` holds the id, so erasure must reach it too.
+    # Filled from audit_events by a materialized view (migrations 0020, 0038): per request and trace
+    # id, where its events lie (rows of actor and subject ids from before 0038 are deleted by it).
+    # `key` is in the sorting key: erasure deletes the rows that match.
     subject_columns=("key",),
     purpose="keyed searches of the audit trail (R6); each row points at an audit event and expires with it",
     time_column="event_time",
@@ -209,9 +223,9 @@ ACCOUNT_IDENTITIES = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
-    ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
-    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
+    AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE,
+    LEARNING_WAIVERS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES,
+    ACCOUNT_IDENTITIES, ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -234,9 +248,9 @@ DEAD_LETTERS = TableInfo(
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
-    LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
-    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
+    AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE,
+    LEARNING_WAIVERS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES,
+    ACCOUNT_IDENTITIES, ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -255,5 +269,5 @@ SUPPORT_TABLES = frozenset({
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({
     "event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv",
-    "audit_keys_mv", "account_last_use_audit", "account_closures_audit",
+    "audit_keys_mv", "audit_by_person_mv", "account_last_use_audit", "account_closures_audit",
 })  # fmt: skip
