@@ -79,3 +79,27 @@ def test_dashboards_over_the_api(store: Store) -> None:
         refused = call(app, "GET", "/v1/dashboards/overview", params=params, headers=dpo)
         assert refused.status_code == 400
         assert refused.json()["error"].startswith(f"{name}:")
+
+
+def test_a_modules_statistics_as_a_dashboard_table(store: Store) -> None:
+    from ccaudit.access.principal import account_principal
+    from ccaudit.access.roles import Role
+    from ccaudit.dashboards import SUPPRESSED, Range
+    from ccaudit.dashboards.learning import module_table
+    from ccaudit.learning.catalogue import parse_catalogue
+    from tests.dashboards.world import step
+
+    catalogue = parse_catalogue({"version": 1, "modules": {"m1": {"lessons": []}}})
+    ingestor = Ingestor(Settings(), store)
+    events = [step(days_ago_ms(1) + i, f"a{i}", "org-a", verb="registered") for i in range(6)]
+    events += [step(days_ago_ms(1) + 10 + i, f"a{i}", "org-a", verb="completed") for i in range(5)]
+    events += [step(days_ago_ms(1) + i, f"b{i}", "org-b", verb="registered") for i in range(2)]
+    send(ingestor, events)
+    day = datetime.now(UTC).date()
+    week = Range(day - timedelta(days=6), day)
+    manager = account_principal("lm", Role.LEARNING_MANAGER, frozenset({"org-a", "org-b"}))
+    rows = {r[0]: r[1:5] for r in module_table(store, catalogue, manager, "coop", "m1", week).rows}
+    # org-a: 6 learners, 5 started and completed; org-b: 2 learners, a group too small to show.
+    assert rows == {"org-a": (6, 6, 5, 5), "org-b": (SUPPRESSED,) * 4}
+    own = account_principal("lm", Role.LEARNING_MANAGER, frozenset({"org-b"}))
+    assert [r[0] for r in module_table(store, catalogue, own, "coop", "m1", week).rows] == ["org-b"]
