@@ -5,7 +5,8 @@ principal to its own roles and permission, see ``ccaudit.dashboards.registry``):
 - ``GET /v1/dashboards/{key}``: every panel's table. ``since``, ``until``: ISO days (UTC, inclusive;
   default the last 30 days up to today, at most :data:`MAX_DAYS` apart; a live dashboard reads its
   last minutes and ignores them); ``platform``, ``organisation``: filters (an org-scoped principal
-  stays within its organisations whatever is asked); ``compare=1``: the previous period too.
+  stays within its organisations whatever is asked); ``compare=1``: the previous period too (not for
+  a live dashboard).
   Suppressed figures are the text "<k";
 - ``GET /v1/dashboards/{key}/{panel}.csv``: one panel's table as CSV, same parameters but ``compare``.
 
@@ -100,7 +101,8 @@ def dashboard_routes(settings: Settings, store: Store) -> list[Route]:
                 "platform": span.platform, "organisation": span.organisation, "live_minutes": dashboard.window_minutes,
                 "panels": {key: t.as_json() for key, t in dashboard_tables(store, who, dashboard, span, k=k).items()},
             }  # fmt: skip
-            if compare == "1":
+            # A live dashboard reads its last minutes whatever the range: it has no previous period.
+            if compare == "1" and dashboard.window_minutes is None:
                 previous = span.previous()
                 before = dashboard_tables(store, who, dashboard, previous, k=k)
                 body["previous"] = {
