@@ -6,8 +6,9 @@ deployment is in), prints the size on disk of the tables keyed searches read (au
 audit_keys) against audit_events', then measures p50/p95 of searches by actor, subject, request id,
 organisation + day, CIDR and free text through :func:`ccaudit.search.search` (each one recorded in
 the access stream, as in the service), each beside the same search written so that no index or key
-can help (a full scan) and a `SELECT 1` (the floor of any query here), and the resident memory an export of ``--export-rows`` rows adds above the idle process
-(the engine runs in this process, as in the service). The last line:
+can help (a full scan) and a `SELECT 1` (the floor of any query here), and the resident memory an
+export of ``--export-rows`` rows adds above the idle process (the engine runs in this process, as in
+the service). The last line:
 
     search keyed_p95_ms=<x> export_peak_mb=<y>
 
