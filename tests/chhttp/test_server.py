@@ -103,7 +103,7 @@ def test_connects_and_reads_native_with_server_facts(clickhouse_server: ClickHou
     assert result.column_names == ("n", "s", "lc", "t", "id", "m", "maybe", "arr")
     first = result.result_rows[0]
     assert first[:3] == (0, "0", "lc")
-    assert first[3] == datetime(2025, 11, 29, 9, 53, 21, 123000, tzinfo=first[3].tzinfo)  # fixed date: the same value read back
+    assert first[3] == datetime(2025, 11, 29, 9, 53, 21, 123000, tzinfo=first[3].tzinfo)  # fixed date: the same value read back  # fmt: skip
     assert first[4] == UUID("6f1c2f5e-8d1b-4c0e-9a59-0d2b0c8a7e11")
     assert first[5:] == ({"k": "0"}, 0, [0, 1])
     assert result.result_rows[1][6] is None
@@ -125,7 +125,7 @@ def test_command_reports_results_and_summaries(clickhouse_server: ClickHouseServ
 )
 def test_bound_parameters_are_bound_by_the_server(clickhouse_server: ClickHouseServer, value: str) -> None:
     client = clickhouse_server.client()
-    when = datetime(2025, 11, 29, 9, 53, 21, 123000, tzinfo=UTC)  # fixed date: a bound parameter echoed, no clock or TTL
+    when = datetime(2025, 11, 29, 9, 53, 21, 123000, tzinfo=UTC)  # fixed date: a bound parameter echoed, no clock or TTL  # fmt: skip
     ident = uuid.uuid4()
     row = client.query(
         "SELECT {v:String} AS v, {t:DateTime64(3, 'UTC')} AS t, {id:UUID} AS id, {xs:Array(String)} AS xs, "

@@ -13,7 +13,9 @@ from ccaudit.search.box import ALIASES
 
 pieces = st.one_of(
     st.text(max_size=30),
-    st.builds(lambda n, v: f"{n}:{v}", st.sampled_from([*sorted(ALIASES), "colour", "IP", "x_y"]), st.text(max_size=30)),
+    st.builds(
+        lambda n, v: f"{n}:{v}", st.sampled_from([*sorted(ALIASES), "colour", "IP", "x_y"]), st.text(max_size=30)
+    ),
     st.sampled_from(['"', "created:>=", "created:..", "ip:10.0.0.0/8", "action:*", "status:200", ":", " ", "\x00"]),
 )
 

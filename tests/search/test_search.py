@@ -143,9 +143,7 @@ def test_the_detail_has_every_field_and_links_that_find_the_related_events(world
 
     assert set(body["event"]) == set(COLUMNS)
     assert set(body["links"]) == {"same_request", "same_trace", "actor_that_day", "this_subject"}
-    related = {
-        name: found(world, **dict(httpx.QueryParams(query))) for name, query in body["links"].items()
-    }
+    related = {name: found(world, **dict(httpx.QueryParams(query))) for name, query in body["links"].items()}
     assert related["same_request"] == related["same_trace"] == ["req-1", "req-1"]
     assert related["this_subject"] == ["req-1", "req-6"]
     # anna's events that day: both of req-1, and req-5 unless midnight fell between them.
@@ -278,4 +276,6 @@ def test_an_export_streams_every_row_in_many_chunks(chdb_client: Any) -> None:
                     headers=world.auditor)  # fmt: skip
     assert response.status_code == 200
     assert bodies >= count // CHUNK_ROWS
-    assert [json.loads(line)["request_id"] for line in response.text.splitlines()] == [f"bulk-{n}" for n in range(count)]
+    assert [json.loads(line)["request_id"] for line in response.text.splitlines()] == [
+        f"bulk-{n}" for n in range(count)
+    ]
