@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ ADMIN = secrets.token_urlsafe(24)
 
 
 class World:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, folder: Path, **overrides: Any) -> None:
         self.store = store
-        self.app = create_app(Settings(admin_token=ADMIN, learning_catalogue_file=CATALOGUE), store)
+        # The service's own audit events are kept in a spool under its data folder first.
+        settings = Settings(admin_token=ADMIN, learning_catalogue_file=CATALOGUE, data_dir=folder, **overrides)
+        self.app = create_app(settings, store)
         self.ingestor = Ingestor(Settings(), store)
         accounts, tokens = AccountStore(store.client, store.database), ApiTokenStore(store.client, store.database)
         self.tokens: dict[str, str] = {}
@@ -49,6 +52,8 @@ class World:
         return call(self.app, method, path, json=body, headers={"Authorization": f"Bearer {self.tokens[who]}"})
 
     def audit(self, action: str) -> list[dict[str, Any]]:
+        """The stored audit events of ``action``, once the service has stored what it kept."""
+        assert self.app.state.own_trail.force_flush(60)
         result = self.store.client.query(
             f"SELECT * FROM {self.store.database}.audit_events WHERE action = {{a:String}}", parameters={"a": action}
         )
@@ -56,8 +61,10 @@ class World:
 
 
 @pytest.fixture
-def world(store: Store) -> World:
-    return World(store)
+def world(store: Store, tmp_path: Path) -> Iterator[World]:
+    world = World(store, tmp_path)
+    yield world
+    world.app.state.own_trail.shutdown(10)
 
 
 def learner_id() -> str:
