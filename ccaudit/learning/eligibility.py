@@ -131,6 +131,25 @@ class Eligibility:
                                            {"reason": reason[:2048], "waiver_id": waiver.waiver_id})])  # fmt: skip
         return waiver
 
+    def revoke(
+        self, principal: Principal, platform: str, learner: str, module: str, reason: str
+    ) -> tuple[list[Waiver], datetime]:
+        """Take back the learner's waivers of ``module`` in force (a learning_manager, for a learner of
+        their organisations) and audit it; the waivers and the moment. Raises NotFound when none is in force."""
+        in_force = self.waivers.in_force(platform, learner, module)
+        # Each waiver names the organisation it was granted in: the principal must hold all of them.
+        for _, organisation in in_force:
+            self._check_scope(principal, organisation, learner)
+        if not in_force:
+            raise NotFound(f"no waiver of {module!r} in force for {learner!r}")
+        ids = [waiver.waiver_id for waiver, _ in in_force]
+        organisation = in_force[-1][1]
+        at = self.waivers.revoke(platform, learner, module, ids, organisation, reason, principal.subject,
+                                 self.settings.retention_for(platform, "learning"))  # fmt: skip
+        self._audit(platform, [self._event(principal, "learning.waiver.revoked", organisation, learner, module,
+                                           {"reason": reason[:2048], "waiver_ids": ",".join(ids)[:2048]})])  # fmt: skip
+        return [waiver for waiver, _ in in_force], at
+
     @staticmethod
     def _check_scope(principal: Principal, organisation: str, learner: str) -> None:
         if principal.organisations is not None and organisation not in principal.organisations:

@@ -89,6 +89,14 @@ LEARNING_WAIVERS = TableInfo(
     purpose="waivers of a follow-up module's rule, with their reason (privacy statement §4.5)",
 )
 
+LEARNING_WAIVER_REVOCATIONS = TableInfo(
+    name="learning_waiver_revocations",
+    stream="learning",
+    # The learner whose waiver was taken back, and the learning_manager who took it back.
+    subject_columns=("learner", "revoked_by"),
+    purpose="waivers taken back, with their reason (privacy statement §4.5)",
+)
+
 LEARNING_CATALOGUES = TableInfo(
     name="learning_catalogues",
     stream="learning",
@@ -209,8 +217,9 @@ ACCOUNT_IDENTITIES = TableInfo(
 )
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
-    ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
+    LEARNING_WAIVER_REVOCATIONS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
     ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 
@@ -235,7 +244,8 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
 ALL_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
-    LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    LEARNING_WAIVER_REVOCATIONS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS,
+    SAVED_SEARCHES, ACCOUNT_IDENTITIES,
     ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor

@@ -157,6 +157,34 @@ def test_a_waiver_opens_the_module_and_is_audited(world: World) -> None:
         learner, "org-a", "equivalent training")  # fmt: skip
 
 
+def test_a_revoked_waiver_no_longer_opens_the_module_in_answers_and_in_bulk(world: World) -> None:
+    learner = learner_id()
+    finish_basics(world, learner, profession="student")
+    waiver = {"platform": "coop", "learner": learner, "module": "advanced", "reason": "equivalent training"}
+    made = world.send("manager-a", "POST", "/v1/eligibility/waivers", waiver)
+    assert made.status_code == 201, made.text
+    bulk = "/v1/learning/eligible/advanced"
+    assert learner in world.get("manager-a", bulk, platform="coop", organisation="org-a").json()["learners"]
+    taken_back = {**waiver, "reason": "the training was not equivalent after all"}
+    assert world.send("manager-b", "POST", "/v1/eligibility/waivers/revocations", taken_back).status_code == 404
+    revoked = world.send("manager-a", "POST", "/v1/eligibility/waivers/revocations", taken_back)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["revoked"] == [made.json()["waiver_id"]]
+    body = world.get("manager-a", f"/v1/eligibility/{learner}/advanced", platform="coop").json()
+    assert body["eligible"] is False
+    assert body["tree"]["of"][1]["of"][1]["reason"]["en"] == "no waiver"
+    assert learner not in world.get("manager-a", bulk, platform="coop", organisation="org-a").json()["learners"]
+    again = world.send("manager-a", "POST", "/v1/eligibility/waivers/revocations", taken_back)
+    assert again.status_code == 404  # nothing left in force
+    [audited] = world.audit("learning.waiver.revoked")
+    assert (audited["subject_id"], audited["organisation"], audited["details"]["waiver_ids"]) == (
+        learner, "org-a", made.json()["waiver_id"])  # fmt: skip
+    assert audited["details"]["reason"] == "the training was not equivalent after all"
+    # A new waiver after the revocation counts again.
+    assert world.send("manager-a", "POST", "/v1/eligibility/waivers", waiver).status_code == 201
+    assert world.get("manager-a", f"/v1/eligibility/{learner}/advanced", platform="coop").json()["eligible"] is True
+
+
 def test_bad_requests_name_what_is_wrong(world: World) -> None:
     assert world.get("platform", "/v1/eligibility/x/nope").status_code == 404
     assert world.get("platform", "/v1/eligibility/x/advanced", view="everything").json()["error"].startswith("view:")
