@@ -115,6 +115,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r", "organisation": "org-a"},
         "ok": {404},
     },
+    ("POST", "/v1/eligibility/waivers/revocations"): {
+        "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r"},
+        "ok": {404},
+    },
     ("GET", "/v1/learning/eligible/{module}"): {
         "path": "/v1/learning/eligible/m1?platform=coop&organisation=org-a",
         "ok": {404},
