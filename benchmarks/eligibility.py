@@ -11,6 +11,8 @@ engine allows one process per folder) under uvicorn on a local port:
   ``POST /v1/events`` at ``--ingest-rate`` events per second;
 - bulk eligibility for the module over the largest organisation (``ccaudit.learning.bulk``);
 - module statistics by organisation over the whole set (``ccaudit.learning.stats``);
+- a granted answer's audit event kept in the service's spool (``ccaudit.service.own_trail``), what the
+  answer waits for, against the same event inserted through the ingest pipeline, alternating;
 - the ratio of one learner's state read from ``learning_state`` to the same answer computed from
   the raw ``learning_events``.
 
@@ -41,6 +43,7 @@ import httpx
 import uvicorn
 
 from ccaudit.access import ApiTokenStore
+from ccaudit.events import AuditEvent
 from ccaudit.ids import new_id
 from ccaudit.learning.bulk import eligible_learners
 from ccaudit.learning.records import Catalogues
@@ -93,6 +96,14 @@ FROM numbers({offset}, {n})
 """
 
 
+def grant_event() -> AuditEvent:
+    """An audit event as the service writes one for an answer that grants access."""
+    now_ms = int(time.time() * 1000)
+    return AuditEvent(new_id(now_ms), now_ms, "org-0", "", "", "platform_read", False, "learner-1",
+                      "learning.eligibility.granted", "", "module", "advanced", "", 0, "success", 0.0, "", "", "",
+                      "", "", "", {"rule_version": "1", "principal": "platform_read:school"})  # fmt: skip
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -132,12 +143,14 @@ def main() -> None:
         )
         print(f"learning_state: {parts} active parts (the engine merges by itself; none forced)")
 
-        settings = Settings(database="bench")
+        # The data folder is the temporary one: the service keeps its own audit events in a spool there.
+        settings = Settings(database="bench", data_dir=folder)
         Catalogues(store).publish(CATALOGUE, "benchmark")
         app = create_app(settings, store)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
+        serving = threading.Thread(target=server.run, daemon=True)
+        serving.start()
         url = f"http://127.0.0.1:{port}"
         while not server.started:
             time.sleep(0.05)
@@ -181,6 +194,21 @@ def main() -> None:
         print(f"eligibility over HTTP: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({args.answers} answers, "
               f"ingesting {rate:.0f} learning events/s meanwhile)")  # fmt: skip
 
+        # A granted answer's audit event, side by side: kept in the service's spool (what an answer
+        # waits for) and inserted through the ingest pipeline (what it waited for before), alternating.
+        trail = app.state.own_trail
+        kept: list[float] = []
+        inserted: list[float] = []
+        for _ in range(max(10, args.answers // 3)):
+            kept += timed(lambda: trail.record("school", [grant_event()]), 1)
+            inserted += timed(lambda: trail.ingestor.ingest({"schema_version": 1, "batch_id": new_id(),
+                "platform": "school", "events": [grant_event().to_wire()]}), 1)  # fmt: skip
+        trail.force_flush(30)
+        k50, k99, i50, i99 = statistics.median(kept), percentile(kept, 0.99), statistics.median(inserted), percentile(
+            inserted, 0.99)  # fmt: skip
+        print(f"a grant's audit event: kept in the spool p50 {k50:.2f} ms, p99 {k99:.2f} ms; inserted through the "
+              f"pipeline p50 {i50:.1f} ms, p99 {i99:.1f} ms (inserted / kept = {i50 / k50:.0f}x at p50)")  # fmt: skip
+
         catalogue = Catalogues(store).current()
         now = datetime.now(UTC)
         start = time.perf_counter()
@@ -213,6 +241,7 @@ def main() -> None:
         print(f"one learner's state: {state_ms:.1f} ms from learning_state, {raw_ms:.1f} ms from raw events "
               f"(raw / state = {raw_ms / state_ms:.1f}x)")  # fmt: skip
         server.should_exit = True
+        serving.join(30)  # the service's lifespan ends (its sealer and trail stop) before the folder goes
         print(f"eligibility p99_ms={p99:.1f} bulk_s={bulk_s:.2f} stats_s={stats_s:.2f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -68,6 +68,19 @@ def _stop(proc: subprocess.Popen[bytes], name: str) -> int:
     return proc.returncode
 
 
+def _read_token(service_url: str, admin_token: str, platform: str, scopes: list[str]) -> str:
+    """A platform read token made through the service's admin API."""
+    request = urllib.request.Request(
+        service_url + "/v1/admin/read-tokens",
+        data=json.dumps({"platform": platform, "scopes": scopes}).encode(),
+        headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as response:
+        made: dict[str, str] = json.loads(response.read())
+    return made["token"]
+
+
 class Script(NamedTuple):
     """A kit's paths, so one generator plays the same story on every platform."""
 
@@ -250,15 +263,28 @@ def run_demo(
         return logged_in.returncode
     reader = logged_in.stdout.strip()
 
-    def env_for(kit_name: str) -> dict[str, str]:
-        return {**env, "CCAUDIT_INGEST_TOKEN": ingest_tokens[_PLATFORMS[kit_name]]}
+    eligibility_token = ""
 
-    service = subprocess.Popen([python, "-m", "ccaudit", "serve", "--no-migrate"], env=env)
+    def env_for(kit_name: str) -> dict[str, str]:
+        kit_env = {**env, "CCAUDIT_INGEST_TOKEN": ingest_tokens[_PLATFORMS[kit_name]]}
+        if kit_name == "flask" and eligibility_token:
+            kit_env["FLASK_KIT_ELIGIBILITY_TOKEN"] = eligibility_token
+        return kit_env
+
+    # The Flask kit's course: the service's catalogue is made from the same file the kit reads.
+    catalogue = Path(app_dir).resolve() / "middleware" / "flask_kit" / "catalogue.json"
+    service_env = dict(env)
+    if catalogue.is_file():
+        service_env.setdefault("CCAUDIT_LEARNING_CATALOGUE_FILE", str(catalogue))
+    service = subprocess.Popen([python, "-m", "ccaudit", "serve", "--no-migrate"], env=service_env)
     service_url = f"http://127.0.0.1:{service_port}"
     if not _wait_http(service_url + "/health", time.monotonic() + 60, service):
         print("the service did not start; see its messages above", file=sys.stderr, flush=True)
         _stop(service, "service")
         return 1
+    if flask_port is not None:
+        # The learning platform asks the service whether a learner may open its follow-up module.
+        eligibility_token = _read_token(service_url, token, _PLATFORMS["flask"], ["eligibility:read"])
     # uvicorn logs only critical messages: the erroring route's tracebacks would drown the output.
     platform_log_level = "critical" if traffic else "warning"
     platforms: list[Platform] = []
@@ -299,6 +325,12 @@ def run_demo(
     print(f'try:  curl -H "Authorization: Bearer {reader}" "{service_url}/v1/audit/events?limit=5"', flush=True)
     print(f'      curl -H "Authorization: Bearer {reader}" "{service_url}/v1/usage/summary?platform=coop"', flush=True)
     print("      CCAUDIT_API_TOKEN=$(ccaudit login dpo) ccaudit consent show <consent id>", flush=True)
+    if flask_port is not None:
+        learn = f"http://127.0.0.1:{flask_port}"
+        print(f"learning          {learn}/learn/privacy-201   (log in as bob/demo: the follow-up module says what "
+              f"is missing; finish the lessons at {learn}/learn/privacy-101, and it opens)", flush=True)  # fmt: skip
+        print(f'      curl -H "Authorization: Bearer {eligibility_token}" '
+              f'"{service_url}/v1/eligibility/bob/privacy-201"   (the platform\'s read token)', flush=True)  # fmt: skip
     logs = [str(p.log) for p in platforms if p.log is not None]
     if logs:
         print(f"WSGI kits' logs:  {'  '.join(logs)}", flush=True)

@@ -112,6 +112,7 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/v1/consent/{consent_id}", P.CONSENT_READ, "a consent's receipts"),
     Rule("GET", "/v1/eligibility/{learner}/{module}", P.ELIGIBILITY_READ, "whether a learner may start a module, why"),
     Rule("POST", "/v1/eligibility/waivers", P.LEARNING_WAIVE, "waive a module's rule for a learner, with a reason"),
+    Rule("POST", "/v1/eligibility/waivers/revocations", P.LEARNING_WAIVE, "take back a learner's waivers of a module"),
     Rule(
         "GET", "/v1/learning/eligible/{module}", P.ELIGIBILITY_READ, "an organisation's learners who may start a module"
     ),

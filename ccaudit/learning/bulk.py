@@ -10,7 +10,7 @@ condition (a property test holds the two together):
 - ``module`` (moveOn): per required lesson, a row meeting it (a waived lesson meets any);
 - ``score``: a row whose best score is in the range; ``date``: the moment against the bounds;
 - ``profession``: the latest profession over the learner's rows (by last seen, then module, lesson);
-- ``waiver``: a waiver of the module for the learner in ``learning_waivers``.
+- ``waiver``: a waiver of the module for the learner in ``learning_waivers``, not revoked.
 
 The organisation is the learner's latest too, as the single answer reads it.
 """
@@ -133,7 +133,9 @@ def eligible_learners(
     db = store.database
     sql = (
         f"WITH waived AS (SELECT learner FROM {db}.learning_waivers "
-        "WHERE platform = {platform:String} AND module = {target:String}) "
+        "WHERE platform = {platform:String} AND module = {target:String} "
+        f"AND waiver_id NOT IN (SELECT waiver_id FROM {db}.learning_waiver_revocations "
+        "WHERE platform = {platform:String} AND module = {target:String})) "
         "SELECT learner FROM ("
         "SELECT learner, module, lesson, min(first_completed) AS c, min(first_passed) AS p, "
         "min(first_waived) AS w, max(best_score) AS sc, max(last_seen) AS ls, "

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ccaudit.access import Principal
+from ccaudit.events import AuditEvent
 from ccaudit.ids import new_id
 from ccaudit.learning.catalogue import Catalogue
 from ccaudit.learning.evaluate import Facts, Outcome, Waiver, evaluate
@@ -26,8 +27,9 @@ from ccaudit.store import Store
 from ccaudit.store.learning import LessonState, learner_state
 
 View = Literal["learner", "full"]
-# Writes audit events (wire dicts) for a platform: the service's ingest pipeline.
-AuditWriter = Callable[[str, Sequence[dict[str, Any]]], None]
+# Writes audit events of a platform durably before it returns (ccaudit.service.own_trail), raising
+# StoreError when it cannot: an answer that grants access is not given unrecorded.
+AuditWriter = Callable[[str, Sequence[AuditEvent]], None]
 
 
 class NotFound(LookupError):
@@ -129,6 +131,25 @@ class Eligibility:
                                            {"reason": reason[:2048], "waiver_id": waiver.waiver_id})])  # fmt: skip
         return waiver
 
+    def revoke(
+        self, principal: Principal, platform: str, learner: str, module: str, reason: str
+    ) -> tuple[list[Waiver], datetime]:
+        """Take back the learner's waivers of ``module`` in force (a learning_manager, for a learner of
+        their organisations) and audit it; the waivers and the moment. Raises NotFound when none is in force."""
+        in_force = self.waivers.in_force(platform, learner, module)
+        # Each waiver names the organisation it was granted in: the principal must hold all of them.
+        for _, organisation in in_force:
+            self._check_scope(principal, organisation, learner)
+        if not in_force:
+            raise NotFound(f"no waiver of {module!r} in force for {learner!r}")
+        ids = [waiver.waiver_id for waiver, _ in in_force]
+        organisation = in_force[-1][1]
+        at = self.waivers.revoke(platform, learner, module, ids, organisation, reason, principal.subject,
+                                 self.settings.retention_for(platform, "learning"))  # fmt: skip
+        self._audit(platform, [self._event(principal, "learning.waiver.revoked", organisation, learner, module,
+                                           {"reason": reason[:2048], "waiver_ids": ",".join(ids)[:2048]})])  # fmt: skip
+        return [waiver for waiver, _ in in_force], at
+
     @staticmethod
     def _check_scope(principal: Principal, organisation: str, learner: str) -> None:
         if principal.organisations is not None and organisation not in principal.organisations:
@@ -138,13 +159,14 @@ class Eligibility:
     @staticmethod
     def _event(
         principal: Principal, action: str, organisation: str, learner: str, module: str, details: dict[str, str]
-    ) -> dict[str, Any]:
+    ) -> AuditEvent:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
         account = principal.subject if principal.kind in ("account", "personal_token") else ""
         role = principal.role.value if principal.role is not None else principal.kind
-        return {
-            "stream": "audit", "event_id": new_id(now_ms), "event_time": now_ms, "organisation": organisation,
-            "actor_account_id": account, "actor_role": role, "subject_id": learner, "action": action,
-            "resource_type": "module", "resource_id": module, "outcome": "success",
-            "details": {**details, "principal": principal.label[:2048]},
-        }  # fmt: skip
+        return AuditEvent(
+            event_id=new_id(now_ms), event_time_ms=now_ms, organisation=organisation, actor_account_id=account,
+            actor_profile_id="", actor_role=role, admin_operation=False, subject_id=learner, action=action,
+            route="", resource_type="module", resource_id=module, method="", status=0, outcome="success",
+            duration_ms=0.0, client_ip="", peer_ip="", user_agent="", request_id="", trace_id="", span_id="",
+            details={**details, "principal": principal.label[:2048]},
+        )  # fmt: skip

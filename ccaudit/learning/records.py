@@ -1,4 +1,5 @@
-"""Where the catalogue's versions and the waivers are kept (migrations 0013 and 0014). Bound parameters only."""
+"""Where the catalogue's versions, the waivers and their revocations are kept (migrations 0013, 0014 and
+0016). Bound parameters only."""
 
 from __future__ import annotations
 
@@ -83,15 +84,41 @@ class Waivers:
         return waiver
 
     def waiver_for(self, platform: str, learner: str, module: str) -> Waiver | None:
-        """The first waiver of ``module`` for the learner, if any."""
+        """The first waiver of ``module`` for the learner that is not revoked, if any."""
+        found = self.in_force(platform, learner, module)
+        return found[0][0] if found else None
+
+    def in_force(self, platform: str, learner: str, module: str) -> list[tuple[Waiver, str]]:
+        """The learner's waivers of ``module`` not revoked, oldest first, each with its organisation."""
+        db = self._store.database
         rows = query_rows(
             self._store.client,
-            f"SELECT toString(waiver_id), granted_by, reason, granted_at FROM {self._store.database}.learning_waivers "
+            f"SELECT toString(waiver_id), granted_by, reason, granted_at, organisation FROM {db}.learning_waivers "
             "WHERE platform = {platform:String} AND learner = {learner:String} AND module = {module:String} "
-            "ORDER BY granted_at, waiver_id LIMIT 1",
+            f"AND waiver_id NOT IN (SELECT waiver_id FROM {db}.learning_waiver_revocations "
+            "WHERE platform = {platform:String} AND learner = {learner:String} AND module = {module:String}) "
+            "ORDER BY granted_at, waiver_id",
             {"platform": platform, "learner": learner, "module": module},
         )
-        if not rows:
-            return None
-        waiver_id, by, reason, at = rows[0]
-        return Waiver(str(waiver_id), str(by), str(reason), at.replace(tzinfo=UTC))
+        return [(Waiver(str(i), str(by), str(why), at.replace(tzinfo=UTC)), str(org)) for i, by, why, at, org in rows]
+
+    def revoke(
+        self,
+        platform: str,
+        learner: str,
+        module: str,
+        waivers: list[str],
+        organisation: str,
+        reason: str,
+        by: str,
+        retention_days: int,
+    ) -> datetime:
+        """Record the revocation of ``waivers`` (their ids); the moment it took effect."""
+        now = datetime.now(UTC)
+        rows = [[uuid.UUID(w), platform, learner, module, organisation, reason, by, now, retention_days]
+                for w in waivers]  # fmt: skip
+        insert_rows(self._store.client, self._store.database, "learning_waiver_revocations", rows, (
+            "waiver_id", "platform", "learner", "module", "organisation", "reason", "revoked_by", "revoked_at",
+            "retention_days",
+        ))  # fmt: skip
+        return now

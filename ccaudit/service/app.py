@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,7 +19,6 @@ from ccaudit import __version__
 from ccaudit.access import AccountStore, ApiTokenStore, Authenticator
 from ccaudit.console import console_routes
 from ccaudit.console.mount import ConsoleDispatch
-from ccaudit.ids import new_id
 from ccaudit.ingest import Ingestor
 from ccaudit.learning.eligibility import Eligibility
 from ccaudit.learning.records import Catalogues, Waivers
@@ -35,6 +33,7 @@ from ccaudit.service.dashboard_routes import dashboard_routes
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.learning_routes import learning_routes
 from ccaudit.service.openapi import openapi
+from ccaudit.service.own_trail import OwnTrail
 from ccaudit.service.ratelimit import RateLimiter
 from ccaudit.service.rights_routes import rights_routes
 from ccaudit.service.token_routes import token_routes
@@ -103,12 +102,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     rights = Rights(store, settings, ingestor.late)
     reads = audit_endpoints(settings, store)
 
-    def audit(platform: str, events: Sequence[dict[str, Any]]) -> None:
-        # The service's own decisions (eligibility granted, waivers) enter the trail as any event does.
-        ingestor.ingest({"schema_version": 1, "batch_id": new_id(), "platform": platform, "events": list(events)})
-
+    # The service's own decisions (eligibility granted, waivers) enter the trail as a platform's events
+    # do: kept in a spool before the answer, stored in batches through the ingest pipeline.
+    own_trail = OwnTrail(settings, ingestor)
     catalogues = Catalogues(store, settings.learning_catalogue_file)
-    eligibility = Eligibility(settings, store, catalogues, Waivers(store), audit)
+    eligibility = Eligibility(settings, store, catalogues, Waivers(store), own_trail.record)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters, sealing.heads), methods=["POST"]),
@@ -133,6 +131,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The sealer runs while the service serves, and seals what it received when it stops.
         sealing.start()
+        own_trail.start()
         task = None
         if settings.retention_interval_minutes > 0:
             task = asyncio.create_task(_retention_schedule(rights, settings.retention_interval_minutes))
@@ -143,6 +142,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            # Before the sealer's last seal, so that what the trail still held is in it.
+            own_trail.shutdown(settings.shutdown_timeout)
             sealing.stop(settings.shutdown_timeout)
 
     app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
@@ -159,4 +160,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.accounts = accounts
     app.state.api_tokens = api_tokens
     app.state.sealing = sealing
+    app.state.own_trail = own_trail
     return app

@@ -41,6 +41,12 @@ def learning_paths() -> dict[str, Any]:
             "responses": {"201": {"description": "the waiver"}, "400": _error("a field is wrong"),
                           "404": _error("no such module, or no learner of your organisations")},
         }},
+        "/v1/eligibility/waivers/revocations": {"post": {
+            "summary": "Take back a learner's waivers of a module in force: {platform, learner, module, reason}",
+            "security": _READ,
+            "responses": {"200": {"description": "the waivers taken back"}, "400": _error("a field is wrong"),
+                          "404": _error("no waiver in force, or no learner of your organisations")},
+        }},
         "/v1/learning/eligible/{module}": {"get": {
             "summary": "An organisation's learners who may start a module, evaluated in the engine",
             "security": _READ,

@@ -8,6 +8,8 @@
   access is an audit event. 404 for an unknown module or a learner outside the reader's organisations.
 - ``POST /v1/eligibility/waivers`` (``learning:waive``): ``{"platform", "learner", "module", "reason",
   "organisation"}``; 201 with the waiver, which is an audit event too.
+- ``POST /v1/eligibility/waivers/revocations`` (``learning:waive``): ``{"platform", "learner", "module",
+  "reason"}``: takes back the learner's waivers of the module in force (404 when none is), audited.
 - ``GET /v1/learning/eligible/{module}?organisation=`` (``eligibility:read``): the organisation's
   learners who may start the module, evaluated in the engine (``ccaudit.learning.bulk``). A list,
   not a grant: the audit trail records grants when the platform asks for one learner.
@@ -114,6 +116,24 @@ def learning_routes(eligibility: Eligibility) -> list[Route]:
         )  # fmt: skip
 
     @guarded
+    async def revoke(request: Request) -> Response:
+        who = principal(request)
+        body = await json_object(request)
+        refuse_unknown(cast(Any, body), ("platform", "learner", "module", "reason"))
+        platform = _platform(who, _string(body, "platform", 63))
+        learner, module = _string(body, "learner", 256), _string(body, "module", 256)
+        reason = _string(body, "reason", 1024)
+        try:
+            waivers, at = await run_in_threadpool(eligibility.revoke, who, platform, learner, module, reason)
+        except NotFound as exc:
+            return error(404, str(exc))
+        return JSONResponse(
+            {"platform": platform, "learner": learner, "module": module, "reason": reason,
+             "revoked": [w.waiver_id for w in waivers], "revoked_by": who.subject,
+             "revoked_at": at.isoformat().replace("+00:00", "Z")},
+        )  # fmt: skip
+
+    @guarded
     async def eligible(request: Request) -> Response:
         who = principal(request)
         refuse_unknown(request.query_params, ("platform", "organisation"))
@@ -173,6 +193,7 @@ def learning_routes(eligibility: Eligibility) -> list[Route]:
     return [
         Route("/v1/eligibility/{learner}/{module}", answer, methods=["GET"]),
         Route("/v1/eligibility/waivers", waive, methods=["POST"]),
+        Route("/v1/eligibility/waivers/revocations", revoke, methods=["POST"]),
         Route("/v1/learning/eligible/{module}", eligible, methods=["GET"]),
         Route("/v1/learning/stats/{module}", statistics, methods=["GET"]),
         Route("/v1/learning/catalogue", catalogue, methods=["GET"]),

@@ -89,6 +89,14 @@ LEARNING_WAIVERS = TableInfo(
     purpose="waivers of a follow-up module's rule, with their reason (privacy statement §4.5)",
 )
 
+LEARNING_WAIVER_REVOCATIONS = TableInfo(
+    name="learning_waiver_revocations",
+    stream="learning",
+    # The learner whose waiver was taken back, and the learning_manager who took it back.
+    subject_columns=("learner", "revoked_by"),
+    purpose="waivers taken back, with their reason (privacy statement §4.5)",
+)
+
 LEARNING_CATALOGUES = TableInfo(
     name="learning_catalogues",
     stream="learning",
@@ -239,9 +247,10 @@ CONSENT_DAILY = TableInfo(name="consent_daily", stream="consent", subject_column
 ROLLUP_TABLES: tuple[TableInfo, ...] = (*USAGE_ROLLUPS, AUDIT_DAILY, CONSENT_DAILY)
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE,
-    LEARNING_WAIVERS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES,
-    ACCOUNT_IDENTITIES, ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
+    AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, CONSENT_RECEIPTS,
+    LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_WAIVER_REVOCATIONS, LEARNING_CATALOGUES,
+    ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
+    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
 
 # Personal data outside ClickHouse: audit events and consent receipts waiting in a platform host's
@@ -263,12 +272,8 @@ DEAD_LETTERS = TableInfo(
 )
 LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 
-ALL_TABLES: tuple[TableInfo, ...] = (
-    AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE,
-    LEARNING_WAIVERS, LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES,
-    ACCOUNT_IDENTITIES, ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
-    *ROLLUP_TABLES,
-)  # fmt: skip
+# Every table: the personal ones, the anonymous page views and the rollups (no personal data).
+ALL_TABLES: tuple[TableInfo, ...] = (USAGE_EVENTS, *PERSONAL_DATA_TABLES, *ROLLUP_TABLES)
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
 # one; erasure marks an erased event's digest 'erased', see ccaudit.ingest.ledger) and the refused

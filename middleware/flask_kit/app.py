@@ -1,10 +1,12 @@
 """A small learning platform on Flask, with ccaudit installed exactly as the README says.
 
 Public pages (the module catalogue), a login through Flask-Login, learners enrolling in modules and
-editing their profile, an admin area that reads and edits learners' records and modules, and a
-route that raises. Accounts live in memory; every password is "demo".
+editing their profile, lessons and a follow-up module gated by ccaudit's eligibility answer
+(``learning.py``), an admin area that reads and edits learners' records and modules, and a route
+that raises. Accounts live in memory; every password is "demo".
 
-Run it:  CCAUDIT_SERVICE_URL=http://127.0.0.1:8787 gunicorn --preload -w 2 middleware.flask_kit.app:app
+Run it:  CCAUDIT_SERVICE_URL=http://127.0.0.1:8787 FLASK_KIT_ELIGIBILITY_TOKEN=<platform read token> \
+         gunicorn --preload -w 2 middleware.flask_kit.app:app
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 
 from ccaudit import load_settings, record_audit, set_subject
 from ccaudit.integrations.flask import CCAudit
+from middleware.flask_kit import learning
 
 
 @dataclass
@@ -28,12 +31,13 @@ class Account(UserMixin):  # type: ignore[misc]
     organisation: str
     role: str
     name: str
+    profession: str  # what the platform knows of its learners (employee, student, teacher)
 
 
 ACCOUNTS = {
-    "alice": Account("alice", "p-1001", "opleidingen-a", "admin", "Alice Admin"),
-    "bob": Account("bob", "p-2002", "opleidingen-a", "user", "Bob Learner"),
-    "carol": Account("carol", "p-3003", "opleidingen-b", "user", "Carol Learner"),
+    "alice": Account("alice", "p-1001", "opleidingen-a", "admin", "Alice Admin", "employee"),
+    "bob": Account("bob", "p-2002", "opleidingen-a", "user", "Bob Learner", "employee"),
+    "carol": Account("carol", "p-3003", "opleidingen-b", "user", "Carol Learner", "student"),
 }
 MODULES: dict[str, dict[str, str]] = {
     "privacy-101": {"title": "Privacy basics"},
@@ -82,9 +86,12 @@ def create_app() -> Flask:
         ),
     )
 
+    learning.install(app)
+
     @app.get("/")
     def home() -> Response:
-        return page("Learning platform", "<p><a href='/modules'>Modules</a> · <a href='/login'>Log in</a></p>")
+        links = "<a href='/modules'>Modules</a> · <a href='/learn/privacy-101'>Learn</a> · <a href='/login'>Log in</a>"
+        return page("Learning platform", f"<p>{links}</p>")
 
     @app.get("/about")
     def about() -> Response:

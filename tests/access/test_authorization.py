@@ -14,6 +14,7 @@ import itertools
 import re
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,9 +43,10 @@ class World:
     """A service in-process on the real engine, with one principal of each kind and rows of two
     organisations on two platforms; console sessions of each role are made on first use."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, folder: Path) -> None:
         self.store = store
-        self.app: Starlette = create_app(Settings(admin_token=ADMIN), store)
+        # The data folder holds the service's own spool (eligibility grants, waivers): a temporary one.
+        self.app: Starlette = create_app(Settings(admin_token=ADMIN, data_dir=folder), store)
         accounts = AccountStore(store.client, store.database)
         tokens = ApiTokenStore(store.client, store.database)
         self.headers: dict[str, dict[str, str]] = {"none": {}, "bootstrap": {"Authorization": f"Bearer {ADMIN}"}}
@@ -77,10 +79,10 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(chdb_client: Any) -> World:
+def world(chdb_client: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     store = Store(chdb_client, f"authz_{uuid.uuid4().hex[:10]}")
     store.migrate()
-    return World(store)
+    return World(store, tmp_path_factory.mktemp("authz"))
 
 
 CATALOGUE_VERSIONS = itertools.count(1)
@@ -117,6 +119,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/eligibility/{learner}/{module}"): {"path": "/v1/eligibility/learner-1/m1?platform=coop", "ok": {404}},
     ("POST", "/v1/eligibility/waivers"): {
         "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r", "organisation": "org-a"},
+        "ok": {404},
+    },
+    ("POST", "/v1/eligibility/waivers/revocations"): {
+        "json": {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r"},
         "ok": {404},
     },
     ("GET", "/v1/learning/eligible/{module}"): {
@@ -308,8 +314,6 @@ def test_password_guessing_is_throttled_per_account(world: World) -> None:
 
 
 def test_the_docs_show_the_table() -> None:
-    from pathlib import Path
-
     from ccaudit.access.roles import role_table_markdown
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "access.md").read_text()

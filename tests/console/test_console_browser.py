@@ -7,7 +7,8 @@ and logs out; a DPO reads the access log, which shows those reads; another user 
 OpenID Connect provider (oidc-provider-mock, run by the test) on another site, and a user the provider
 knows but whose claims map to no role is refused; an org_admin's search shows its own organisation
 only; an operator's form posted without its CSRF token is refused and
-changes nothing. Every console page (each page, an error page, a refused filter, another language)
+changes nothing; a learning_manager reads a learner's progress and eligibility tree and grants a
+waiver. Every console page (each page, an error page, a refused filter, another language)
 passes axe-core's WCAG 2.1 A and AA rules with no violation; axe-core's script comes from the
 axe-playwright-python wheel and is handed to the page by the test (the page's CSP allows no script
 of its own), nothing is fetched. Screenshots of each step go to test-output/console/.
@@ -29,6 +30,7 @@ import pytest
 
 from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process, wait_until
 from tests.ingest.test_pipeline import batch, wire
+from tests.learning.events import learning
 
 pytestmark = pytest.mark.e2e
 
@@ -392,5 +394,66 @@ def test_a_user_logs_in_through_the_openid_provider_and_one_without_a_role_is_re
         accessible(page, "22-provider-no-role")
         page.goto(url + "/console")
         assert "/console/login" in page.url
+    finally:
+        context.close()
+
+
+LEARNING = {
+    f"basics-{RUN}": {"lessons": [{"id": "intro"}, {"id": "quiz", "move_on": "Passed"}]},
+    f"advanced-{RUN}": {"lessons": [{"id": "a1"}], "rule": {"kind": "all", "of": [
+        {"kind": "module", "module": f"basics-{RUN}"},
+        {"kind": "any", "of": [{"kind": "profession", "any_of": ["teacher"]}, {"kind": "waiver"}]}]}},
+}  # fmt: skip
+
+
+def test_a_learning_manager_reads_a_learners_progress_and_grants_a_waiver(
+    browser: Browser, service: Service, people: dict[str, tuple[str, str]]
+) -> None:
+    """The learning page empty, with the progress table and the whole tree, in Dutch, and after a waiver."""
+    operator = {"Authorization": f"Bearer {service.personal_token('operator')}"}
+    current = httpx.get(service.url + "/v1/learning/catalogue", headers=operator, timeout=10).json()
+    published = httpx.put(service.url + "/v1/learning/catalogue", headers=operator, timeout=10,
+                          json={"version": current["version"] + 1, "modules": {**current["modules"], **LEARNING}})  # fmt: skip
+    assert published.status_code == 201, published.text
+    learner, basics = f"learner-{RUN}", f"basics-{RUN}"
+    events = [learning("completed", 1, learner=learner, organisation=ORG_A, module=basics, lesson="intro",
+                       profession="student"),
+              learning("passed", 2, learner=learner, organisation=ORG_A, module=basics, lesson="quiz",
+                       profession="student")]  # fmt: skip
+    assert service.post_batch(batch(events)).status_code == 200
+    username, password = f"learning-manager-{RUN}", secrets.token_urlsafe(16)
+    made = httpx.post(service.url + "/v1/admin/accounts", headers={"Authorization": f"Bearer {service.token}"},
+                      json={"username": username, "role": "learning_manager", "organisations": [ORG_A],
+                            "password": password}, timeout=10)  # fmt: skip
+    assert made.status_code == 201, made.text
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        log_in(page, service, (username, password))
+        menu(page).get_by_role("link", name="Learning").click()
+        page.get_by_role("heading", level=1, name="A learner's progress and eligibility").wait_for()
+        accessible(page, "17-learning")
+        page.get_by_label("Platform", exact=True).fill("coop")
+        page.get_by_label("Learner (account on the platform)").fill(learner)
+        page.get_by_label("Follow-up module (optional)").fill(f"advanced-{RUN}")
+        page.get_by_role("button", name="Show").click()
+        page.get_by_role("table", name="Progress per module and lesson").wait_for()
+        assert "profession student is not one of teacher" in page.inner_text("main")
+        accessible(page, "18-learning-tree")
+        page.get_by_label("Reason").fill("followed an equivalent course")
+        page.get_by_role("button", name="Grant").click()
+        page.get_by_role("status").wait_for()
+        assert "Waiver granted" in page.get_by_role("status").inner_text()
+        accessible(page, "19-learning-waived")
+        dutch = browser.new_context(locale="nl-NL")
+        try:
+            dutch.add_cookies(context.cookies())  # the same session, asking in Dutch
+            other = dutch.new_page()
+            other.goto(f"{service.url}/console/learning?platform=coop&learner={learner}&module=advanced-{RUN}")
+            other.get_by_role("heading", level=1, name="Voortgang en toegang van een cursist").wait_for()
+            accessible(other, "20-learning-nl")
+        finally:
+            dutch.close()
     finally:
         context.close()

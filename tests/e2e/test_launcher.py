@@ -73,6 +73,24 @@ def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) 
             sample = events[0]
             for field in ("actor_account_id", "organisation", "route", "outcome", "status", "client_ip"):
                 assert sample[field] not in ("", None), (platform, field)
+
+        # The learning platform's follow-up module, as the printed lines say to try it: a learner who
+        # has not finished the basics is told what is missing, by the service's answer.
+        follow_up = output.wait_for(r"learning\s+(http://127\.0\.0\.1:\d+/learn/privacy-201)\s", 10).group(1)
+        assert follow_up.startswith(platforms[1])
+        eligibility = output.wait_for(r'Bearer (\S+)" "(\S+/v1/eligibility/bob/privacy-201)"', 10)
+        with httpx.Client(timeout=30) as carol:
+            assert (
+                carol.post(platforms[1] + "/login", data={"username": "carol", "password": "demo"}).status_code == 303
+            )
+            page = carol.get(follow_up)
+            assert page.status_code == 403, page.text
+            assert "module privacy-101 (moveOn): 0 of 3 required lessons met" in page.text
+        answer = httpx.get(
+            eligibility.group(2), headers={"Authorization": f"Bearer {eligibility.group(1)}"}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["rule_version"] == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

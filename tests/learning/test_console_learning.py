@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from html import unescape
+from pathlib import Path
 
 from ccaudit.access import AccountStore
 from ccaudit.store import Store
@@ -23,8 +24,8 @@ def manager(world: World, organisations: list[str]) -> Client:
     return client
 
 
-def test_a_learning_manager_sees_progress_the_tree_and_grants_a_waiver(store: Store) -> None:
-    world = World(store)
+def test_a_learning_manager_sees_progress_the_tree_and_grants_a_waiver(store: Store, tmp_path: Path) -> None:
+    world = World(store, tmp_path)
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     finish_basics(world, learner, profession="student")
     client = manager(world, ["org-a"])
@@ -48,8 +49,8 @@ def test_a_learning_manager_sees_progress_the_tree_and_grants_a_waiver(store: St
     assert ("/console/learning",) in reads
 
 
-def test_a_learner_of_another_organisation_shows_nothing(store: Store) -> None:
-    world = World(store)
+def test_a_learner_of_another_organisation_shows_nothing(store: Store, tmp_path: Path) -> None:
+    world = World(store, tmp_path)
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     world.ingestor.ingest(batch([learning("completed", 1, learner=learner, organisation="org-b")]))
     client = manager(world, ["org-a"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ ADMIN = secrets.token_urlsafe(24)
 
 
 class World:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, folder: Path, **overrides: Any) -> None:
         self.store = store
-        self.app = create_app(Settings(admin_token=ADMIN, learning_catalogue_file=CATALOGUE), store)
+        # The service's own audit events are kept in a spool under its data folder first.
+        settings = Settings(admin_token=ADMIN, learning_catalogue_file=CATALOGUE, data_dir=folder, **overrides)
+        self.app = create_app(settings, store)
         self.ingestor = Ingestor(Settings(), store)
         accounts, tokens = AccountStore(store.client, store.database), ApiTokenStore(store.client, store.database)
         self.tokens: dict[str, str] = {}
@@ -49,6 +52,8 @@ class World:
         return call(self.app, method, path, json=body, headers={"Authorization": f"Bearer {self.tokens[who]}"})
 
     def audit(self, action: str) -> list[dict[str, Any]]:
+        """The stored audit events of ``action``, once the service has stored what it kept."""
+        assert self.app.state.own_trail.force_flush(60)
         result = self.store.client.query(
             f"SELECT * FROM {self.store.database}.audit_events WHERE action = {{a:String}}", parameters={"a": action}
         )
@@ -56,8 +61,10 @@ class World:
 
 
 @pytest.fixture
-def world(store: Store) -> World:
-    return World(store)
+def world(store: Store, tmp_path: Path) -> Iterator[World]:
+    world = World(store, tmp_path)
+    yield world
+    world.app.state.own_trail.shutdown(10)
 
 
 def learner_id() -> str:
@@ -148,6 +155,34 @@ def test_a_waiver_opens_the_module_and_is_audited(world: World) -> None:
     [audited] = world.audit("learning.waiver.granted")
     assert (audited["subject_id"], audited["organisation"], audited["details"]["reason"]) == (
         learner, "org-a", "equivalent training")  # fmt: skip
+
+
+def test_a_revoked_waiver_no_longer_opens_the_module_in_answers_and_in_bulk(world: World) -> None:
+    learner = learner_id()
+    finish_basics(world, learner, profession="student")
+    waiver = {"platform": "coop", "learner": learner, "module": "advanced", "reason": "equivalent training"}
+    made = world.send("manager-a", "POST", "/v1/eligibility/waivers", waiver)
+    assert made.status_code == 201, made.text
+    bulk = "/v1/learning/eligible/advanced"
+    assert learner in world.get("manager-a", bulk, platform="coop", organisation="org-a").json()["learners"]
+    taken_back = {**waiver, "reason": "the training was not equivalent after all"}
+    assert world.send("manager-b", "POST", "/v1/eligibility/waivers/revocations", taken_back).status_code == 404
+    revoked = world.send("manager-a", "POST", "/v1/eligibility/waivers/revocations", taken_back)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["revoked"] == [made.json()["waiver_id"]]
+    body = world.get("manager-a", f"/v1/eligibility/{learner}/advanced", platform="coop").json()
+    assert body["eligible"] is False
+    assert body["tree"]["of"][1]["of"][1]["reason"]["en"] == "no waiver"
+    assert learner not in world.get("manager-a", bulk, platform="coop", organisation="org-a").json()["learners"]
+    again = world.send("manager-a", "POST", "/v1/eligibility/waivers/revocations", taken_back)
+    assert again.status_code == 404  # nothing left in force
+    [audited] = world.audit("learning.waiver.revoked")
+    assert (audited["subject_id"], audited["organisation"], audited["details"]["waiver_ids"]) == (
+        learner, "org-a", made.json()["waiver_id"])  # fmt: skip
+    assert audited["details"]["reason"] == "the training was not equivalent after all"
+    # A new waiver after the revocation counts again.
+    assert world.send("manager-a", "POST", "/v1/eligibility/waivers", waiver).status_code == 201
+    assert world.get("manager-a", f"/v1/eligibility/{learner}/advanced", platform="coop").json()["eligible"] is True
 
 
 def test_bad_requests_name_what_is_wrong(world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,9 +34,9 @@ EMAIL = "mailto:learner@example.org"
 
 
 class Lrs:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, folder: Path) -> None:
         self.store = store
-        self.app = create_app(Settings(learning_catalogue_file=CATALOGUE), store)
+        self.app = create_app(Settings(learning_catalogue_file=CATALOGUE, data_dir=folder), store)
         self.token = TokenStore(store.client, store.database).create("coop")[0]
         self.reader = ApiTokenStore(store.client, store.database).create_platform_read("coop", ["eligibility:read"])[0]
 
@@ -54,8 +55,8 @@ class Lrs:
 
 
 @pytest.fixture
-def lrs(store: Store) -> Lrs:
-    return Lrs(store)
+def lrs(store: Store, tmp_path: Path) -> Lrs:
+    return Lrs(store, tmp_path)
 
 
 def statement(verb: str, lesson: str, seconds: int, learner: str = "u-4711", **extra: Any) -> dict[str, Any]:
