@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ccaudit.access import AccountStore
+from ccaudit.access import AccountStore, Principal
 from ccaudit.console.pages import Pages, Visitor, secure
 from ccaudit.errors import AccessNotRecorded
 from ccaudit.search import (
@@ -58,6 +58,7 @@ MAX_PARAMETERS = 32
 ROUTE_SEARCH = "GET /console/search"
 ROUTE_DETAIL = "GET /console/events/{event_id}"
 ROUTE_EXPORT = "GET /console/export"
+ROUTE_ACCESS = "GET /console/access"
 
 
 def _single(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -219,14 +220,17 @@ class SearchViews:
 
     # --- the access log (DPO) ------------------------------------------------------------------------
 
-    def _access_records(self, wanted: AccessQuery, username: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def _access_records(
+        self, who: Principal, wanted: AccessQuery, username: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if username is not None:
             account = self.accounts.by_username(username)
-            if account is None:
+            if account is None:  # nothing to read; the question is recorded all the same
+                access_log.record(self.store, who, ROUTE_ACCESS, "access_log", json.dumps({"username": username}), 0)
                 return [], None
             wanted = AccessQuery(wanted.since, wanted.until, None, account.account_id, wanted.kind, wanted.limit,
                                  wanted.cursor)  # fmt: skip
-        records, next_cursor = access_log.read(self.store, wanted)
+        records, next_cursor = access_log.read_recorded(self.store, who, ROUTE_ACCESS, wanted)
         names = {a.account_id: a.username for a in self.accounts.list_accounts()}
         for record in records:
             record["username"] = names.get(record["account_id"], "")
@@ -253,7 +257,11 @@ class SearchViews:
             return self.pages.render(request, "access.html", 400, filters=shown, kinds=access_log.KINDS, bad=bad,
                                      reason={"name": exc.name, "text": exc.reason}, records=None, older_link=None,
                                      newest_link=None)  # fmt: skip
-        records, next_cursor = await run_in_threadpool(self._access_records, wanted, username)
+        visitor: Visitor = request.state.visitor
+        try:
+            records, next_cursor = await run_in_threadpool(self._access_records, visitor.principal, wanted, username)
+        except AccessNotRecorded:
+            return self._refused_access(request)
         base = urlencode({name: value for name, value in query.items() if name in ACCESS_FIELDS})
         more = urlencode({"cursor": next_cursor}) if next_cursor else None
         older = f"/console/access?{base}{'&' if base else ''}{more}" if more else None

@@ -1,4 +1,5 @@
-"""The access stream: every search, detail view and export of the audit trail, recorded (R6).
+"""The access stream: every search, detail view and export of the audit trail, recorded (R6), and
+every reading of the stream itself (its records name who searched for whom).
 
 Rows of ``<db>.access_events`` (migration 0007): who read (the principal's label, kind, account and
 role), when, through which route, what kind of read, with which filters (JSON) and how many rows.
@@ -8,8 +9,9 @@ callers in :mod:`ccaudit.search.reads` record before they hand any row over.
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,8 +21,8 @@ from ccaudit.store import Store
 from ccaudit.store.audit import decode_cursor, encode_cursor
 from ccaudit.store.client import insert_rows, jsonable, query_rows
 
-Kind = Literal["search", "detail", "export"]
-KINDS = ("search", "detail", "export")
+Kind = Literal["search", "detail", "export", "access_log"]
+KINDS = ("search", "detail", "export", "access_log")
 COLUMNS = ("access_id", "event_time", "principal", "principal_kind", "account_id", "role", "route", "kind",
            "filters", "rows", "complete")  # fmt: skip
 
@@ -60,6 +62,17 @@ class AccessQuery:
     kind: str | None = None
     limit: int = 100
     cursor: str | None = None
+
+
+def read_recorded(
+    store: Store, principal: Principal, route: str, query: AccessQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """``read``, recorded as a read of the access stream before any record is handed over; raises
+    AccessNotRecorded when that record cannot be stored (the read is then refused)."""
+    records, next_cursor = read(store, query)
+    filters = {k: jsonable(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
+    record(store, principal, route, "access_log", json.dumps(filters, sort_keys=True), len(records))
+    return records, next_cursor
 
 
 def read(store: Store, query: AccessQuery) -> tuple[list[dict[str, Any]], str | None]:

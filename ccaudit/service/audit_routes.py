@@ -140,7 +140,9 @@ def make_access_endpoint(settings: Settings, store: Store) -> Endpoint:
             limit=params.integer("limit", query.get("limit", "100"), 1, settings.max_page_size),
             cursor=check_cursor(query.get("cursor")),
         )
-        records, next_cursor = await run_in_threadpool(access_log.read, store, wanted)
+        records, next_cursor = await run_in_threadpool(
+            access_log.read_recorded, store, principal(request), "GET /v1/access/events", wanted
+        )
         return JSONResponse({"events": records, "next_cursor": next_cursor})
 
     return access_events

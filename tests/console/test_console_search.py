@@ -329,6 +329,10 @@ def test_the_consoles_reads_are_in_the_access_log(world: dict[str, Any], app: St
     assert 'id="e-kind" role="alert"' in bad.text
     assert dpo.get("/console/access?who=x").status_code == 400
     assert "No reads match" in dpo.get("/console/access?username=nobody-at-all").text
+    # Reading the log is a read of personal data too: each reading is in it, the DPO's included.
+    readings = dpo.get("/console/access?kind=access_log").text
+    assert "GET /console/access" in readings
+    assert "nobody-at-all" in unescape(readings)
 
 
 def test_a_read_whose_access_record_cannot_be_stored_is_refused_with_a_page(chdb_client: Any) -> None:

@@ -209,6 +209,13 @@ def test_every_read_is_in_the_access_stream_with_its_filters_and_rows(world: Wor
     assert newest_first == sorted(newest_first, reverse=True)
 
 
+def test_reading_the_access_stream_is_recorded_too(world: World) -> None:
+    access(world, kind="search")
+    readings = [r for r in access(world, kind="access_log") if r["role"] == "dpo"]
+    assert any(json.loads(r["filters"]) == {"kind": "search"} for r in readings)
+    assert {r["route"] for r in readings} == {"GET /v1/access/events"}
+
+
 def test_only_the_dpo_reads_the_access_stream(world: World) -> None:
     assert call(world.app, "GET", "/v1/access/events", headers=world.auditor).status_code == 403
     assert call(world.app, "GET", "/v1/access/events", params={"kind": "x"}, headers=world.dpo).status_code == 400
