@@ -240,3 +240,34 @@ def test_seals_under_a_rotated_key_verify_and_a_key_no_list_holds_is_named(seale
     assert {(f["kind"], f.get("key_id")) for f in report.findings if f["kind"] == "unknown_key"} == {
         ("unknown_key", new)
     }
+
+
+def test_learning_events_are_sealed_and_a_changed_removed_or_forged_one_is_named(world: World) -> None:
+    from tests.ingest.test_pipeline import batch
+    from tests.learning.events import learning
+
+    events = [learning("progressed", 0), learning("passed", 1), learning("completed", 2), learning("waived", 3)]
+    world.ingestor.ingest(batch(events))
+    world.seal()
+    assert world.verify().ok
+    db = world.store.database
+    ids = [str(e["event_id"]) for e in events]
+    _mutate(world, f"ALTER TABLE {db}.learning_events UPDATE score = 1.0 WHERE event_id = {{id:UUID}}", {"id": ids[1]})
+    _mutate(world, f"ALTER TABLE {db}.learning_events UPDATE profession = 'student' WHERE event_id = {{id:UUID}}",
+            {"id": ids[3]})  # fmt: skip
+    world.sql(f"DELETE FROM {db}.learning_events WHERE event_id = {{id:UUID}}", {"id": ids[2]})
+    forged = str(uuid.uuid4())
+    world.sql(
+        f"INSERT INTO {db}.learning_events (event_id, event_time, received_at, platform, verb, learner, module, "
+        f"retention_days) SELECT toUUID({{id:String}}), event_time, received_at, platform, 'passed', learner, module, "
+        f"retention_days FROM {db}.learning_events WHERE event_id = {{src:UUID}}",
+        {"id": forged, "src": ids[0]},
+    )
+    report = world.verify()
+    found = {(f["kind"], f["stream"], f.get("row_id")) for f in report.findings}
+    assert found == {
+        ("row_modified", "learning", ids[1]),
+        ("row_modified", "learning", ids[3]),
+        ("row_removed", "learning", ids[2]),
+        ("row_inserted", "learning", forged),
+    }
