@@ -824,6 +824,37 @@ def seal_rotate_key() -> None:
     out.print(f"sealing key {key_id} in {settings.seal_key_path}", highlight=False)
 
 
+@seal_app.command("heads")
+def seal_heads(
+    file: Annotated[
+        str | None, typer.Option(help="The heads file (default CCAUDIT_SEAL_HEADS_PATH, beside the spool).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the file's heads and conflicts as JSON.")] = False,
+) -> None:
+    """Print the seal heads this platform kept from ingest answers, as ``--trusted-head`` values for
+    ``ccaudit verify``; exit 1 when the file records a chain that went back or was rewritten."""
+    from pathlib import Path
+
+    from ccaudit.shipping.heads import read, trusted_heads
+
+    path = Path(file) if file else _settings().seal_heads_file
+    try:
+        body, heads = read(path), trusted_heads(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"cannot read the seal heads in {path}: {exc}")
+    if not heads:
+        _fail(f"no seal heads in {path}: has this platform shipped to a sealing service yet?")
+    if as_json:
+        sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    else:
+        for head in heads:
+            out.print(f"--trusted-head {head}", highlight=False)
+        for conflict in body.get("conflicts", []):
+            out.print(f"[red]conflict[/] {conflict['chain']} {conflict['what']}: answered #{conflict['seq']}, "
+                      f"kept #{conflict['kept_seq']}", highlight=False)  # fmt: skip
+    raise typer.Exit(1 if body.get("conflicts") else 0)
+
+
 @seal_app.command("public-keys")
 def seal_public_keys() -> None:
     """Print every public key the seals may name, as JSON (key id → raw Ed25519 key, hex)."""
@@ -849,11 +880,14 @@ def _epoch_ms(name: str, value: str | None) -> int | None:
 @app.command()
 def verify(
     platform: Annotated[str | None, typer.Option(help="Only this platform's chains.")] = None,
-    stream: Annotated[str | None, typer.Option(help="Only this stream: audit, consent or access.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream: audit, consent, access, learning or changes.")] = None,
     since: Annotated[str | None, typer.Option("--from", help="Periods from this ISO 8601 time (UTC).")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Periods before this ISO 8601 time (UTC).")] = None,
     trusted_head: Annotated[
         list[str] | None, typer.Option(help="<platform>/<stream>:<seq>:<hash>, a head kept outside; repeatable.")
+    ] = None,
+    trusted_heads: Annotated[
+        str | None, typer.Option(help="A platform's seal heads file (CCAUDIT_SEAL_HEADS_PATH): each head is trusted.")
     ] = None,
     export: Annotated[
         str | None, typer.Option(help="Verify this JSON Lines export of the audit trail instead of a store.")
@@ -872,10 +906,15 @@ def verify(
 
     from ccaudit.seal import keys
     from ccaudit.seal.verify import TrustedHead, load_public_keys, verify_export, verify_store
+    from ccaudit.shipping.heads import trusted_heads as kept_heads
 
     settings = _settings()
     try:
-        heads = [TrustedHead.parse(h) for h in trusted_head or []]
+        trusted_head = [*(trusted_head or []), *(kept_heads(Path(trusted_heads)) if trusted_heads else [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"--trusted-heads: cannot read {trusted_heads}: {exc}", 2)
+    try:
+        heads = [TrustedHead.parse(h) for h in trusted_head]
     except ValueError as exc:
         _fail(f"--trusted-head: {exc}", 2)
     folder = Path(seals) if seals else settings.seal_folder
