@@ -39,7 +39,12 @@ class SealHeads:
         self.path = path
         self.platform = platform
         self._lock = threading.Lock()
-        loaded = read(path)
+        try:
+            loaded = read(path)
+        except (OSError, ValueError) as exc:
+            # The platform starts whatever the file holds; the next head moved rewrites it whole.
+            log.warning("ccaudit: cannot read the seal heads in %s (%s); starting from none", path, exc)
+            loaded = {}
         self._heads: dict[str, dict[str, Any]] = dict(loaded.get("heads", {}))
         self._conflicts: list[dict[str, Any]] = list(loaded.get("conflicts", []))
         self._file_lock: FileLock | None = None
@@ -86,7 +91,10 @@ class SealHeads:
         if self._file_lock is None:
             self._file_lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         with self._file_lock:
-            on_disk = read(self.path)
+            try:
+                on_disk = read(self.path)
+            except ValueError:
+                on_disk = {}  # unreadable: written anew from what this process kept
             for chain, head in dict(on_disk.get("heads", {})).items():
                 if chain not in self._heads or int(head["seq"]) > int(self._heads[chain]["seq"]):
                     self._heads[chain] = head

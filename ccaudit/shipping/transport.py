@@ -92,7 +92,7 @@ class HttpTransport:
             seals = json.loads(answer).get("seals", [])
             if isinstance(seals, list):
                 self.heads.observe(seals)
-        except (ValueError, AttributeError, OSError) as exc:
+        except (ValueError, AttributeError, OSError, KeyError, TypeError) as exc:
             log.warning("ccaudit: cannot keep the seal heads of an ingest answer in %s: %s", self.heads.path, exc)
 
 

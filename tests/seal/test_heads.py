@@ -101,3 +101,11 @@ def test_the_shipper_keeps_the_heads_of_a_real_services_answers(tmp_path: Path) 
         assert {f["kind"] for f in answer["findings"]} == {"trusted_head_mismatch"}
     finally:
         assert stop_process(proc) == 0, proc.output()
+
+
+def test_an_unreadable_heads_file_never_stops_the_platform(tmp_path: Path) -> None:
+    path = tmp_path / "heads.json"
+    path.write_text("not json")
+    heads = SealHeads(path, "coop")
+    heads.observe([{"stream": "audit", "seq": 1, "hash": H1}])
+    assert trusted_heads(path) == [f"coop/audit:1:{H1}"]
