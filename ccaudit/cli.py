@@ -218,9 +218,16 @@ def _tune_gc() -> None:
 
 
 def _api(
-    settings: Settings, url: str, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+    settings: Settings,
+    url: str,
+    method: str,
+    path: str,
+    params: dict[str, str] | None = None,
+    body: Any = None,
+    timeout: float = 10.0,
 ) -> dict[str, Any]:
-    """Call the API of the service at ``url``; any failure ends the command with a message naming it."""
+    """Call the API of the service at ``url``; any failure ends the command with a message naming it.
+    ``timeout``: seconds to wait for the answer (a verification reads every sealed row)."""
     # A personal token reads; the admin token (the bootstrap credential) makes accounts and tokens.
     credential = settings.api_token or settings.admin_token
     if credential is None:
@@ -233,7 +240,7 @@ def _api(
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         request = urllib.request.Request(f"{url}{path}{query}", data=data, headers=headers, method=method)
-        with opener.open(request, timeout=10) as response:
+        with opener.open(request, timeout=timeout) as response:
             answer: dict[str, Any] = json.load(response)
             return answer
     except urllib.error.HTTPError as exc:
@@ -809,6 +816,8 @@ def spool_dead_letters(
     out.print(table)
 
 
+# How long `ccaudit verify` waits for a service's verification (GET /v1/verify) to answer.
+VERIFY_TIMEOUT_S = 3600.0
 seal_app = typer.Typer(no_args_is_help=True, help="Tamper evidence: the sealing key (see docs/tamper-evidence.md).")
 app.add_typer(seal_app, name="seal")
 
@@ -880,7 +889,9 @@ def _epoch_ms(name: str, value: str | None) -> int | None:
 @app.command()
 def verify(
     platform: Annotated[str | None, typer.Option(help="Only this platform's chains.")] = None,
-    stream: Annotated[str | None, typer.Option(help="Only this stream: audit, consent, access, learning or changes.")] = None,
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream: audit, consent, access, learning or changes.")
+    ] = None,
     since: Annotated[str | None, typer.Option("--from", help="Periods from this ISO 8601 time (UTC).")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Periods before this ISO 8601 time (UTC).")] = None,
     trusted_head: Annotated[
@@ -940,7 +951,8 @@ def verify(
                 params = {k: v for k, v in query.items() if v is not None}
                 if trusted_head:
                     params["trusted_head"] = ",".join(trusted_head)
-                body = _api(settings, target.service_url, "GET", "/v1/verify", params)
+                # The service reads every sealed row in range before it answers: minutes at millions.
+                body = _api(settings, target.service_url, "GET", "/v1/verify", params, timeout=VERIFY_TIMEOUT_S)
             else:
                 from ccaudit.seal.store import SealStore
 
