@@ -219,9 +219,16 @@ def _tune_gc() -> None:
 
 
 def _api(
-    settings: Settings, url: str, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+    settings: Settings,
+    url: str,
+    method: str,
+    path: str,
+    params: dict[str, str] | None = None,
+    body: Any = None,
+    timeout: float = 10.0,
 ) -> dict[str, Any]:
-    """Call the API of the service at ``url``; any failure ends the command with a message naming it."""
+    """Call the API of the service at ``url``; any failure ends the command with a message naming it.
+    ``timeout``: seconds to wait for the answer (a verification reads every sealed row)."""
     # A personal token reads; the admin token (the bootstrap credential) makes accounts and tokens.
     credential = settings.api_token or settings.admin_token
     if credential is None:
@@ -234,7 +241,7 @@ def _api(
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         request = urllib.request.Request(f"{url}{path}{query}", data=data, headers=headers, method=method)
-        with opener.open(request, timeout=10) as response:
+        with opener.open(request, timeout=timeout) as response:
             answer: dict[str, Any] = json.load(response)
             return answer
     except urllib.error.HTTPError as exc:
@@ -834,6 +841,8 @@ def spool_dead_letters(
     out.print(table)
 
 
+# How long `ccaudit verify` waits for a service's verification (GET /v1/verify) to answer.
+VERIFY_TIMEOUT_S = 3600.0
 seal_app = typer.Typer(no_args_is_help=True, help="Tamper evidence: the sealing key (see docs/tamper-evidence.md).")
 app.add_typer(seal_app, name="seal")
 
@@ -847,6 +856,37 @@ def seal_rotate_key() -> None:
     settings = _settings()
     key_id = keys.rotate(settings.seal_key_path)
     out.print(f"sealing key {key_id} in {settings.seal_key_path}", highlight=False)
+
+
+@seal_app.command("heads")
+def seal_heads(
+    file: Annotated[
+        str | None, typer.Option(help="The heads file (default CCAUDIT_SEAL_HEADS_PATH, beside the spool).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the file's heads and conflicts as JSON.")] = False,
+) -> None:
+    """Print the seal heads this platform kept from ingest answers, as ``--trusted-head`` values for
+    ``ccaudit verify``; exit 1 when the file records a chain that went back or was rewritten."""
+    from pathlib import Path
+
+    from ccaudit.shipping.heads import read, trusted_heads
+
+    path = Path(file) if file else _settings().seal_heads_file
+    try:
+        body, heads = read(path), trusted_heads(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"cannot read the seal heads in {path}: {exc}")
+    if not heads:
+        _fail(f"no seal heads in {path}: has this platform shipped to a sealing service yet?")
+    if as_json:
+        sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    else:
+        for head in heads:
+            out.print(f"--trusted-head {head}", highlight=False)
+        for conflict in body.get("conflicts", []):
+            out.print(f"[red]conflict[/] {conflict['chain']} {conflict['what']}: answered #{conflict['seq']}, "
+                      f"kept #{conflict['kept_seq']}", highlight=False)  # fmt: skip
+    raise typer.Exit(1 if body.get("conflicts") else 0)
 
 
 @seal_app.command("public-keys")
@@ -874,11 +914,16 @@ def _epoch_ms(name: str, value: str | None) -> int | None:
 @app.command()
 def verify(
     platform: Annotated[str | None, typer.Option(help="Only this platform's chains.")] = None,
-    stream: Annotated[str | None, typer.Option(help="Only this stream: audit, consent or access.")] = None,
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream: audit, consent, access, learning or changes.")
+    ] = None,
     since: Annotated[str | None, typer.Option("--from", help="Periods from this ISO 8601 time (UTC).")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Periods before this ISO 8601 time (UTC).")] = None,
     trusted_head: Annotated[
         list[str] | None, typer.Option(help="<platform>/<stream>:<seq>:<hash>, a head kept outside; repeatable.")
+    ] = None,
+    trusted_heads: Annotated[
+        str | None, typer.Option(help="A platform's seal heads file (CCAUDIT_SEAL_HEADS_PATH): each head is trusted.")
     ] = None,
     export: Annotated[
         str | None, typer.Option(help="Verify this JSON Lines export of the audit trail instead of a store.")
@@ -897,10 +942,15 @@ def verify(
 
     from ccaudit.seal import keys
     from ccaudit.seal.verify import TrustedHead, load_public_keys, verify_export, verify_store
+    from ccaudit.shipping.heads import trusted_heads as kept_heads
 
     settings = _settings()
     try:
-        heads = [TrustedHead.parse(h) for h in trusted_head or []]
+        trusted_head = [*(trusted_head or []), *(kept_heads(Path(trusted_heads)) if trusted_heads else [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"--trusted-heads: cannot read {trusted_heads}: {exc}", 2)
+    try:
+        heads = [TrustedHead.parse(h) for h in trusted_head]
     except ValueError as exc:
         _fail(f"--trusted-head: {exc}", 2)
     folder = Path(seals) if seals else settings.seal_folder
@@ -926,7 +976,8 @@ def verify(
                 params = {k: v for k, v in query.items() if v is not None}
                 if trusted_head:
                     params["trusted_head"] = ",".join(trusted_head)
-                body = _api(settings, target.service_url, "GET", "/v1/verify", params)
+                # The service reads every sealed row in range before it answers: minutes at millions.
+                body = _api(settings, target.service_url, "GET", "/v1/verify", params, timeout=VERIFY_TIMEOUT_S)
             else:
                 from ccaudit.seal.store import SealStore
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     spool_path: Path | None = Field(
         None, description="The spool file; default $XDG_STATE_HOME/ccaudit/spool-<platform>.sqlite3 (see spool_file)."
     )
+    seal_heads_path: Path | None = Field(
+        None, description="Where the platform keeps the seal heads of ingest answers; default beside the spool."
+    )
     spool_max_events: int = Field(1_000_000, gt=0, le=100_000_000)
     spool_max_age_days: float = Field(7.0, gt=0, le=366)
     dead_letter_max_age_days: float = Field(30.0, gt=0, le=366)
@@ -448,6 +451,15 @@ class Settings(BaseSettings):
         # The XDG spec ignores a relative XDG_STATE_HOME: it would depend on the working directory.
         base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
         return base / "ccaudit" / f"spool-{self.platform}.sqlite3"
+
+    @property
+    def seal_heads_file(self) -> Path:
+        """The platform's copy of its seal heads (ccaudit.shipping.heads): ``seal_heads_path``, else
+        ``<spool file>.seal-heads.json``."""
+        if self.seal_heads_path is not None:
+            return self.seal_heads_path
+        spool = self.spool_file
+        return spool.with_name(spool.name + ".seal-heads.json")
 
     def retention_for(self, platform: str, stream: str) -> int:
         """Days to keep rows of ``stream`` from ``platform``, as the processing register declares.

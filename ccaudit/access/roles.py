@@ -154,6 +154,12 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/console/learning", P.ELIGIBILITY_READ, "a learner's progress and eligibility in the console"),
     Rule("POST", "/console/learning/waivers", P.LEARNING_WAIVE, "waive a module's rule in the console"),
     Rule("GET", "/console/requests", P.SUBJECTS_ADMIN, "data-subject requests in the console, overdue ones marked"),
+    Rule(
+        "GET",
+        "/console/verify",
+        P.SEAL_VERIFY,
+        "the seals and a verification of the sealed trail in the console",
+    ),
 )
 
 

@@ -22,10 +22,12 @@ from ccaudit.console.guard import Endpoint, Guard
 from ccaudit.console.learning_views import LearningViews
 from ccaudit.console.oidc_login import OidcLogin
 from ccaudit.console.pages import HERE, Pages, secure
+from ccaudit.console.seal_views import SealViews
 from ccaudit.console.search_views import SearchViews
 from ccaudit.console.sessions import SessionStore
 from ccaudit.console.views import Views
 from ccaudit.learning.eligibility import Eligibility
+from ccaudit.seal.service import Sealing
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
@@ -41,6 +43,7 @@ def console_routes(
     tokens: TokenStore,
     clock: Callable[[], float] = time.time,
     eligibility: Eligibility | None = None,
+    sealing: Sealing | None = None,
 ) -> list[Route]:
     """The console's routes, each held to the access table. ``clock`` (epoch seconds) times sessions."""
     pages = Pages()
@@ -97,6 +100,8 @@ def console_routes(
         learning = LearningViews(pages, eligibility)
         routes.append(guard.route("/console/learning", learning.page, "GET"))
         routes.append(guard.route("/console/learning/waivers", learning.waive, "POST"))
+    if sealing is not None:
+        routes.append(guard.route("/console/verify", SealViews(pages, sealing).page, "GET"))
     return routes
 
 

@@ -43,6 +43,7 @@ MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console/tokens", Permission.TOKENS_ADMIN, "nav_tokens"),
     ("/console/learning", Permission.ELIGIBILITY_READ, "nav_learning"),
     ("/console/requests", Permission.SUBJECTS_ADMIN, "nav_requests"),
+    ("/console/verify", Permission.SEAL_VERIFY, "nav_verify"),
 )
 
 

@@ -35,6 +35,7 @@ from ccaudit.register import ProcessingRegister
 from ccaudit.rights import keys
 from ccaudit.rights.catalog import Described, describe, matches, on_erase, purposes_of
 from ccaudit.rights.subjects import Subject
+from ccaudit.seal import changes as seal_changes
 from ccaudit.store import Store
 from ccaudit.store.client import command, insert_rows, query_rows
 
@@ -128,6 +129,7 @@ def erase_identifiers(
                         f"WHERE event_id IN (SELECT event_id FROM {db}.{table.name} WHERE {where}) "
                         f"SETTINGS {_settings()}", params)  # fmt: skip
             action = on_erase(table.info, register, platform or "default")
+            sealed = seal_changes.record(store, table.name, where, params, seal_changes.ERASURE[action], cause="erase")
             if action == "pseudonymise":
                 keyed = [c for c in table.info.subject_columns if c in table.key_columns]
                 if keyed:
@@ -144,6 +146,7 @@ def erase_identifiers(
             else:
                 command(store.client, f"ALTER TABLE {db}.{table.name} DELETE WHERE {where} SETTINGS {_settings()}",
                         params)  # fmt: skip
+            sealed.finish()  # the rows' secrets go once their values are gone (ccaudit.seal.changes)
             done[table.name] = (action, count)
         streams = sorted({t.info.stream for t in tables if t.name in done})
         if done and remember:

@@ -18,6 +18,7 @@ from typing import Any
 from ccaudit.register import ProcessingRegister
 from ccaudit.rights.catalog import describe, matches
 from ccaudit.rights.subjects import find_subject
+from ccaudit.seal import changes as seal_changes
 from ccaudit.store import Store
 from ccaudit.store.client import command, insert_rows, jsonable, query_rows
 
@@ -94,6 +95,9 @@ def keep_held_rows(store: Store, register: ProcessingRegister) -> int:
             n = int(query_rows(store.client, f"SELECT count() FROM {store.database}.{table.name} WHERE {where}",
                                params)[0][0])  # fmt: skip
             if n:
+                seal_changes.record(
+                    store, table.name, where, params, "retention", cause="hold", retention_days=HELD_DAYS
+                )
                 command(store.client, f"ALTER TABLE {store.database}.{table.name} UPDATE retention_days = {HELD_DAYS} "
                         f"WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
                 changed += n

@@ -24,6 +24,7 @@ from ccaudit.rights.catalog import describe, matches
 from ccaudit.rights.erase import erase_identifiers
 from ccaudit.rights.holds import HELD_DAYS, held_identifiers, keep_held_rows
 from ccaudit.rights.keys import PREFIX
+from ccaudit.seal import changes as seal_changes
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.client import command, query_rows
@@ -200,6 +201,8 @@ def apply(store: Store, settings: Settings, *, dry_run: bool = False) -> list[Ch
                 where += " AND NOT " + matches(table, "{ids:Array(String)}", personal=register.personal_details())
             changes.append(Change(table.name, str(platform), int(days), declaration.retention_days, int(rows)))
             if not dry_run:
+                seal_changes.record(store, table.name, where, params, "retention", cause="retention.apply",
+                                    retention_days=declaration.retention_days)  # fmt: skip
                 command(store.client, f"ALTER TABLE {store.database}.{table.name} UPDATE retention_days = "
                         f"{declaration.retention_days} WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
     return changes

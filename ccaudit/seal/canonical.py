@@ -16,7 +16,8 @@ A sealed row is hashed in three steps (docs/tamper-evidence.md has the full spec
 A field's canonical form is ``lp(text)``: the text's length in UTF-8 bytes, in decimal, ``:``, the
 text. Texts by type: strings as they are; UUIDs lower-case with hyphens; times as integer
 milliseconds since the epoch (UTC); booleans ``1``/``0``; integers in decimal; enums by name; floats
-as the unsigned 64-bit integer of their IEEE 754 bits, in decimal; a map as its entry count, ``:``,
+as the unsigned 64-bit integer of their IEEE 754 bits, in decimal; a missing (NULL) integer or float
+as the empty text (``nint``, ``nfloat``: no number's text is empty); a map as its entry count, ``:``,
 and ``lp(key) lp(value)`` for each entry in key order (bytewise); an array as its length, ``:``, and
 ``lp(element)`` for each element in order.
 
@@ -34,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-Kind = Literal["str", "uuid", "ms", "bool", "int", "enum", "float", "map", "array"]
+Kind = Literal["str", "uuid", "ms", "bool", "int", "nint", "enum", "float", "nfloat", "map", "array"]
 VERSION = "v1"
 DAY_MS = 86_400_000
 # The access stream belongs to the service, not to a platform: its chain is sealed under this name,
@@ -127,7 +128,38 @@ ACCESS = StreamForm(
     per_platform=False,
 )
 
-STREAMS: dict[str, StreamForm] = {form.stream: form for form in (AUDIT, CONSENT, ACCESS)}
+LEARNING = StreamForm(
+    stream="learning",
+    table="learning_events",
+    public=_f(
+        "event_id:uuid event_time:ms received_at:ms platform verb:enum organisation module lesson registration "
+        "progress:nint score:nfloat duration_ms:nfloat request_id retention_days:int"
+    ),
+    # The learner, their profession at the time, and a waiver's free-form reason (it may name someone).
+    personal=_f("learner profession reason"),
+    id_sql="toString(event_id)",
+    arrival="received_at",
+    fixed_retention_days=None,
+    final=True,
+    per_platform=True,
+)
+
+# What ccaudit itself changed in sealed rows (erasure, the retention job, legal holds): the records
+# the verifier accounts such changes by (ccaudit.seal.changes, migration 0035). Kept for ever (no
+# TTL); the leaf's expiry is a century, the table's rows never expire.
+CHANGES = StreamForm(
+    stream="changes",
+    table="seal_changes",
+    public=_f("change_id:uuid event_time:ms platform stream row_id change expires_ms:int cause"),
+    personal=(),
+    id_sql="toString(change_id)",
+    arrival="event_time",
+    fixed_retention_days=36_500,
+    final=False,
+    per_platform=False,
+)
+
+STREAMS: dict[str, StreamForm] = {form.stream: form for form in (AUDIT, CONSENT, ACCESS, LEARNING, CHANGES)}
 
 
 # --- Python ---------------------------------------------------------------------------------------
@@ -166,7 +198,11 @@ def text_of(kind: Kind, value: Any) -> bytes:
         return b"1" if value else b"0"
     if kind == "int":
         return str(int(value)).encode()
-    if kind == "float":
+    if kind in ("nint", "nfloat") and value is None:
+        return b""
+    if kind == "nint":
+        return str(int(value)).encode()
+    if kind in ("float", "nfloat"):
         return str(struct.unpack("<Q", struct.pack("<d", float(value)))[0]).encode()
     if kind == "map":
         items = sorted(((str(k).encode(), str(v).encode()) for k, v in dict(value).items()), key=lambda kv: kv[0])
@@ -198,7 +234,7 @@ def row_digest(form: StreamForm, row: Mapping[str, Any], commitment_hex: str) ->
 def row_id(form: StreamForm, row: Mapping[str, Any]) -> str:
     if form.stream == "access":
         return f"{UUID(str(row['access_id']))}/{'end' if row['complete'] else 'start'}"
-    return str(UUID(str(row["event_id"])))
+    return str(UUID(str(row["change_id" if form.stream == "changes" else "event_id"])))
 
 
 def expires_ms(form: StreamForm, row: Mapping[str, Any]) -> int:
@@ -231,6 +267,10 @@ def _text_sql(f: Field) -> str:
         return f"if({c}, '1', '0')"
     if f.kind == "float":
         return f"toString(reinterpretAsUInt64(toFloat64({c})))"
+    if f.kind == "nint":
+        return f"if(isNull({c}), '', toString(assumeNotNull({c})))"
+    if f.kind == "nfloat":
+        return f"if(isNull({c}), '', toString(reinterpretAsUInt64(toFloat64(assumeNotNull({c})))))"
     if f.kind == "map":
         pair = f"concat({_lp_sql('k')}, {_lp_sql('v')})"
         entries = f"arrayMap((k, v) -> {pair}, mapKeys(mapSort({c})), mapValues(mapSort({c})))"
@@ -242,8 +282,8 @@ def _text_sql(f: Field) -> str:
 
 
 def personal_sql(form: StreamForm) -> str:
-    """SQL of the canonical personal fields (the HMAC's message)."""
-    return "concat(" + ", ".join(_lp_sql(_text_sql(f)) for f in form.personal) + ", '')"
+    """SQL of the canonical personal fields (the HMAC's message; empty for a form without any)."""
+    return "concat(" + "".join(_lp_sql(_text_sql(f)) + ", " for f in form.personal) + "'')"
 
 
 def hmac_sql(message: str, key_hex: str) -> str:
@@ -256,11 +296,18 @@ def hmac_sql(message: str, key_hex: str) -> str:
     return f"SHA256(concat({outer}, SHA256(concat({inner}, {message}))))"
 
 
-def digest_sql(form: StreamForm, commitment_expr: str) -> str:
-    """SQL of the row digest (raw 32 bytes), given SQL of the commitment's hex."""
+def digest_sql(form: StreamForm, commitment_expr: str, texts: Mapping[str, str] | None = None) -> str:
+    """SQL of the row digest (raw 32 bytes), given SQL of the commitment's hex; ``texts``: SQL of the
+    canonical text of some public fields, in place of the row's (the verifier's "as sealed")."""
     head = f"'ccaudit/{VERSION}/{form.stream}\\n'"
-    parts = [head, *(_lp_sql(_text_sql(f)) for f in form.public), _lp_sql(commitment_expr)]
+    given = texts or {}
+    parts = [head, *(_lp_sql(given.get(f.name) or _text_sql(f)) for f in form.public), _lp_sql(commitment_expr)]
     return "SHA256(concat(" + ", ".join(parts) + "))"
+
+
+def sealed_days_sql(expires_expr: str) -> str:
+    """SQL of the retention days (text) that give the expiry ``expires_expr`` to this row."""
+    return f"toString(intDiv({expires_expr} - toInt64(toUnixTimestamp(event_time)) * 1000, {DAY_MS}))"
 
 
 def expires_sql(form: StreamForm) -> str:

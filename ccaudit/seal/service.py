@@ -14,6 +14,8 @@ the report of :mod:`ccaudit.seal.verify` as JSON, ``ok`` false when anything was
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,8 +25,9 @@ from starlette.responses import JSONResponse, Response
 from ccaudit.seal import canonical as cf
 from ccaudit.seal import keys
 from ccaudit.seal.sealer import Sealer
+from ccaudit.seal.seals import Seal
 from ccaudit.seal.store import SealStore
-from ccaudit.seal.verify import TrustedHead, load_public_keys, verify_store
+from ccaudit.seal.verify import Report, TrustedHead, load_public_keys, verify_store
 from ccaudit.service import params
 from ccaudit.service.answers import Endpoint, guarded
 from ccaudit.settings import Settings
@@ -74,6 +77,40 @@ class Sealing:
             keys.public_keys_file(self.settings.seal_key_path), self.settings.seal_folder / keys.PUBLIC_KEYS
         )
 
+    def verify(
+        self,
+        platform: str | None = None,
+        stream: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        heads: Sequence[TrustedHead] = (),
+    ) -> Report:
+        """Verify the store and the seal folder (``GET /v1/verify`` and the console's page)."""
+        return verify_store(
+            self.store,
+            self.settings.seal_folder,
+            self.public_keys(),
+            platform=platform,
+            stream=stream,
+            start_ms=int(since.timestamp() * 1000) if since else None,
+            end_ms=int(until.timestamp() * 1000) if until else None,
+            heads=heads,
+            now_ms=int(time.time() * 1000),
+        )
+
+    def latest_seals(self) -> list[dict[str, Any]]:
+        """The latest stored seal of each chain, as read from its payload (for the console)."""
+        out = []
+        for platform, stream in self.store.chains():
+            latest = self.store.latest(platform, stream)
+            if latest is None:
+                continue
+            seal = Seal.from_payload(latest.payload)
+            out.append({"platform": platform, "stream": stream, "seq": seal.seq, "hash": seal.hash(),
+                        "period_end": datetime.fromtimestamp(seal.period_end_ms / 1000, UTC),
+                        "key_id": seal.key_id, "leaf_count": seal.leaf_count})  # fmt: skip
+        return out
+
     def verify_endpoint(self) -> Endpoint:
         @guarded
         async def verify(request: Request) -> Response:
@@ -92,18 +129,7 @@ class Sealing:
                         heads.append(TrustedHead.parse(part))
                     except ValueError as exc:
                         raise params.BadParameter("trusted_head", str(exc)) from None
-            report = await run_in_threadpool(
-                verify_store,
-                self.store,
-                self.settings.seal_folder,
-                self.public_keys(),
-                platform=platform,
-                stream=stream,
-                start_ms=int(since.timestamp() * 1000) if since else None,
-                end_ms=int(until.timestamp() * 1000) if until else None,
-                heads=heads,
-                now_ms=int(time.time() * 1000),
-            )
+            report = await run_in_threadpool(self.verify, platform, stream, since, until, heads)
             return JSONResponse(report.as_dict())
 
         return verify

@@ -111,17 +111,6 @@ class SealStore:
         )
         return self.leaves(platform, form.stream, seq)
 
-    def destroy_secrets(self, stream: str, row_ids: Sequence[str]) -> None:
-        """Erasure's part in tamper evidence: after a row's personal values were replaced, its secret
-        goes, so its commitment (still in its sealed leaf) can no longer confirm a guessed value.
-        The row then verifies as ``secret_gone``, not as modified."""
-        command(
-            self.client,
-            f"DELETE FROM {self.database}.row_secrets WHERE stream = {{stream:String}} "
-            "AND has({ids:Array(String)}, row_id)",
-            {"stream": stream, "ids": list(row_ids)},
-        )
-
     def leaves(self, platform: str, stream: str, seq: int) -> list[Leaf]:
         rows = query_rows(
             self.client,
@@ -201,8 +190,12 @@ class SealStore:
         stored under ``stored_seqs`` and ``other_leaves`` (from the seal folder, for seals whose
         stored leaves cannot be trusted). Verdicts: ``modified`` (a public field, or a personal one
         while its secret exists), ``removed`` (sealed, gone before its retention ended), ``expired``
-        (gone after it: clean), ``inserted`` (stored in a sealed period, in no seal), ``secret_gone``
-        (as sealed; its personal fields can no longer be checked, as after erasure)."""
+        (gone after it, or after the retention a ``retention`` change record gives it: clean),
+        ``inserted`` (stored in a sealed period, in no seal), ``secret_gone`` (its secret destroyed
+        with no ``erased`` record: its personal fields may have been changed unseen). Accounted for
+        by ccaudit.seal.changes, and clean: ``erased`` (secret destroyed by an erasure),
+        ``erased_deleted`` (removed by an erasure or the retention job) and ``retention_changed``
+        (as sealed but for a recorded new retention)."""
         db = self.database
         start, end = span
         extra = "\n".join(
@@ -221,18 +214,56 @@ class SealStore:
         rows = f"(SELECT *, {form.id_sql} AS _r_row_id FROM {_source(db, form)} WHERE {_range(form)})"
         leaf_now = cf.leaf_sql("_r_row_id", cf.expires_sql(form), cf.digest_sql(form, "_s_c"))
         personal_ok = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')})) = _s_c"
+        if form.fixed_retention_days is None:
+            # The row as sealed but for its retention_days, which the sealed expiry gives back.
+            as_sealed = cf.digest_sql(form, "_s_c", {"retention_days": cf.sealed_days_sql("_s_exp")})
+            retention_ok = (
+                f"_c_ret > 0 AND {cf.expires_sql(form)} = _c_exp AND {cf.leaf_sql('_r_row_id', '_s_exp', as_sealed)} "
+                "= _s_leaf"
+            )
+        else:
+            retention_ok = "0"
+        expired = "if(_c_ret > 0, _c_exp, _s_exp) <= {now:Int64}"
+        gone = f"multiIf(_c_deleted, 'erased_deleted', {expired}, 'expired', 'removed')"
         verdict = (
-            "multiIf(_r_row_id = '', if(_s_exp <= {now:Int64}, 'expired', 'removed'), _s_row_id = '', 'inserted', "
-            f"{leaf_now} != _s_leaf, 'modified', _k_secret = '', 'secret_gone', NOT ({personal_ok}), 'modified', 'ok')"
+            f"multiIf(_r_row_id = '', {gone}, _s_row_id = '', 'inserted', "
+            f"{leaf_now} != _s_leaf AND NOT ({retention_ok}), 'modified', "
+            f"_k_secret = '', if(_c_erased, 'erased', 'secret_gone'), NOT ({personal_ok}), 'modified', "
+            f"{leaf_now} != _s_leaf, 'retention_changed', 'ok')"
+        )
+        # What ccaudit itself changed (ccaudit.seal.changes), per row: few rows beside the trail.
+        changed = (
+            f"(SELECT row_id AS _c_row_id, max(change = 'erased') AS _c_erased, max(change = 'deleted') AS _c_deleted, "
+            "countIf(change = 'retention') AS _c_ret, "
+            "argMaxIf(expires_ms, (event_time, change_id), change = 'retention') AS _c_exp "
+            f"FROM {db}.seal_changes WHERE stream = {{stream:String}} AND platform = {{platform:String}} "
+            "GROUP BY row_id)"
         )
         sql = (
             f"SELECT _v, _s_seq, if(_s_row_id = '', _r_row_id, _s_row_id) FROM ("
             f"SELECT {verdict} AS _v, _s_seq, _s_row_id, _r_row_id FROM {sealed} AS s "
             f"FULL OUTER JOIN {rows} AS r ON s._s_row_id = r._r_row_id "
-            f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id"
+            f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id "
+            f"LEFT JOIN {changed} AS c ON c._c_row_id = if(_s_row_id = '', _r_row_id, _s_row_id)"
             ") WHERE _v != 'ok' ORDER BY 2, 3"
         )
         return [(str(v), int(s), str(r)) for v, s, r in query_rows(self.client, sql, params)]
+
+    def accounted(self, platform: str | None = None) -> list[dict[str, Any]]:
+        """What ccaudit changed in sealed rows, per operation (cause), change and chain."""
+        where = " WHERE platform = {platform:String}" if platform is not None else ""
+        rows = query_rows(
+            self.client,
+            f"SELECT cause, change, toString(platform), toString(stream), count(), min(event_time) "
+            f"FROM {self.database}.seal_changes{where} GROUP BY cause, change, platform, stream "
+            "ORDER BY min(event_time), cause, change, platform, stream",
+            {"platform": platform or ""},
+        )
+        return [
+            {"cause": str(a), "change": str(b), "platform": str(c), "stream": str(d), "rows": int(e),
+             "at": f.isoformat() if hasattr(f, "isoformat") else str(f)}
+            for a, b, c, d, e, f in rows
+        ]  # fmt: skip
 
     def count_rows(self, form: cf.StreamForm, platform: str, start: int, end: int) -> int:
         sql = f"SELECT count() FROM {_source(self.database, form)} WHERE {_range(form)}"

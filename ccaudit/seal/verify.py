@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 # Leaves checked in one query of the engine.
 CHECK_ROWS = 2_000_000
+# Row verdicts that are no finding: gone by its retention, or changed by ccaudit and recorded so
+# (ccaudit.seal.changes); the report counts them.
+CLEAN = ("expired", "erased", "erased_deleted", "retention_changed")
 # A chain's latest seal whose file is missing and that was made this recently is still being written.
 PENDING_MS = 60_000
 
@@ -40,6 +43,8 @@ class Report:
     findings: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     chains: list[dict[str, Any]] = field(default_factory=list)
+    # What ccaudit itself changed in sealed rows, per operation (ccaudit.seal.changes).
+    accounted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,7 +60,10 @@ class Report:
         return {f["kind"] for f in self.findings}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "findings": self.findings, "counts": self.counts, "chains": self.chains}
+        return {
+            "ok": self.ok, "findings": self.findings, "counts": self.counts, "chains": self.chains,
+            "accounted": self.accounted,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -204,7 +212,12 @@ def verify_store(
     """Verify the store's rows and seals, and the folder's seal files, and name what differs."""
     report = Report()
     names = sorted(set(store.chains()) | set(chains(folder)))
-    names = [(p, s) for p, s in names if (platform is None or p == platform) and (stream is None or s == stream)]
+    # The change records account for erased, deleted and re-retained rows of every chain: whatever
+    # chains are asked for, theirs is verified too.
+    names = [
+        (p, s) for p, s in names
+        if ((platform is None or p == platform) and (stream is None or s == stream)) or s == cf.CHANGES.stream
+    ]  # fmt: skip
     for done, (p, s) in enumerate(names):
         if progress is not None:
             progress(f"{p}/{s}", done, len(names))
@@ -249,7 +262,7 @@ def verify_store(
                                detail="no leaves that give the seal's root")  # fmt: skip
             part = (stretch[0].seal.period_start_ms, stretch[-1].seal.period_end_ms)
             for verdict, seq, rid in store.check_rows(form, p, part, stored_seqs, other, now_ms):
-                if verdict in ("expired", "secret_gone"):
+                if verdict in CLEAN:
                     report.count(verdict)
                     continue
                 detail: dict[str, Any] = {"row_id": rid}
@@ -262,6 +275,7 @@ def verify_store(
         report.count("rows_checked", checked)
         if end_ms is None:
             report.count("unsealed", store.count_rows(form, p, span[1], 2**62))
+    report.accounted = store.accounted(platform)
     if progress is not None:
         progress("done", len(names), len(names))
     return report

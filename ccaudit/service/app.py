@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
     # The console's HTML pages answer every path under /console, held to the same table by their own
     # guard (a session, not a bearer token); the app's routes stay the API its document describes.
-    console = console_routes(settings, store, authenticator, tokens, eligibility=eligibility)
+    console = console_routes(settings, store, authenticator, tokens, eligibility=eligibility, sealing=sealing)
     app.add_middleware(ConsoleDispatch, routes=console)
     app.state.console_routes = console
     app.state.settings = settings

@@ -63,6 +63,7 @@ from ccaudit.settings import Settings
 from ccaudit.shipping import journal
 from ccaudit.shipping.commit import GroupCommit
 from ccaudit.shipping.destination import Destination
+from ccaudit.shipping.heads import SealHeads
 from ccaudit.shipping.spool import Spool, SpooledBatch, fits_row, journal_lines
 from ccaudit.shipping.transport import DeliveryError, HttpTransport, Transport
 from ccaudit.wire import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, SCHEMA_VERSION
@@ -661,7 +662,8 @@ def build_recorder(settings: Settings) -> Recorder:
         transport = inprocess_transport(settings)
     else:
         token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
-        transport = HttpTransport(settings.service_url, timeout=settings.send_timeout, token=token)
+        heads = SealHeads(settings.seal_heads_file, settings.platform)
+        transport = HttpTransport(settings.service_url, timeout=settings.send_timeout, token=token, heads=heads)
     if settings.spool:
         # One spool per platform: its rows are shipped under that platform's token.
         path = settings.spool_file

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Protocol
+
+from ccaudit.shipping.heads import SealHeads
+
+log = logging.getLogger("ccaudit.shipping")
 
 _GZIP_FROM = 1024  # bytes; smaller bodies are not worth compressing
 
@@ -52,9 +57,13 @@ class Transport(Protocol):
 class HttpTransport:
     """POSTs batches to the service's ``/v1/events``."""
 
-    def __init__(self, service_url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self, service_url: str, *, timeout: float = 10.0, token: str | None = None, heads: SealHeads | None = None
+    ) -> None:
         self.url = service_url.rstrip("/") + "/v1/events"
         self.timeout = timeout
+        # Where the seal heads of each answer are kept (ccaudit.shipping.heads); None: not kept.
+        self.heads = heads
         self._headers = {"Content-Type": "application/json", "User-Agent": "ccaudit-shipper/1"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -68,11 +77,23 @@ class HttpTransport:
         request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                response.read()
+                answer = response.read()
         except urllib.error.HTTPError as exc:
             raise _refusal(exc.code, exc.read()[:65536], exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError) as exc:
             raise DeliveryError(f"cannot reach {self.url}: {exc}", retryable=True) from None
+        if self.heads is not None:
+            self._keep_heads(answer)
+
+    def _keep_heads(self, answer: bytes) -> None:
+        """The batch is stored whatever happens here: a head that cannot be kept is logged, not raised."""
+        assert self.heads is not None
+        try:
+            seals = json.loads(answer).get("seals", [])
+            if isinstance(seals, list):
+                self.heads.observe(seals)
+        except (ValueError, AttributeError, OSError, KeyError, TypeError) as exc:
+            log.warning("ccaudit: cannot keep the seal heads of an ingest answer in %s: %s", self.heads.path, exc)
 
 
 # 401/403: the token is wrong or revoked; that is fixed by configuration, and the events are fine, so

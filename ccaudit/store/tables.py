@@ -282,11 +282,12 @@ ALL_TABLES: tuple[TableInfo, ...] = (USAGE_EVENTS, *PERSONAL_DATA_TABLES, *ROLLU
 # ALL_TABLES, or be one of the views below.
 # Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
 # (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
-# ccaudit.seal.store.SealStore.destroy_secrets). erased_subjects holds keyed digests of erased
+# ccaudit.seal.changes), and seal_changes (the ids of sealed rows that erasure, the retention job or
+# a hold changed: no personal data). erased_subjects holds keyed digests of erased
 # identifiers and erasure_keys the key (ccaudit.rights).
 SUPPORT_TABLES = frozenset({
     "schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states",
-    "seals", "seal_leaves", "row_secrets", "erased_subjects", "erasure_keys", "erasure_batches",
+    "seals", "seal_leaves", "row_secrets", "seal_changes", "erased_subjects", "erasure_keys", "erasure_batches",
 })  # fmt: skip
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({

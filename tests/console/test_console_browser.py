@@ -8,7 +8,8 @@ OpenID Connect provider (oidc-provider-mock, run by the test) on another site, a
 knows but whose claims map to no role is refused; an org_admin's search shows its own organisation
 only; an operator's form posted without its CSRF token is refused and
 changes nothing; a learning_manager reads a learner's progress and eligibility tree and grants a
-waiver. Every console page (each page, an error page, a refused filter, another language)
+waiver; an auditor reads the seals and runs a verification. Every console page (each page, an error
+page, a refused filter, another language)
 passes axe-core's WCAG 2.1 A and AA rules with no violation; axe-core's script comes from the
 axe-playwright-python wheel and is handed to the page by the test (the page's CSP allows no script
 of its own), nothing is fetched. Screenshots of each step go to test-output/console/.
@@ -258,6 +259,31 @@ def test_an_operators_form_without_its_csrf_token_is_refused(
         page.get_by_role("button", name=f"Revoke {token_id}").click()
         page.get_by_text("revoked.").wait_for()
         accessible(page, "14-token-revoked")
+    finally:
+        context.close()
+
+
+def test_an_auditor_verifies_the_sealed_trail(
+    browser: Browser, service: Service, people: dict[str, tuple[str, str]]
+) -> None:
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        log_in(page, service, people["auditor"])
+        menu(page).get_by_role("link", name="Tamper evidence").click()
+        page.get_by_role("heading", level=1, name="Tamper evidence: seals and verification").wait_for()
+        wait_until(lambda: page.reload() and page.get_by_role("table", name="The latest seal of each chain").count(),
+                   timeout=60, interval=1)  # fmt: skip
+        accessible(page, "30-seals")
+        page.get_by_label("Stream").select_option("audit")
+        page.get_by_role("button", name="Verify", exact=True).click()
+        page.get_by_role("heading", level=3, name="Counted").wait_for()
+        accessible(page, "31-verified")
+        page.get_by_label("Trusted heads").fill("coop/audit:not-a-head")
+        page.get_by_role("button", name="Verify", exact=True).click()
+        page.get_by_text("Nothing was verified: the parameter heads is not accepted.").wait_for()
+        accessible(page, "32-verify-refused")
     finally:
         context.close()
 

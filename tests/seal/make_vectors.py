@@ -67,6 +67,32 @@ ACCESS_ROWS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+LEARNING_ROWS: list[dict[str, Any]] = [
+    {
+        "event_id": "0190f5d2-4444-7000-8000-000000000001", "event_time": "2021-05-01T10:00:00.000Z",
+        "received_at": "2021-05-01T10:00:00.400Z", "platform": "learn", "verb": "passed", "organisation": "org-a",
+        "module": "m-1", "lesson": "l-2", "registration": "reg-1", "progress": 100, "score": 0.85,
+        "duration_ms": None, "request_id": "r-7", "retention_days": 730,
+        "learner": "learner-1", "profession": "teacher", "reason": "",
+    },
+    {
+        "event_id": "0190f5d2-4444-7000-8000-000000000002", "event_time": "2021-05-01T10:00:05.000Z",
+        "received_at": "2021-05-01T10:00:05.100Z", "platform": "learn", "verb": "waived", "organisation": "",
+        "module": "m-2", "lesson": "", "registration": "", "progress": None, "score": None,
+        "duration_ms": 1500.0, "request_id": "", "retention_days": 730,
+        "learner": "learner-2", "profession": "student", "reason": "prior learning",
+    },
+]  # fmt: skip
+
+CHANGES_ROWS: list[dict[str, Any]] = [
+    {
+        "change_id": "0190f5d2-5555-7000-8000-000000000001", "event_time": "2021-05-02T10:00:00.000Z",
+        "platform": "coop", "stream": "audit", "row_id": "0190f5d2-1111-7000-8000-000000000001",
+        "change": "erased", "expires_ms": 1682935200000, "cause": "erase:0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    },
+]  # fmt: skip
+
+
 def _row_vector(form: cf.StreamForm, row: dict[str, Any], n: int) -> dict[str, Any]:
     secret = bytes([n] * 32)
     commitment = cf.commitment(form, row, secret)
@@ -90,7 +116,8 @@ def _row_vector(form: cf.StreamForm, row: dict[str, Any], n: int) -> dict[str, A
 def build() -> dict[str, Any]:
     rows = []
     n = 1
-    for form, items in ((cf.AUDIT, AUDIT_ROWS), (cf.CONSENT, CONSENT_ROWS), (cf.ACCESS, ACCESS_ROWS)):
+    for form, items in ((cf.AUDIT, AUDIT_ROWS), (cf.CONSENT, CONSENT_ROWS), (cf.ACCESS, ACCESS_ROWS),
+                        (cf.LEARNING, LEARNING_ROWS), (cf.CHANGES, CHANGES_ROWS)):  # fmt: skip
         for row in items:
             rows.append(_row_vector(form, row, n))
             n += 1

@@ -3,11 +3,17 @@ ccaudit.seal.canonical gives the very leaf the engine stored when it sealed the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from ccaudit.register import DEFAULT_REGISTER
+from ccaudit.rights.erase import erase
+from ccaudit.rights.subjects import find_subject
 from ccaudit.seal import canonical as cf
 from ccaudit.seal import merkle
 from ccaudit.seal.seals import Seal
+from tests.ingest.test_pipeline import batch
+from tests.learning.events import learning
 from tests.seal.conftest import World
 
 
@@ -28,14 +34,31 @@ def _secrets(world: World) -> dict[str, bytes]:
 def test_the_engines_leaves_and_root_are_the_ones_python_computes(world: World) -> None:
     world.ingest_audit(7)
     world.ingest_consent(3)
+    # Learning rows with and without their nullable numbers (progress, score, duration).
+    events = [learning("progressed", 0), learning("passed", 1, duration_ms=1250.5), learning("completed", 2),
+              learning("waived", 3)]  # fmt: skip
+    world.ingestor.ingest(batch(events))
     world.seal()
+    _check(world, (cf.AUDIT, cf.CONSENT, cf.LEARNING), "coop")
+
+
+def test_the_change_records_leaves_are_the_ones_python_computes(world: World) -> None:
+    world.ingest_audit(4)
+    world.seal()
+    erase(world.store, DEFAULT_REGISTER, find_subject(world.store, DEFAULT_REGISTER, ["acct-1"]), now=datetime.now(UTC))
+    world.seal()
+    _check(world, (cf.CHANGES,), cf.SERVICE_PLATFORM)
+
+
+def _check(world: World, forms: tuple[cf.StreamForm, ...], platform: str) -> None:
     secrets = _secrets(world)
-    for form in (cf.AUDIT, cf.CONSENT):
+    for form in forms:
         rows = _rows(world, form)
-        latest = world.seals.latest("coop", form.stream)
+        latest = world.seals.latest(platform, form.stream)
         assert latest is not None
         seal = Seal.from_payload(latest.payload)
-        leaves = world.seals.leaves("coop", form.stream, seal.seq)
+        leaves = world.seals.leaves(platform, form.stream, seal.seq)
+        assert leaves
         assert {x.row_id for x in leaves} == set(rows)
         for x in leaves:
             row = rows[x.row_id]

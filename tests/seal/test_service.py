@@ -58,11 +58,12 @@ def test_the_service_seals_answers_heads_and_verifies(store: Store, tmp_path: Pa
         assert (await client.post("/v1/events", json=batch(events[:2]), headers=auth)).status_code == 200
         auditor = _auditor(store)  # made after the service read its tokens: it is known at once
         await asyncio.to_thread(
-            wait_until, lambda: {h["stream"] for h in app.state.sealing.heads("coop")} == {"audit", "consent"}
+            wait_until,
+            lambda: {h["stream"] for h in app.state.sealing.heads("coop")} == {"audit", "consent", "learning"},
         )
         answer = (await client.post("/v1/events", json=batch(events[2:]), headers=auth)).json()
         heads = {h["stream"]: h for h in answer["seals"]}
-        assert set(heads) == {"audit", "consent"}
+        assert set(heads) == {"audit", "consent", "learning"}
         assert len(heads["audit"]["hash"]) == 64
         report = (await client.get("/v1/verify", headers=auditor)).json()
         assert report["ok"], report["findings"]

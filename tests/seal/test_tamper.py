@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from ccaudit.seal.canonical import STREAMS
 from ccaudit.seal.seals import seal_path
 from tests.seal.conftest import World
 
@@ -155,16 +156,14 @@ def test_a_trusted_head_that_the_chain_no_longer_holds_is_named(sealed: World) -
     assert {f["kind"] for f in report.findings} == {"trusted_head_mismatch"}
 
 
-def test_rows_erased_through_their_commitment_verify_clean(sealed: World) -> None:
+def test_personal_values_replaced_by_hand_with_their_secret_destroyed_are_named(sealed: World) -> None:
     db = sealed.store.database
     target = _ids(sealed, 1)[2]
-    # What erasure does: replace the personal values, and destroy the row's secret.
+    # What erasure does, without erasure's record (tests/seal/test_erasure.py has the real one).
     _mutate(sealed, f"ALTER TABLE {db}.audit_events UPDATE actor_account_id = 'erased', subject_id = 'erased', "
             "client_ip = '', user_agent = '', details = map() WHERE event_id = {id:UUID}", {"id": target})  # fmt: skip
-    sealed.seals.destroy_secrets("audit", [target])
-    report = sealed.verify()
-    assert report.ok, report.findings
-    assert report.counts["secret_gone"] == 1
+    sealed.sql(f"DELETE FROM {db}.row_secrets WHERE row_id = {{id:String}}", {"id": target})
+    assert _found(sealed) == {("row_secret_gone", target)}
 
 
 def test_rows_deleted_by_their_ttl_verify_clean_and_the_same_row_deleted_early_does_not(world: World) -> None:
@@ -215,8 +214,9 @@ def test_the_sealer_does_not_chain_onto_an_altered_seal(sealed: World) -> None:
     sealed.ingest_audit(1)
     before = sealed.sealer.seals_made
     assert sealed.sealer.run_once(final=True) == 0
-    # The other chains were sealed in that round; coop/audit stays where it was.
-    assert sealed.sealer.seals_made == before + 2
+    # The other chains (one per stream: coop's, and the service's access and changes) were sealed in
+    # that round; coop/audit stays where it was.
+    assert sealed.sealer.seals_made == before + len(STREAMS) - 1
     assert sealed.seals.latest("coop", "audit").seq == 4  # type: ignore[union-attr]
     status = sealed.sealer.status()
     assert status["status"] == "failing"
@@ -241,4 +241,35 @@ def test_seals_under_a_rotated_key_verify_and_a_key_no_list_holds_is_named(seale
     report = verify_store(sealed.seals, sealed.folder, only_old, now_ms=int(time.time() * 1000))
     assert {(f["kind"], f.get("key_id")) for f in report.findings if f["kind"] == "unknown_key"} == {
         ("unknown_key", new)
+    }
+
+
+def test_learning_events_are_sealed_and_a_changed_removed_or_forged_one_is_named(world: World) -> None:
+    from tests.ingest.test_pipeline import batch
+    from tests.learning.events import learning
+
+    events = [learning("progressed", 0), learning("passed", 1), learning("completed", 2), learning("waived", 3)]
+    world.ingestor.ingest(batch(events))
+    world.seal()
+    assert world.verify().ok
+    db = world.store.database
+    ids = [str(e["event_id"]) for e in events]
+    _mutate(world, f"ALTER TABLE {db}.learning_events UPDATE score = 1.0 WHERE event_id = {{id:UUID}}", {"id": ids[1]})
+    _mutate(world, f"ALTER TABLE {db}.learning_events UPDATE profession = 'student' WHERE event_id = {{id:UUID}}",
+            {"id": ids[3]})  # fmt: skip
+    world.sql(f"DELETE FROM {db}.learning_events WHERE event_id = {{id:UUID}}", {"id": ids[2]})
+    forged = str(uuid.uuid4())
+    world.sql(
+        f"INSERT INTO {db}.learning_events (event_id, event_time, received_at, platform, verb, learner, module, "
+        f"retention_days) SELECT toUUID({{id:String}}), event_time, received_at, platform, 'passed', learner, module, "
+        f"retention_days FROM {db}.learning_events WHERE event_id = {{src:UUID}}",
+        {"id": forged, "src": ids[0]},
+    )
+    report = world.verify()
+    found = {(f["kind"], f["stream"], f.get("row_id")) for f in report.findings}
+    assert found == {
+        ("row_modified", "learning", ids[1]),
+        ("row_modified", "learning", ids[3]),
+        ("row_removed", "learning", ids[2]),
+        ("row_inserted", "learning", forged),
     }
