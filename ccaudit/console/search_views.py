@@ -13,7 +13,6 @@ read (nor recorded) until a search is asked for.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,7 @@ from ccaudit.search import (
     access_log,
     check_cursor,
     event_detail,
+    event_id_of,
     open_export,
     parse_filters,
     search,
@@ -143,11 +143,7 @@ class SearchViews:
 
     async def event(self, request: Request) -> Response:
         visitor: Visitor = request.state.visitor
-        raw = request.path_params["event_id"]
-        try:
-            event_id = uuid.UUID(raw) if len(raw) <= 40 else None
-        except ValueError:
-            event_id = None
+        event_id = event_id_of(request.path_params["event_id"])
         if event_id is None:
             return self.pages.problem(request, 404, "not_found_title", "no_event")
         try:

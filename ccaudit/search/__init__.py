@@ -34,7 +34,7 @@ Public surface::
 from ccaudit.search.access_log import AccessQuery
 from ccaudit.search.box import BadQualifier, parse_box
 from ccaudit.search.export import FORMATS, MEDIA_TYPES, Format
-from ccaudit.search.filters import OUTCOMES, Filters, check_cursor, parse_filters, to_query
+from ccaudit.search.filters import OUTCOMES, Filters, check_cursor, event_id_of, parse_filters, to_query
 from ccaudit.search.reads import Export, Page, event_detail, links, open_export, search
 from ccaudit.service.params import BadParameter
 
@@ -51,6 +51,7 @@ __all__ = [
     "Page",
     "check_cursor",
     "event_detail",
+    "event_id_of",
     "links",
     "open_export",
     "parse_box",

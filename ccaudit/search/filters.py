@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -153,6 +154,15 @@ def parse_filters(query: Mapping[str, str], also: Iterable[str] = ()) -> Filters
 
         filters = filters.merge(parse_box(query["q"]))
     return filters
+
+
+def event_id_of(raw: str) -> uuid.UUID | None:
+    """The event id a path names, or None when it names none (a UUID is at most 40 characters here:
+    longer text is refused before parsing)."""
+    try:
+        return uuid.UUID(raw) if len(raw) <= 40 else None
+    except ValueError:
+        return None
 
 
 def check_cursor(cursor: str | None) -> str | None:

@@ -24,7 +24,6 @@ organisations only, whatever the parameters say. Every read is recorded in the a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -32,7 +31,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ccaudit.search import FORMATS, MEDIA_TYPES, BadQualifier, Format, access_log, check_cursor, parse_filters
+from ccaudit.search import (
+    FORMATS,
+    MEDIA_TYPES,
+    BadQualifier,
+    Format,
+    access_log,
+    check_cursor,
+    event_id_of,
+    parse_filters,
+)
 from ccaudit.search.filters import OUTCOMES, check_text, to_query
 from ccaudit.search.reads import event_detail, open_export, search
 from ccaudit.service import params
@@ -85,11 +93,7 @@ def make_detail_endpoint(store: Store) -> Endpoint:
     @guarded
     async def detail(request: Request) -> Response:
         params.refuse_unknown(request.query_params, ())
-        raw = request.path_params["event_id"]
-        try:
-            event_id = uuid.UUID(raw) if len(raw) <= 40 else None
-        except ValueError:
-            event_id = None
+        event_id = event_id_of(request.path_params["event_id"])
         if event_id is None:
             raise BadParameter("event_id", "not an event id (a UUID)")
         found = await run_in_threadpool(event_detail, store, principal(request), event_id)
