@@ -238,7 +238,7 @@ def seed(
         audit += _ingest(ingestor, rng, platform, events)
         consent += _ingest(ingestor, rng, platform, receipts)
     steps: list[dict[str, Any]] = []
-    for n in range(80):
+    for n in range(160):
         organisation = ("gemeente-a", "hogeschool-c")[n % 2]
         start = now - timedelta(days=rng.randrange(3, days_personal), hours=rng.randrange(24))
         steps.extend(_learner_steps(rng, f"learner-{n:03d}", organisation, start, now))

@@ -207,6 +207,9 @@ CONSOLE_SAMPLES[("POST", "/console/learning/waivers")] = {
     "form": lambda world: {"platform": "coop", "learner": "learner-1", "module": "m1", "reason": "r"},
     "ok": {404},
 }
+CONSOLE_SAMPLES[("GET", "/console/dashboards")] = {}
+CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}")] = {"path": "/console/dashboards/overview"}
+CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}/{panel}.csv")] = {"path": "/console/dashboards/overview/totals.csv"}
 CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]
 # Who asks: no session, a forged session cookie, the bootstrap credential (a bearer header opens no
 # console page), and a logged-in session of each role.
