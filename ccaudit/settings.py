@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         False,
         description="Mark the console's cookies Secure even on plain HTTP (the service is behind an HTTPS proxy).",
     )
+    dashboard_min_cell: int = Field(
+        5,
+        ge=2,
+        le=1000,
+        description="Dashboards show a figure counting fewer than this many visitors or learners as '<k'.",
+    )
 
     # --- login with OpenID Connect (ccaudit.access.oidc): all of the required keys, or none ---
     oidc_issuer: str = Field(

@@ -208,6 +208,22 @@ ACCOUNT_IDENTITIES = TableInfo(
     purpose="login through the organisation's identity provider (privacy statement §8)",
 )
 
+# Dashboards' rollups (migrations 0021, 0022; ccaudit.dashboards): counts and mergeable visitor-count
+# states per day (or minute) and platform and page, browser, country, referrer, organisation, action,
+# consent answer. No personal data: no account id, IP, user agent or consent id; a visitor state holds
+# hashes of daily visitor hashes, which name no one once the day's salt is gone (two days). So they
+# are not in PERSONAL_DATA_TABLES: erasure and subject export have nothing to find there, and they
+# outlive the raw rows (no retention but usage_minutes' two days, set in its migration).
+_ROLLUP = "dashboards' aggregates (privacy statement §3, §4.5): counts per day, no person in them"
+USAGE_ROLLUPS = tuple(
+    TableInfo(name=name, stream="usage", subject_columns=(), purpose=_ROLLUP, purposes=("P5",))
+    for name in ("usage_daily", "usage_pages_daily", "usage_devices_daily", "usage_countries_daily",
+                 "usage_referrers_daily", "usage_minutes")
+)  # fmt: skip
+AUDIT_DAILY = TableInfo(name="audit_daily", stream="audit", subject_columns=(), purpose=_ROLLUP, purposes=("P2",))
+CONSENT_DAILY = TableInfo(name="consent_daily", stream="consent", subject_columns=(), purpose=_ROLLUP)
+ROLLUP_TABLES: tuple[TableInfo, ...] = (*USAGE_ROLLUPS, AUDIT_DAILY, CONSENT_DAILY)
+
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_CATALOGUES,
     ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
@@ -236,7 +252,7 @@ LOCAL_PERSONAL_DATA: tuple[TableInfo, ...] = (SPOOL_BODIES, DEAD_LETTERS)
 ALL_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_KEYS, USAGE_EVENTS, CONSENT_RECEIPTS, LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS,
     LEARNING_CATALOGUES, ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
-    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
+    ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS, *ROLLUP_TABLES,
 )  # fmt: skip
 # Tables that hold no events about people: bookkeeping, the daily salts (key material, no visitor
 # data), ingest tokens, the ledger of stored event ids with their payload digests (a digest names no
@@ -256,4 +272,6 @@ SUPPORT_TABLES = frozenset({
 VIEWS = frozenset({
     "event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv",
     "audit_keys_mv", "account_last_use_audit", "account_closures_audit",
+    "usage_daily_mv", "usage_pages_daily_mv", "usage_devices_daily_mv", "usage_countries_daily_mv",
+    "usage_referrers_daily_mv", "usage_minutes_mv", "audit_daily_mv", "consent_daily_mv",
 })  # fmt: skip
