@@ -10,7 +10,8 @@ a table is that table, cell for cell, as the page prints it (``cell_text``).
 
 What is drawn: a ``stat`` panel as tiles with the change against the previous period; a ``line``
 panel as its first figure per day, the previous period as a second, dashed series; a ``bar`` panel,
-and a ``table`` panel that is a top list (a label, then figures), as bars of its first figure. A
+and a ``table`` panel that is a top list (a label, then figures), as bars of its first event count
+(else its first figure). A
 live dashboard ("now", its last minutes) has no period to choose and refreshes itself every minute
 (a meta refresh: the console runs no script).
 
@@ -139,7 +140,9 @@ def _line(
 
 
 def _bars(table: Table) -> charts.BarChart | None:
-    at = _measure(table.columns)
+    # Top lists are ordered by an event count (page views, operations): the bars follow the same one.
+    counts = [i for i, c in enumerate(table.columns) if c.kind == "count"]
+    at = counts[0] if counts else _measure(table.columns)
     if at is None or table.columns[0].kind != "dimension" or not table.rows:
         return None
     labels = [
