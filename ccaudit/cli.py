@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -413,6 +414,30 @@ def _read_store_directly(settings: Settings, target: Target, params: dict[str, s
         _fail(str(exc), 2)
     rows, cursor = _direct_store(settings, target).search_audit(query)
     return {"events": rows, "next_cursor": cursor}
+
+
+dashboards_app = typer.Typer(no_args_is_help=True, help="Dashboards: Grafana dashboards from their definitions.")
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("grafana")
+def dashboards_grafana(
+    out_dir: Annotated[Path, typer.Option("--out", help="The folder to write one <key>.json per dashboard in.")],
+    database: Annotated[
+        str | None, typer.Option(help="The database the panels read (default CCAUDIT_DATABASE).")
+    ] = None,
+) -> None:
+    """Write the Grafana dashboards (ClickHouse data source), small cells suppressed with
+    CCAUDIT_DASHBOARD_MIN_CELL, for Grafana's file provisioning."""
+    from ccaudit.dashboards.grafana import grafana_dashboard
+    from ccaudit.dashboards.registry import DASHBOARDS
+
+    settings = _settings()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for key, dashboard in DASHBOARDS.items():
+        document = grafana_dashboard(dashboard, settings.dashboard_min_cell, database or settings.database)
+        (out_dir / f"{key}.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    out.print(f"{len(DASHBOARDS)} dashboards written to {out_dir}", highlight=False)
 
 
 tokens_app = typer.Typer(no_args_is_help=True, help="Platform ingest tokens: create, rotate, revoke, list.")

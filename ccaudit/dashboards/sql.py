@@ -15,12 +15,15 @@ platforms (a platform read token), and for a table that carries organisations, i
 org_admin's or a learning_manager's). The bounds come from the principal, never from a parameter.
 
 **Suppression** (:func:`suppressed`): a row in which a ``visitors`` figure (people: visitors,
-learners, receipts) is from 1 to k-1 has all its figures hidden. When exactly one row of a table
-is hidden, the row with the next-fewest people is hidden too (complementary suppression), so a total
-shown elsewhere minus the rows shown never gives one hidden row's figures: at least two are always
-mixed. Totals (the stat panels) are computed from every row and shown unless they are small
-themselves. The wrapper is SQL so that Grafana, which runs the panel's SQL itself, hides exactly the
-same cells (it shows the NULLs as "<k").
+learners, receipts) is from 1 to k-1 has all its figures hidden. When the hidden rows together count
+fewer than k people (by the table's first ``visitors`` column), the shown row with the fewest people
+(but at least one) is hidden too: complementary suppression. So a total shown elsewhere minus the
+rows shown gives only the sum of several hidden rows, which counts k people or more: never one
+small row, nor a small group of them. Totals (the stat panels) are computed from every row and
+shown unless they are small themselves (a table whose only other rows count nobody cannot be
+protected by a complement: its total is then the small row's figure, and is hidden as small too).
+The wrapper is SQL so that Grafana, which runs the panel's SQL itself, hides exactly the same cells
+(it shows the NULLs as "<k").
 """
 
 from __future__ import annotations
@@ -154,8 +157,9 @@ def suppressed(sql: str, columns: Sequence[Column], k: str) -> str:
     )
     return (
         f"SELECT {shown}, _hide FROM ("
-        "SELECT *, _small OR (_n_small = 1 AND _n > 1 AND NOT _small AND _rank = 1) AS _hide FROM ("
-        "SELECT *, countIf(_small) OVER () AS _n_small, count() OVER () AS _n, "
-        f"row_number() OVER (PARTITION BY _small ORDER BY {first} ASC, _pos ASC) AS _rank FROM ("
+        "SELECT *, _small OR (_small_sum > 0 AND _small_sum < "
+        f"{k} AND NOT _small AND {first} > 0 AND _rank = 1) AS _hide FROM ("
+        f"SELECT *, sumIf({first}, _small) OVER () AS _small_sum, "
+        f"row_number() OVER (PARTITION BY _small ORDER BY {first} = 0, {first}, _pos) AS _rank FROM ("
         f"SELECT *, ({small}) AS _small, rowNumberInAllBlocks() AS _pos FROM (\n{sql}\n)))) ORDER BY _pos"
     )

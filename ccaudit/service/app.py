@@ -31,6 +31,7 @@ from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
 from ccaudit.service.auth import protect
 from ccaudit.service.consent_routes import make_consent_endpoint
+from ccaudit.service.dashboard_routes import dashboard_routes
 from ccaudit.service.ingest_routes import IngestCounters, make_ingest_endpoint
 from ccaudit.service.learning_routes import learning_routes
 from ccaudit.service.openapi import openapi
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/usage/summary", make_summary_endpoint(settings, store), methods=["GET"]),
         Route("/v1/consent/{consent_id}", make_consent_endpoint(settings, store), methods=["GET"]),
         *learning_routes(eligibility),
+        *dashboard_routes(settings, store),
         *xapi_routes(ingestor, tokens, catalogues, limiter),
         *rights_routes(rights),
         *token_routes(settings, tokens),

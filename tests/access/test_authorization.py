@@ -96,6 +96,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/access/events"): {},
     ("GET", "/v1/verify"): {},
     ("GET", "/v1/usage/summary"): {},
+    # A platform read token holds usage:read but no console role: it opens no dashboard (403).
+    ("GET", "/v1/dashboards"): {},
+    ("GET", "/v1/dashboards/{key}"): {"path": "/v1/dashboards/overview", "ok": {403}},
+    ("GET", "/v1/dashboards/{key}/{panel}.csv"): {"path": "/v1/dashboards/overview/top_pages.csv", "ok": {403}},
     ("GET", "/v1/consent/{consent_id}"): {"path": "/v1/consent/0b7e4a2e-3f51-4b8e-9d3c-6f1a2b3c4d5e", "ok": {404}},
     ("GET", "/v1/admin/tokens"): {},
     ("POST", "/v1/admin/tokens"): {"json": {"platform": "authz"}},

@@ -1,0 +1,117 @@
+"""Grafana dashboards generated from the same definitions, for the ClickHouse data source
+(``grafana-clickhouse-datasource``): one dashboard JSON per definition.
+
+Each panel runs the definition's SQL as written (Grafana expands ``$__dateFilter`` and the other
+macros, and the ``${db}``, ``${platform}`` and ``${organisation}`` variables), wrapped in the same
+suppression as the console (``ccaudit.dashboards.sql.suppressed``) with k written in: a hidden figure
+comes back NULL and is shown as "<k" (the fields' ``noValue``); the ``_hide`` column is left out of
+the view. Grafana reads as its own ClickHouse user, granted the rollups only (``deploy/clickhouse``): it sees
+every organisation, so give Grafana's logins to those who may see all of them, and let org-scoped
+staff use the console, whose query layer holds them to their organisations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccaudit.dashboards.model import Dashboard, Panel
+from ccaudit.dashboards.sql import suppressed
+
+DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "ccaudit-clickhouse"}
+SCHEMA_VERSION = 39
+_PANEL_TYPES = {"stat": "stat", "line": "timeseries", "bar": "barchart", "table": "table"}
+# The data source's query formats: 0 time series, 1 table.
+_FORMATS = {"stat": 1, "line": 0, "bar": 1, "table": 1}
+_WIDTH = {"stat": 24, "line": 24, "bar": 12, "table": 12}
+_HEIGHT = {"stat": 5, "line": 9, "bar": 9, "table": 10}
+
+
+def _variable(name: str, label: str, sql: str) -> dict[str, Any]:
+    # "All" is the empty string the definitions test for; a custom all value is not quoted again.
+    return {
+        "type": "query", "name": name, "label": label, "datasource": DATASOURCE, "query": sql,
+        "definition": sql, "includeAll": True, "allValue": "''", "multi": False, "refresh": 1, "sort": 1,
+        "current": {"selected": True, "text": "All", "value": "$__all"}, "hide": 0,
+    }  # fmt: skip
+
+
+def _panel(panel: Panel, ident: int, x: int, y: int, k: int) -> dict[str, Any]:
+    width = _WIDTH[panel.chart]
+    return {
+        "id": ident,
+        "type": _PANEL_TYPES[panel.chart],
+        "title": panel.title["en"],
+        "description": f"{panel.title['nl']} / {panel.title['fr']}. Figures of fewer than {k} people: <{k}.",
+        "gridPos": {"h": _HEIGHT[panel.chart], "w": width, "x": x, "y": y},
+        "datasource": DATASOURCE,
+        "targets": [
+            {
+                "refId": "A",
+                "datasource": DATASOURCE,
+                "editorType": "sql",
+                "queryType": "timeseries" if panel.chart == "line" else "table",
+                "format": _FORMATS[panel.chart],
+                "rawSql": suppressed(panel.sql, panel.columns, str(k)),
+            }
+        ],
+        "fieldConfig": {
+            "defaults": {"noValue": f"<{k}"},
+            "overrides": [
+                {
+                    "matcher": {"id": "byName", "options": c.key},
+                    "properties": [{"id": "displayName", "value": c.title["en"]}],
+                }
+                for c in panel.columns
+            ],
+        },
+        "transformations": [{"id": "organize", "options": {"excludeByName": {"_hide": True}}}],
+        "options": {},
+    }
+
+
+def grafana_dashboard(dashboard: Dashboard, k: int, database: str = "ccaudit") -> dict[str, Any]:
+    """The Grafana dashboard JSON of ``dashboard`` (k: the small-cell threshold written into its SQL)."""
+    panels = []
+    x = y = 0
+    row_height = 0
+    for ident, panel in enumerate(dashboard.panels, start=1):
+        width = _WIDTH[panel.chart]
+        if x + width > 24:
+            x, y = 0, y + row_height
+            row_height = 0
+        panels.append(_panel(panel, ident, x, y, k))
+        row_height = max(row_height, _HEIGHT[panel.chart])
+        x += width
+    variables: list[dict[str, Any]] = [
+        {"type": "constant", "name": "db", "query": database, "hide": 2, "label": "database"},
+        _variable("platform", "Platform", "SELECT DISTINCT platform FROM ${db}.usage_daily ORDER BY platform"),
+    ]
+    if dashboard.scope == "organisation":
+        source = "audit_daily" if dashboard.key == "admin" else "learning_state"
+        organisations = (
+            f"SELECT DISTINCT organisation FROM ${{db}}.{source} ORDER BY organisation"
+            if source == "audit_daily"
+            else "SELECT DISTINCT finalizeAggregation(organisation) AS o FROM ${db}.learning_state ORDER BY o"
+        )
+        variables.append(_variable("organisation", "Organisation", organisations))
+    else:
+        # Usage panels have no organisation; the variable exists so that every panel's SQL expands.
+        variables.append({"type": "constant", "name": "organisation", "query": "", "hide": 2})
+    live = dashboard.window_minutes
+    return {
+        "uid": f"ccaudit-{dashboard.key}",
+        "title": f"ccaudit: {dashboard.title['en']}",
+        "description": f"{dashboard.title['nl']} / {dashboard.title['fr']} (generated by `ccaudit dashboards grafana`)",
+        "tags": ["ccaudit", dashboard.scope],
+        "timezone": "utc",
+        "editable": False,
+        "graphTooltip": 0,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "time": {"from": f"now-{live}m" if live else "now-30d", "to": "now"},
+        "refresh": "30s" if live else "",
+        "templating": {"list": variables},
+        "annotations": {"list": []},
+        "links": [],
+        "panels": panels,
+    }
