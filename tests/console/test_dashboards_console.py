@@ -244,3 +244,23 @@ def test_no_query_string_widens_an_org_admin_to_another_organisation(
         body = response.text.split('id="organisation"')[-1] if not panel else response.text
         for other in OTHER_ORGANISATIONS:
             assert other not in body
+
+
+def test_the_demo_history_fills_every_dashboard_past_the_small_cell_threshold(world: dict[str, Any]) -> None:
+    operator = world["clients"]["operator"]
+    consent = parse(operator.get("/console/dashboards/consent").text).tables["by_answer"][1:]
+    answers = {(platform, answer) for platform, answer, receipts in consent if receipts != "<5"}
+    for platform in ORGANISATIONS:
+        assert {answer for p, answer in answers if p == platform} == {
+            "accepted", "refused", "partly accepted", "withdrawn"
+        }, platform  # fmt: skip
+    for key, panel in (("devices", "browsers"), ("countries", "countries"), ("sources", "referrers")):
+        tables = parse(operator.get(f"/console/dashboards/{key}").text).tables
+        rows = next(rows for name, rows in tables.items() if name.startswith(panel[:5]))[1:]
+        assert len(rows) >= 3, key
+        assert all("<5" not in row[1:] for row in rows[:3]), key
+    trend = parse(operator.get("/console/dashboards/overview?range=7d").text).tables["trend"][1:]
+    assert len(trend) == 7
+    assert all(int(visitors) >= 5 for _, visitors, _ in trend)
+    admin = parse(world["clients"]["auditor"].get("/console/dashboards/admin").text).tables["by_action"][1:]
+    assert {row[0] for row in admin} == {o for orgs in ORGANISATIONS.values() for o in orgs}
