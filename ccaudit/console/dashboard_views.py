@@ -191,7 +191,8 @@ def panel_view(
         chart = _line(table, previous, choice, lang, words)
         if chart is not None:
             kind = "line"
-            series = tuple(line.name for line in chart.lines) + ("",) * (2 - len(chart.lines))  # type: ignore[assignment]
+            names = [line.name for line in chart.lines] + ["", ""]
+            series = (names[0], names[1])
     else:
         chart = _bars(table)
         kind = "bars" if chart is not None else "table"
