@@ -67,8 +67,19 @@ PROFESSIONS = (("employee", 5), ("student", 3), ("teacher", 2))
 BATCH = 5000
 
 
+_TABLES: dict[tuple[tuple[Any, int], ...], tuple[list[Any], list[int]]] = {}
+
+
 def _pick(rng: random.Random, weighted: Sequence[tuple[Any, int]]) -> Any:
-    return rng.choices([value for value, _ in weighted], [weight for _, weight in weighted])[0]
+    # Values and cumulative weights once per table: the demo draws a few hundred thousand times.
+    table = _TABLES.get(tuple(weighted))
+    if table is None:
+        values, total, cumulative = [v for v, _ in weighted], 0, []
+        for _, weight in weighted:
+            total += weight
+            cumulative.append(total)
+        table = _TABLES[tuple(weighted)] = (values, cumulative)
+    return rng.choices(table[0], cum_weights=table[1])[0]
 
 
 def _uuid(rng: random.Random) -> str:
@@ -101,7 +112,6 @@ def _page_views(
     rng: random.Random, platform: str, day: date, now: datetime, visitors: int, retention: int
 ) -> Iterator[list[Any]]:
     """Rows of USAGE_COLUMNS for one platform's day."""
-    by_name = {name: i for i, name in enumerate(USAGE_COLUMNS)}
     for _ in range(visitors):
         visitor = hashlib.sha256(rng.getrandbits(256).to_bytes(32, "big")).hexdigest()
         agent = _pick(rng, AGENTS)
@@ -118,21 +128,15 @@ def _page_views(
                 "country": country, "visitor_hash": visitor, "retention_days": retention,
                 "payload_sha256": hashlib.sha256(f"{platform}{at}{visitor}{view}".encode()).hexdigest(),
             }  # fmt: skip
-            row = [None] * len(USAGE_COLUMNS)
-            for name, value in values.items():
-                row[by_name[name]] = value
-            yield row
+            yield [values[name] for name in USAGE_COLUMNS]
     for _ in range(rng.randrange(0, 4)):  # crawlers: counted apart, never as visitors
         at = _moment(rng, day, now)
-        row = [None] * len(USAGE_COLUMNS)
         values = {"event_id": _uuid(rng), "event_time": epoch_ms(at), "received_at": epoch_ms(at),
                   "platform": platform, "page": "/", "admin_area": False, "referrer_host": "", "browser": CRAWLER[0],
                   "browser_version": CRAWLER[1], "os": CRAWLER[2], "device": CRAWLER[3], "is_bot": True,
                   "country": "US", "visitor_hash": "", "retention_days": retention,
                   "payload_sha256": hashlib.sha256(f"bot{at}".encode()).hexdigest()}  # fmt: skip
-        for name, value in values.items():
-            row[by_name[name]] = value
-        yield row
+        yield [values[name] for name in USAGE_COLUMNS]
 
 
 def _insert_usage(store: Store, rows: list[list[Any]]) -> None:
