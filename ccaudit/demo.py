@@ -239,6 +239,11 @@ def run_demo(
         print(made.stderr, file=sys.stderr, flush=True)
         return made.returncode
     ingest_tokens = {row["platform"]: row["token"] for row in map(json.loads, made.stdout.splitlines())}
+    # Past days for the dashboards (ccaudit.demo_history), also written before the service holds the store.
+    history = subprocess.run([python, "-m", "ccaudit.demo_history"], env=store_env, capture_output=True, text=True)
+    if history.returncode != 0:
+        print(history.stderr, file=sys.stderr, flush=True)
+        return history.returncode
     # Demo accounts, each with a password of this run (never a default one), and a personal token
     # for the auditor, so that the read API can be tried at once.
     accounts: list[tuple[str, str, str]] = []
@@ -246,6 +251,8 @@ def run_demo(
         ("auditor", "auditor", []),
         ("dpo", "dpo", []),
         ("gemeente-admin", "org_admin", ["gemeente-a"]),
+        ("operator", "operator", []),
+        ("leermanager", "learning_manager", ["gemeente-a"]),
     )
     for username, role, orgs in demo_accounts:
         password = secrets.token_urlsafe(12)
@@ -318,6 +325,7 @@ def run_demo(
     for platform in platforms:
         print(f"{platform.label:<17} {platform.url}   (log in as alice/demo or bob/demo)", flush=True)
     print(f"console           {service_url}/console   (log in with an account below)", flush=True)
+    print(f"dashboards        {service_url}/console/dashboards   ({history.stdout.strip()})", flush=True)
     print(f"admin token       {token}   (bootstrap: makes accounts and tokens, reads nothing)", flush=True)
     for username, role, password in accounts:
         print(f"account           {username} / {password}   ({role})", flush=True)

@@ -136,7 +136,7 @@ ROUTES: tuple[Rule, ...] = (
     Rule("GET", "/console/login/oidc", PUBLIC, "log in to the console through the OpenID Connect provider"),
     Rule("GET", "/console/login/oidc/callback", PUBLIC, "the OpenID Connect provider's return (state checked once)"),
     Rule("GET", "/console/language/{lang}", PUBLIC, "choose the console's language"),
-    Rule("GET", "/console/static/{name}", PUBLIC, "the console's stylesheet"),
+    Rule("GET", "/console/static/{name}", PUBLIC, "the console's stylesheet and the live dashboard's refresh script"),
     Rule("GET", "/console", CONSOLE, "the console's start page"),
     Rule("POST", "/console/logout", CONSOLE, "log out of the console"),
     Rule("GET", "/console/search", P.AUDIT_READ, "search the audit trail in the console"),
@@ -159,6 +159,12 @@ ROUTES: tuple[Rule, ...] = (
         "/console/verify",
         P.SEAL_VERIFY,
         "the seals and a verification of the sealed trail in the console",
+    ),
+    # Each dashboard further names the roles (and the permission) that may open it: ccaudit.dashboards.
+    Rule("GET", "/console/dashboards", P.USAGE_READ, "the dashboards I may open, in the console"),
+    Rule("GET", "/console/dashboards/{key}", P.USAGE_READ, "a dashboard in the console: charts, tables, trends"),
+    Rule(
+        "GET", "/console/dashboards/{key}/{panel}.csv", P.USAGE_READ, "a dashboard's table as CSV, as the page shows it"
     ),
 )
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ccaudit.access import Authenticator
 from ccaudit.access.identities import IdentityStore
 from ccaudit.access.oidc import OidcClient
+from ccaudit.console.dashboard_views import DashboardViews
 from ccaudit.console.guard import Endpoint, Guard
 from ccaudit.console.learning_views import LearningViews
 from ccaudit.console.oidc_login import OidcLogin
@@ -33,7 +34,7 @@ from ccaudit.store import Store
 from ccaudit.store.tokens import TokenStore
 
 # The only files served from static/: an allow-list, so no path from a request reaches the disk.
-STATIC = {"console.css": "text/css"}
+STATIC = {"console.css": "text/css", "refresh.js": "text/javascript"}
 
 
 def console_routes(
@@ -52,6 +53,7 @@ def console_routes(
     guard = Guard(pages, sessions, authenticator.accounts)
     views = Views(settings, store, authenticator, tokens, sessions, guard, pages)
     audit = SearchViews(store, authenticator.accounts, pages)
+    dashboards = DashboardViews(settings, store, pages)
     oidc_start: Endpoint
     oidc_callback: Endpoint
     if settings.oidc_enabled:
@@ -94,6 +96,9 @@ def console_routes(
         ("/console/tokens", views.tokens_list, "GET"),
         ("/console/tokens/{token_id}/revoke", views.revoke_token, "POST"),
         ("/console/requests", views.requests_list, "GET"),
+        ("/console/dashboards", dashboards.index, "GET"),
+        ("/console/dashboards/{key}", dashboards.page, "GET"),
+        ("/console/dashboards/{key}/{panel}.csv", dashboards.csv, "GET"),
     )
     routes = [guard.route(path, endpoint, method) for path, endpoint, method in table]
     if eligibility is not None:

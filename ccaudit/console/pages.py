@@ -36,6 +36,7 @@ LANG_COOKIE = "ccaudit_lang"
 # Pages in the menu: (path, the permission it needs or None for any account, its label's key).
 MENU: tuple[tuple[str, Permission | None, str], ...] = (
     ("/console", None, "nav_home"),
+    ("/console/dashboards", Permission.USAGE_READ, "nav_dashboards"),
     ("/console/search", Permission.AUDIT_READ, "nav_search"),
     ("/console/saved", Permission.AUDIT_READ, "nav_saved"),
     ("/console/access", Permission.ACCESS_READ, "nav_access"),

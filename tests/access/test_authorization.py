@@ -218,6 +218,9 @@ CONSOLE_SAMPLES[("POST", "/console/learning/waivers")] = {
     "ok": {404},
 }
 CONSOLE_SAMPLES[("GET", "/console/verify")] = {}
+CONSOLE_SAMPLES[("GET", "/console/dashboards")] = {}
+CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}")] = {"path": "/console/dashboards/overview"}
+CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}/{panel}.csv")] = {"path": "/console/dashboards/overview/totals.csv"}
 CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]
 # Who asks: no session, a forged session cookie, the bootstrap credential (a bearer header opens no
 # console page), and a logged-in session of each role.

@@ -51,7 +51,8 @@ def test_demo_launcher_serves_audit_events_and_stops_on_sigterm(tmp_path: Path) 
     )  # fmt: skip
     try:
         output = Output(proc)
-        service_url = output.wait_for(r"ccaudit service\s+(http://127\.0\.0\.1:\d+)\n", 120).group(1)
+        # Generous: before the service starts, the demo migrates and writes months of history.
+        service_url = output.wait_for(r"ccaudit service\s+(http://127\.0\.0\.1:\d+)\n", 300).group(1)
         token = output.wait_for(r"reader token\s+(\S+)\s", 10).group(1)
         # The demo's own summary, not the service's start-up log lines (which carry a level).
         summary = "\n".join(line for line in output.text.splitlines() if " INFO " not in line)
