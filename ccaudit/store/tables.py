@@ -40,7 +40,8 @@ class TableInfo:
 AUDIT_EVENTS = TableInfo(
     name="audit_events",
     stream="audit",
-    subject_columns=("actor_account_id", "actor_profile_id", "subject_id"),
+    # resource_id: an operation on an account names it there (account.closed from record_account).
+    subject_columns=("actor_account_id", "actor_profile_id", "subject_id", "resource_id"),
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
     identifying_columns=("client_ip", "peer_ip", "user_agent", "details", "payload_sha256"),
     time_column="event_time",
@@ -79,6 +80,9 @@ LEARNING_STATE = TableInfo(
     # Derived from learning_events by a materialized view: erasing a learner must reach it too.
     subject_columns=("learner",),
     purpose="per learner, module and lesson: progress, completion, score (follow-up module access, §4.5)",
+    # The learner's latest profession and organisation (argMax states): corrected by a newer state.
+    rectifiable_columns=("profession", "organisation"),
+    time_column="last_seen",
 )
 
 LEARNING_WAIVERS = TableInfo(
@@ -255,5 +259,5 @@ SUPPORT_TABLES = frozenset({
 # Materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({
     "event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv",
-    "audit_keys_mv", "account_last_use_audit", "account_closures_audit",
+    "audit_keys_mv", "account_last_use_audit", "account_closures_audit", "account_last_use_learning",
 })  # fmt: skip
