@@ -49,12 +49,15 @@ def _actor(request: Request) -> Actor:
     return Actor(visitor.account.account_id, role)
 
 
-def _received(value: str) -> datetime | None:
-    """A received date (YYYY-MM-DD, taken at noon UTC so that it is that day everywhere in Europe)."""
+def _received(value: str, now: datetime) -> datetime | None:
+    """A received date (YYYY-MM-DD, not after today): at noon UTC, so that it is that day everywhere in
+    Europe, or now if that is earlier (a request received this morning is not received in the future)."""
     if not value:
         return None
     day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    return day.replace(hour=12)
+    if day.date() > now.date():
+        raise ValueError("a request cannot be received in the future")
+    return min(day.replace(hour=12), now)
 
 
 class RequestViews:
@@ -88,7 +91,7 @@ class RequestViews:
         entered = {k: form.get(k, "")[:500] for k in ("kind", "received", "account_id", "platform", "by", "how")}
         actor = _actor(request)
         try:
-            received = _received(entered["received"])
+            received = _received(entered["received"], _now())
         except ValueError:
             return await self.list_page(request, 400, bad="received", entered=entered)
         if not entered["account_id"].strip():

@@ -161,11 +161,20 @@ def test_a_request_from_registration_to_closure(app: Starlette, store: Store) ->
 
 def test_registering_with_the_identity_check_and_refusals(app: Starlette, store: Store) -> None:
     client = _login(app, store)
-    request_id = _register(client, kind="export", by="", how="known voice on a call-back to the number on file")
+    request_id = _register(
+        client,
+        kind="export",
+        received=datetime.now(UTC).date().isoformat(),
+        by="",
+        how="known voice on a call-back to the number on file",
+    )
     found = Requests(store).get(request_id)
     assert found.status == "verified"
     assert found.verified_by == client.account_id  # type: ignore[attr-defined]  # no one named: whoever registered
     assert found.verified_how == "known voice on a call-back to the number on file"
+    # Received today (the form's default): at the latest now, never in the future, due a month on.
+    assert found.received_at.date() == datetime.now(UTC).date()
+    assert found.due_at == add_months(found.received_at, 1)
     csrf = client.csrf("/console/requests")
     tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
     future = client.post("/console/requests", {"csrf": csrf, "kind": "export", "received": tomorrow,
