@@ -168,7 +168,8 @@ def _pseudonymise(table: Described, ids: str, id_set: str) -> list[str]:
         kind = table.kind(column)
         if kind == "value":
             cast = f"toString({column})"
-            out.append(f"{column} = if({cast} IN {id_set}, {keys.pseudonym_sql(cast)}, {column})")
+            when = f"{table.info.condition(column) or 'true'} AND {cast} IN {id_set}"
+            out.append(f"{column} = if({when}, {keys.pseudonym_sql(cast)}, {column})")
         elif kind == "array":
             out.append(f"{column} = arrayMap(x -> if(has({ids}, x), {keys.pseudonym_sql('x')}, x), {column})")
         elif kind == "text":

@@ -145,7 +145,8 @@ def run(
     if dry_run:
         return report
     register = settings.processing_register
-    report.held_rows = keep_held_rows(store, register)
+    if only is None:  # the scheduled run's chore; a closure's run leaves held accounts alone anyway
+        report.held_rows = keep_held_rows(store, register)
     tables = describe(store.client, store.database)
     groups: dict[tuple[str, tuple[str, ...], str], list[Due]] = {}
     for item in report.due:

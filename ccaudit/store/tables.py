@@ -35,13 +35,20 @@ class TableInfo:
     time_column: str = ""
     # Profile fields a subject may have corrected here (GDPR art. 16): state, not evidence.
     rectifiable_columns: tuple[str, ...] = ()
+    # Subject columns that name a person only in some rows: (column, fixed SQL condition of those rows).
+    subject_conditions: tuple[tuple[str, str], ...] = ()
+
+    def condition(self, column: str) -> str | None:
+        return next((sql for name, sql in self.subject_conditions if name == column), None)
 
 
 AUDIT_EVENTS = TableInfo(
     name="audit_events",
     stream="audit",
-    # resource_id: an operation on an account names it there (account.closed from record_account).
+    # resource_id names a person where the resource is an account (account.closed from record_account);
+    # elsewhere it is a document's or a module's id, which may equal an account id by chance.
     subject_columns=("actor_account_id", "actor_profile_id", "subject_id", "resource_id"),
+    subject_conditions=(("resource_id", "resource_type = 'account'"),),
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
     identifying_columns=("client_ip", "peer_ip", "user_agent", "details", "payload_sha256"),
     time_column="event_time",

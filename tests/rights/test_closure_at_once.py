@@ -35,7 +35,7 @@ def _batch(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _naming(store: Store, account: str) -> int:
     sql = (f"SELECT count() FROM {store.database}.audit_events WHERE actor_account_id = {{a:String}} "
-           "OR subject_id = {a:String} OR resource_id = {a:String}")  # fmt: skip
+           "OR subject_id = {a:String} OR (resource_type = 'account' AND resource_id = {a:String})")  # fmt: skip
     return int(query_rows(store.client, sql, {"a": account})[0][0])
 
 
@@ -45,7 +45,12 @@ def test_the_service_erases_a_closed_account_when_the_closure_is_stored(store: S
     token, _ = TokenStore(store.client, store.database).create("coop")
     before = [_audit("m-9", 5), _audit("admin-3", 4, subject_id="m-9", action="member.update"),
               learning("completed", learner="m-9"), _audit("m-other", 3)]  # fmt: skip
+    # m-quiet never acted: only others' operations name it. Its closure alone makes it due.
+    before.append(_audit("admin-3", 2, subject_id="m-quiet", action="member.update"))
+    # A document whose id happens to equal the account id names no one: it stays as it is.
+    before.append(_audit("m-other", 2, action="document.view", resource_type="document", resource_id="m-9"))
     closure = _audit("admin-3", 0, action="account.closed", resource_type="account", resource_id="m-9")
+    quiet = _audit("admin-3", 0, action="account.deactivated", resource_type="account", resource_id="m-quiet")
     trail = f"SELECT count() FROM {store.database}.audit_events WHERE subject_id = 'retention:closure'"
 
     async def serve() -> None:
@@ -54,8 +59,10 @@ def test_the_service_erases_a_closed_account_when_the_closure_is_stored(store: S
             async with httpx.AsyncClient(transport=transport, base_url="http://ccaudit") as client:
                 headers = {"Authorization": f"Bearer {token}"}
                 assert (await client.post("/v1/events", json=_batch(before), headers=headers)).status_code == 200
-                assert _naming(store, "m-9") == 2
-                assert (await client.post("/v1/events", json=_batch([closure]), headers=headers)).status_code == 200
+                assert (_naming(store, "m-9"), _naming(store, "m-quiet")) == (2, 1)
+                assert (
+                    await client.post("/v1/events", json=_batch([closure, quiet]), headers=headers)
+                ).status_code == 200
                 await asyncio.to_thread(wait_until, lambda: query_rows(store.client, trail)[0][0] >= 1, 60)
 
     asyncio.run(serve())
@@ -63,12 +70,16 @@ def test_the_service_erases_a_closed_account_when_the_closure_is_stored(store: S
     assert _naming(store, "m-9") == 0
     learned = query_rows(store.client, f"SELECT count() FROM {store.database}.learning_events WHERE learner = 'm-9'")
     assert learned[0][0] == 0
-    assert _naming(store, "m-other") == 1
+    assert _naming(store, "m-quiet") == 0
+    assert _naming(store, "m-other") == 2
+    document = query_rows(store.client, f"SELECT resource_id, client_ip FROM {store.database}.audit_events "
+                          "WHERE resource_type = 'document'")  # fmt: skip
+    assert document == [("m-9", "198.51.100.23")]
     # The erasure is in the trail, naming no account.
     (details,) = query_rows(store.client, f"SELECT details FROM {store.database}.audit_events "
                             "WHERE subject_id = 'retention:closure'")[0]  # fmt: skip
     assert "m-9" not in str(details)
-    assert details["accounts"] == "1"
+    assert details["accounts"] == "2"
     # Nothing is left for the scheduled run: the account's last use and closure went with it.
     assert not [d for d in retention.plan(store, settings, datetime.now(UTC)) if d.account_id == "m-9"]
 
