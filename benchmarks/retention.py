@@ -9,6 +9,9 @@ rows it pseudonymised) and the export of one subject among all the accounts. The
 
     retention run_s=<x> export_s=<y>
 
+``--learning-events`` adds learning events of the same accounts (so the run erases learning events and
+the learner's cells of the learning state too, and learning moves last use).
+
 The default size runs in a minute or two on two cores; the issue's figure is
 ``python benchmarks/retention.py --events 10000000 --accounts 1000000``. Never run by ``make test``.
 """
@@ -57,24 +60,51 @@ FROM numbers({n})
 """
 
 
+# Learning events of the same accounts, within the same days of their last use: the learning state
+# (an AggregatingMergeTree sorted by learner) and the last-use view fill as they would at ingest.
+GENERATE_LEARNING = """
+INSERT INTO {db}.learning_events
+    (event_id, event_time, received_at, platform, verb, learner, organisation, module, lesson, registration,
+     profession, progress, score, reason, duration_ms, request_id, retention_days, payload_sha256)
+SELECT
+    generateUUIDv4(number + 1) AS event_id,
+    now64(3) - toIntervalSecond(cityHash64(number % {accounts}) % ({span} * 86400))
+             - toIntervalSecond(cityHash64(number, 8) % (5 * 86400)) AS event_time,
+    event_time AS received_at,
+    'coop', ['initialized', 'progressed', 'completed', 'passed'][number % 4 + 1],
+    concat('acct-', toString(number % {accounts})), concat('org-', toString(number % 50)),
+    ['m1', 'm2', 'm3'][cityHash64(number, 9) % 3 + 1], concat('l', toString(number % 5)), '',
+    ['teacher', 'student', 'employee'][number % 3 + 1], 50, 0.8, '', 1000.0, '', 3000, ''
+FROM numbers({n})
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--accounts", type=int, default=50_000)
+    parser.add_argument("--learning-events", type=int, default=0, help="learning events of the same accounts")
     args = parser.parse_args()
     audit = DEFAULT_REGISTER.default["audit"].model_copy(update={"retention_days": 3000})
+    learning = DEFAULT_REGISTER.default["learning"].model_copy(update={"retention_days": 3000})
     # coop names its members in subject_id as member:<account id>: an export reaches those rows too.
     subjects = {"coop": SubjectIds(subject_ids=("member:{account_id}",))}
     settings = Settings(processing_register=DEFAULT_REGISTER.model_copy(
-        update={"default": {**DEFAULT_REGISTER.default, "audit": audit}, "subjects": subjects}))  # fmt: skip
+        update={"default": {**DEFAULT_REGISTER.default, "audit": audit, "learning": learning},
+                "subjects": subjects}))  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="ccaudit-retention-bench-"))
     try:
         store = Store(open_client(f"chdb://{folder / 'data'}"), "bench")
         store.migrate()
-        print(f"generating {args.events:,} audit events of {args.accounts:,} accounts in the engine ...", flush=True)
+        print(f"generating {args.events:,} audit and {args.learning_events:,} learning events of {args.accounts:,} "
+              "accounts in the engine ...", flush=True)  # fmt: skip
         start = time.perf_counter()
         sql = GENERATE.format(db=store.database, n=args.events, accounts=args.accounts, span=SPAN_DAYS)
         store.client.command(sql, settings={"max_insert_threads": 2})
+        if args.learning_events:
+            sql = GENERATE_LEARNING.format(db=store.database, n=args.learning_events, accounts=args.accounts,
+                                           span=SPAN_DAYS)  # fmt: skip
+            store.client.command(sql, settings={"max_insert_threads": 2})
         print(f"  {time.perf_counter() - start:.1f} s", flush=True)
 
         now = datetime.now(UTC)

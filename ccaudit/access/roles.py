@@ -166,6 +166,16 @@ ROUTES: tuple[Rule, ...] = (
     Rule(
         "GET", "/console/dashboards/{key}/{panel}.csv", P.USAGE_READ, "a dashboard's table as CSV, as the page shows it"
     ),
+    Rule("POST", "/console/requests", P.SUBJECTS_ADMIN, "register a data-subject request in the console"),
+    Rule("GET", "/console/requests/{request_id}", P.SUBJECTS_ADMIN, "a data-subject request and its forms"),
+    Rule("POST", "/console/requests/{request_id}/verify", P.SUBJECTS_ADMIN, "record a requester's identity check"),
+    Rule("POST", "/console/requests/{request_id}/extend", P.SUBJECTS_ADMIN, "extend a request's deadline (a reason)"),
+    Rule("POST", "/console/requests/{request_id}/export", P.SUBJECTS_ADMIN, "download the subject's export"),
+    Rule("POST", "/console/requests/{request_id}/erase", P.SUBJECTS_ADMIN, "erase the subject, per purpose or all"),
+    Rule("POST", "/console/requests/{request_id}/restrict", P.SUBJECTS_ADMIN, "restrict the subject's data, or lift"),
+    Rule("POST", "/console/requests/{request_id}/object", P.SUBJECTS_ADMIN, "answer the subject's objection"),
+    Rule("POST", "/console/requests/{request_id}/rectify", P.SUBJECTS_ADMIN, "correct a profile field of the subject"),
+    Rule("POST", "/console/requests/{request_id}/close", P.SUBJECTS_ADMIN, "close a request: done or refused"),
 )
 
 

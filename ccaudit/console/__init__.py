@@ -23,11 +23,13 @@ from ccaudit.console.guard import Endpoint, Guard
 from ccaudit.console.learning_views import LearningViews
 from ccaudit.console.oidc_login import OidcLogin
 from ccaudit.console.pages import HERE, Pages, secure
+from ccaudit.console.request_views import RequestViews
 from ccaudit.console.seal_views import SealViews
 from ccaudit.console.search_views import SearchViews
 from ccaudit.console.sessions import SessionStore
 from ccaudit.console.views import Views
 from ccaudit.learning.eligibility import Eligibility
+from ccaudit.rights.actions import Rights
 from ccaudit.seal.service import Sealing
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -45,6 +47,7 @@ def console_routes(
     clock: Callable[[], float] = time.time,
     eligibility: Eligibility | None = None,
     sealing: Sealing | None = None,
+    rights: Rights | None = None,
 ) -> list[Route]:
     """The console's routes, each held to the access table. ``clock`` (epoch seconds) times sessions."""
     pages = Pages()
@@ -54,6 +57,7 @@ def console_routes(
     views = Views(settings, store, authenticator, tokens, sessions, guard, pages)
     audit = SearchViews(store, authenticator.accounts, pages)
     dashboards = DashboardViews(settings, store, pages)
+    requests = RequestViews(pages, rights or Rights(store, settings))
     oidc_start: Endpoint
     oidc_callback: Endpoint
     if settings.oidc_enabled:
@@ -95,7 +99,17 @@ def console_routes(
         ("/console/accounts/{account_id}/disable", views.disable_account, "POST"),
         ("/console/tokens", views.tokens_list, "GET"),
         ("/console/tokens/{token_id}/revoke", views.revoke_token, "POST"),
-        ("/console/requests", views.requests_list, "GET"),
+        ("/console/requests", requests.list, "GET"),
+        ("/console/requests", requests.register, "POST"),
+        ("/console/requests/{request_id}", requests.detail, "GET"),
+        ("/console/requests/{request_id}/verify", requests.verify, "POST"),
+        ("/console/requests/{request_id}/extend", requests.extend, "POST"),
+        ("/console/requests/{request_id}/export", requests.export, "POST"),
+        ("/console/requests/{request_id}/erase", requests.erase, "POST"),
+        ("/console/requests/{request_id}/restrict", requests.restrict, "POST"),
+        ("/console/requests/{request_id}/object", requests.object_, "POST"),
+        ("/console/requests/{request_id}/rectify", requests.rectify, "POST"),
+        ("/console/requests/{request_id}/close", requests.close, "POST"),
         ("/console/dashboards", dashboards.index, "GET"),
         ("/console/dashboards/{key}", dashboards.page, "GET"),
         ("/console/dashboards/{key}/{panel}.csv", dashboards.csv, "GET"),

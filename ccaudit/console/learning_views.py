@@ -20,6 +20,7 @@ from ccaudit.console.pages import Pages, Visitor
 from ccaudit.learning.eligibility import Eligibility, Forbidden, NotFound
 from ccaudit.search import access_log
 from ccaudit.store.learning import learner_state
+from ccaudit.store.restricted import LEARNING_PURPOSES, restriction_of
 from ccaudit.store.tokens import InvalidPlatform, check_platform
 
 _MAX = 256
@@ -59,7 +60,7 @@ class LearningViews:
         context: dict[str, Any] = {"platform": platform, "learner": learner, "module": module, "states": [],
                                    "decision": None, "no_module": False, "csrf": visitor.session.csrf_token,
                                    "message": message, "may_waive": who.may(Permission.LEARNING_WAIVE),
-                                   "searched": bool(platform and learner)}  # fmt: skip
+                                   "searched": bool(platform and learner), "restricted": None}  # fmt: skip
         if platform and learner:
             try:
                 platform = check_platform(platform)
@@ -68,7 +69,11 @@ class LearningViews:
             store = self.eligibility.store
             states = await run_in_threadpool(learner_state, store.client, store.database, platform, learner)
             latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
-            if latest is not None and (who.organisations is None or latest.organisation in who.organisations):
+            visible = latest is not None and (who.organisations is None or latest.organisation in who.organisations)
+            # A restricted learner's data is kept but not used (GDPR art. 18, 21): not shown either.
+            why = await run_in_threadpool(restriction_of, store.client, store.database, learner, LEARNING_PURPOSES)
+            context["restricted"] = why if visible else None
+            if visible and why is None:
                 context["states"] = states
             if module:
                 try:

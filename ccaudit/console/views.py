@@ -179,15 +179,3 @@ class Views:
         if done is None:
             return self.pages.problem(request, 404, "not_found_title", "not_found_text")
         return await self.tokens_page(request, message=("token_revoked", {"token": done.token_id}))
-
-    # --- data-subject requests ----------------------------------------------------------------------
-
-    async def requests_list(self, request: Request) -> Response:
-        """The DPO's requests, overdue ones first: a thin view over ``ccaudit.rights.requests``."""
-        from ccaudit.rights.requests import Requests
-
-        now = datetime.fromtimestamp(time.time(), UTC)
-        found = await run_in_threadpool(Requests(self.store).list)
-        rows = sorted(found, key=lambda r: (not r.overdue(now), r.due_at))
-        shown = [{"r": r, "overdue": r.overdue(now)} for r in rows]
-        return self.pages.render(request, "requests.html", requests=shown)

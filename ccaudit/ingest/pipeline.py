@@ -15,7 +15,7 @@ event first in every newest-first list, out of every retention.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -82,6 +82,9 @@ class Ingestor:
         self.ledger = Ledger(store.client, store.database)
         # Events of subjects erased since they were captured (ccaudit.rights.late).
         self.late = LateArrivals(store, settings.processing_register)
+        # Told (platform, account ids) after a batch with account closures is stored: the service's
+        # ccaudit.rights.closures erases them at once. It must not block.
+        self.on_closed: Callable[[str, list[str]], None] | None = None
         # Audit first: if a later insert fails, the retried batch finds the audit rows stored.
         self.commits = GroupCommit(
             {
@@ -202,6 +205,10 @@ class Ingestor:
         except RewriteRefused as refused:
             self.ledger.record_conflicts(platform, refused.conflicts)
             raise
+        if self.on_closed is not None:
+            closed = [e.resource_id for e in (indexed[i] for i in audit) if isinstance(e, AuditEventIn) and _closes(e)]
+            if closed:
+                self.on_closed(platform, closed)
         scrubbed = sum(1 for e in events if isinstance(e, UsageEventIn) and _scrubbed(e))
         return IngestResult(batch_id, len(events), scrubbed)
 
@@ -313,3 +320,12 @@ def _columns(names: Sequence[str], events: Sequence[Any], computed: dict[str, Se
     for name in _TIMES & transposed.keys():
         transposed[name] = [(t - _EPOCH) // _ONE_MS for t in transposed[name]]
     return [computed[name] if name in computed else transposed[name] for name in names]
+
+
+def _closes(event: AuditEventIn) -> bool:
+    # What ccaudit.record_account sends, and the closure view (migration 0017) reads.
+    return (
+        event.resource_type == "account"
+        and event.action in ("account.closed", "account.deactivated")
+        and bool(event.resource_id)
+    )

@@ -12,7 +12,8 @@ condition (a property test holds the two together):
 - ``profession``: the latest profession over the learner's rows (by last seen, then module, lesson);
 - ``waiver``: a waiver of the module for the learner in ``learning_waivers``, not revoked.
 
-The organisation is the learner's latest too, as the single answer reads it.
+The organisation is the learner's latest too, as the single answer reads it. A restricted learner,
+or one who objected to P5, is not listed (the single answer says "restricted" for them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ccaudit.learning.rules import (
 )
 from ccaudit.store import Store
 from ccaudit.store.client import query_rows
+from ccaudit.store.restricted import LEARNING_PURPOSES, clause
 
 _DONE = {"completed": "c IS NOT NULL", "passed": "p IS NOT NULL"}
 _MOVE_ON: dict[str, str] = {
@@ -140,7 +142,8 @@ def eligible_learners(
         "SELECT learner, module, lesson, min(first_completed) AS c, min(first_passed) AS p, "
         "min(first_waived) AS w, max(best_score) AS sc, max(last_seen) AS ls, "
         "argMaxMerge(profession) AS prof, argMaxMerge(organisation) AS org "
-        f"FROM {db}.learning_state WHERE platform = {{platform:String}} GROUP BY learner, module, lesson) "
+        f"FROM {db}.learning_state WHERE platform = {{platform:String}} "
+        f"AND {clause(db, ('learner',), LEARNING_PURPOSES)} GROUP BY learner, module, lesson) "
         f"GROUP BY learner HAVING argMax(org, {_LATEST}) = {{organisation:String}} AND {condition} ORDER BY learner"
     )
     return [str(row[0]) for row in query_rows(store.client, sql, params)]

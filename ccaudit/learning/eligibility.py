@@ -2,6 +2,12 @@
 waiver if any, evaluated and explained; each answer that grants access, and each waiver, written to
 the audit trail.
 
+Restriction (GDPR art. 18) and objection (art. 21): the answer serves purpose P5 (follow-up module
+access). A learner whose processing is restricted, or whose objection to P5 was accepted, is answered
+``eligible: false`` with ``restricted`` saying why ('restricted' or 'objected'), and their learning
+state is not read for it (only the organisation, to check the asker may ask about them at all). A
+learning manager may still grant a waiver: that is a person deciding, not the data being used.
+
 Read your writes: the state is updated inside the insert that stores an event (a materialized view),
 and ingest acknowledges a batch only after that insert, so an answer counts every event acknowledged
 before the question. The platform's side (``ccaudit.learning.client``) makes sure its recorder has
@@ -25,6 +31,7 @@ from ccaudit.learning.rules import uses_waiver
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.learning import LessonState, learner_state
+from ccaudit.store.restricted import LEARNING_PURPOSES, restriction_of
 
 View = Literal["learner", "full"]
 # Writes audit events of a platform durably before it returns (ccaudit.service.own_trail), raising
@@ -50,10 +57,12 @@ class Decision:
     outcome: Outcome | None  # None: the module has no rule, anyone may start it
     states: tuple[LessonState, ...]
     as_of: datetime
+    # 'restricted' or 'objected': the learner's data may not be used for this answer (see above).
+    restricted: str | None = None
 
     @property
     def eligible(self) -> bool:
-        return self.outcome is None or self.outcome.passed
+        return self.restricted is None and (self.outcome is None or self.outcome.passed)
 
     def as_dict(self, view: View) -> dict[str, Any]:
         latest = max((s.last_seen for s in self.states), default=None)
@@ -62,12 +71,23 @@ class Decision:
             "rule_version": self.catalogue.version, "data_as_of": _iso(self.as_of),
             "latest_event": _iso(latest) if latest else None,
         }  # fmt: skip
+        if self.restricted is not None:
+            body["restricted"] = self.restricted
+            body["reason"] = _RESTRICTED[self.restricted]
+            body["tree" if view == "full" else "missing"] = None
+            return body
         if view == "full":
             body["tree"] = self.outcome.as_dict() if self.outcome is not None else None
         else:
             missing = self.outcome.missing() if self.outcome is not None else None
             body["missing"] = missing.as_dict() if missing is not None else None
         return body
+
+
+_RESTRICTED = {
+    "restricted": "the learner's data is restricted (GDPR art. 18): it is kept but not used for this answer",
+    "objected": "the learner objected to this processing (GDPR art. 21): their data is not used for it",
+}
 
 
 def _iso(moment: datetime) -> str:
@@ -100,6 +120,9 @@ class Eligibility:
         states = tuple(learner_state(self.store.client, self.store.database, platform, learner))
         organisation = _organisation(states)
         self._check_scope(principal, organisation, learner)
+        why = restriction_of(self.store.client, self.store.database, learner, LEARNING_PURPOSES)
+        if why is not None:
+            return Decision(platform, learner, module, organisation, catalogue, None, (), now, why)
         outcome = None
         if entry.rule is not None:
             waiver = self.waivers.waiver_for(platform, learner, module) if uses_waiver(entry.rule) else None

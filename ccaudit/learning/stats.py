@@ -13,6 +13,9 @@ Suppression (``suppress``, k = 5): a group of fewer than k learners shows "<5" f
 nothing for rates, median and average; in other groups a count from 1 to k-1 shows "<5", and a rate,
 median or average drawn from fewer than k learners is left out. The console, the API and the
 dashboards call these functions and so suppress alike.
+
+Learners whose processing is restricted (GDPR art. 18) or who objected to P5 (art. 21) are left out
+of every figure (``ccaudit.store.restricted``); their rows stay stored.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Literal
 from ccaudit.learning.catalogue import Catalogue
 from ccaudit.store import Store
 from ccaudit.store.client import query_rows
+from ccaudit.store.restricted import LEARNING_PURPOSES, clause
 
 K = 5
 SMALL = f"<{K}"
@@ -88,7 +92,8 @@ def _sources(store: Store, catalogue: Catalogue, query: StatsQuery) -> tuple[str
         "min(first_registered) AS reg, min(first_started) AS st, min(first_completed) AS c, min(first_passed) AS p, "
         "min(first_waived) AS w, max(best_score) AS sc, argMaxMerge(profession) AS prof, "
         f"argMaxMerge(organisation) AS org FROM {db}.learning_state "
-        "WHERE platform = {platform:String} AND module = {module:String} GROUP BY learner, lesson), "
+        "WHERE platform = {platform:String} AND module = {module:String} "
+        f"AND {clause(db, ('learner',), LEARNING_PURPOSES)} GROUP BY learner, lesson), "
         f"marked AS (SELECT *, {met} AS met_at FROM rows), "
         "learners AS (SELECT * FROM (SELECT learner, argMax(org, (ls, lesson)) AS org, "
         "argMax(prof, (ls, lesson)) AS prof, min(fs) AS first_at, countIf(reg IS NOT NULL) > 0 AS enrolled, "

@@ -19,7 +19,8 @@ from ccaudit.rights.catalog import describe, matches
 from ccaudit.rights.erase import erase
 from ccaudit.rights.export import export
 from ccaudit.rights.late import LateArrivals
-from ccaudit.rights.requests import Requests
+from ccaudit.rights.rectify import is_state, rectify_state
+from ccaudit.rights.requests import RequestError, Requests
 from ccaudit.rights.restrict import set_restriction
 from ccaudit.rights.subjects import Subject, find_subject
 from ccaudit.settings import Settings
@@ -59,6 +60,10 @@ class StepBody(BaseModel):
     kind: _Id = ""
     account_id: _Id = ""
     platform: _Id = ""
+    # receive: when the request came in (a letter opened today may be days old); default now.
+    received_at: datetime | None = None
+    # verify: who checked the identity (default the one recording the step), and how.
+    by: _Id = ""
     how: Annotated[str, Field(max_length=500)] = ""
     months: int = 1
     reason: Annotated[str, Field(max_length=2000)] = ""
@@ -139,8 +144,11 @@ class Rights:
         params = {"ids": list(subject.identifiers), "value": body.value}
         n = int(query_rows(self.store.client, f"SELECT count() FROM {self.store.database}.{table.name} WHERE {where}",
                            params)[0][0])  # fmt: skip
-        command(self.store.client, f"ALTER TABLE {self.store.database}.{table.name} UPDATE {body.column} = "
-                f"{{value:String}} WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
+        if is_state(table, body.column):
+            rectify_state(self.store, table, body.column, where, params, self.clock())
+        else:
+            command(self.store.client, f"ALTER TABLE {self.store.database}.{table.name} UPDATE {body.column} = "
+                    f"{{value:String}} WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
         # The corrected value is personal data too: the trail says which field, not what it now holds.
         self._record("subject.rectify", actor, body, {"table": table.name, "column": body.column, "rows": n})
         return {"table": table.name, "column": body.column, "rows": n}
@@ -148,9 +156,20 @@ class Rights:
     def step(self, body: StepBody, actor: Actor) -> dict[str, Any]:
         requests, now = Requests(self.store), self.clock()
         if body.step == "receive":
-            request = requests.receive(body.kind, body.account_id, body.platform, now)
+            received = (
+                now
+                if body.received_at is None
+                else (
+                    body.received_at.astimezone(UTC)
+                    if body.received_at.tzinfo
+                    else body.received_at.replace(tzinfo=UTC)
+                )
+            )
+            if received > now:
+                raise RequestError("a request cannot be received in the future")
+            request = requests.receive(body.kind, body.account_id, body.platform, received)
         elif body.step == "verify":
-            request = requests.verify(body.request_id, actor.account_id, body.how, now)
+            request = requests.verify(body.request_id, body.by.strip() or actor.account_id, body.how, now)
         elif body.step == "extend":
             request = requests.extend(body.request_id, body.months, body.reason, now)
         else:

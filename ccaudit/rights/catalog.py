@@ -120,7 +120,9 @@ def matches(table: Described, ids: str, id_set: str | None = None, personal: Seq
         else:
             # The column as it is where it is a string, so that its skip index (bloom filter) applies.
             value = column if "String" in table.columns[column] else f"toString({column})"
-            parts.append(f"{value} IN {id_set if id_set is not None else ids}")
+            found = f"{value} IN {id_set if id_set is not None else ids}"
+            condition = table.info.condition(column)
+            parts.append(f"({condition} AND {found})" if condition else found)
     for column in table.info.identifying_columns:
         if table.kind(column) != "map":
             continue

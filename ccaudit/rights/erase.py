@@ -10,8 +10,10 @@ Generic over the declared tables (``catalog.py``). Per table, the register's wor
   declares personal and every value naming the row's own subject. A pseudonymised id next to an IP would not
   be anonymous.
 
-Columns in a table's sorting key cannot be rewritten in place and are left as they are (the consent
-id of a receipt is a random cookie id: with the account id gone it no longer names anyone).
+Columns in a table's sorting key cannot be rewritten in place: where one names the subject (the
+learner of learning events and state) the rows are copied under the pseudonym and the originals
+deleted (``rekey.py``); other key columns are left as they are (the consent id of a receipt is a
+random cookie id: with the account id gone it no longer names anyone).
 
 The ledger (``event_ids``) keeps erased events' ids with the digest ``erased``: a redelivery of an
 erased event is acknowledged and not stored again, and no digest of the personal payload stays. The
@@ -34,6 +36,7 @@ from ccaudit.ingest.ledger import ERASED
 from ccaudit.register import ProcessingRegister
 from ccaudit.rights import keys
 from ccaudit.rights.catalog import Described, describe, matches, on_erase, purposes_of
+from ccaudit.rights.rekey import rekey
 from ccaudit.rights.subjects import Subject
 from ccaudit.seal import changes as seal_changes
 from ccaudit.store import Store
@@ -143,6 +146,9 @@ def erase_identifiers(
                     command(store.client, f"ALTER TABLE {db}.{table.name} UPDATE {', '.join(assignments)} "
                             f"WHERE {where} SETTINGS {_settings()}", params)  # fmt: skip
                     pseudonymised = True
+                # Sorting-key columns naming the subject (a learner) cannot be updated: rows re-keyed.
+                if rekey(store, table, id_set, params, _settings(), platform=platform is not None):
+                    pseudonymised = True
             else:
                 command(store.client, f"ALTER TABLE {db}.{table.name} DELETE WHERE {where} SETTINGS {_settings()}",
                         params)  # fmt: skip
@@ -172,7 +178,8 @@ def _pseudonymise(table: Described, ids: str, id_set: str) -> list[str]:
         kind = table.kind(column)
         if kind == "value":
             cast = f"toString({column})"
-            out.append(f"{column} = if({cast} IN {id_set}, {keys.pseudonym_sql(cast)}, {column})")
+            when = f"{table.info.condition(column) or 'true'} AND {cast} IN {id_set}"
+            out.append(f"{column} = if({when}, {keys.pseudonym_sql(cast)}, {column})")
         elif kind == "array":
             out.append(f"{column} = arrayMap(x -> if(has({ids}, x), {keys.pseudonym_sql('x')}, x), {column})")
         elif kind == "text":

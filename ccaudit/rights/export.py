@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ccaudit.register import ProcessingRegister
-from ccaudit.rights.catalog import describe, matches
+from ccaudit.rights.catalog import Described, describe, matches
 from ccaudit.rights.subjects import Subject
 from ccaudit.store import Store
 from ccaudit.store.client import jsonable, query_rows
@@ -29,6 +29,11 @@ def _value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_value(v) for v in value]
     return jsonable(value)
+
+
+def _readable(table: Described, column: str) -> str:
+    # An aggregate state (learning_state's evidence, profession, organisation) is exported as its value.
+    return f"finalizeAggregation({column})" if table.columns[column].startswith("AggregateFunction(") else column
 
 
 def export(store: Store, register: ProcessingRegister, subject: Subject, now: datetime) -> dict[str, Any]:
@@ -44,7 +49,8 @@ def export(store: Store, register: ProcessingRegister, subject: Subject, now: da
         final = " FINAL" if table.final else ""
         rows = query_rows(
             store.client,
-            f"SELECT {', '.join(names)} FROM {store.database}.{table.name}{final} WHERE {where}{order}",
+            f"SELECT {', '.join(_readable(table, n) for n in names)} "
+            f"FROM {store.database}.{table.name}{final} WHERE {where}{order}",
             {"ids": list(subject.identifiers), "platform": subject.platform or ""},
         )
         found = [{name: _value(v) for name, v in zip(names, row, strict=True)} for row in rows]

@@ -5,7 +5,8 @@ of the event times of the account's audit events as actor, kept by a materialize
 event moves it the moment it is stored. Per platform and stream, an account whose last use is older
 than the stream's ``inactive_days`` has that stream's rows erased (``erase.py``: deleted or
 pseudonymised per the register); a closed or deactivated account (``account_closures``), once the
-stream's ``closure_grace_days`` have passed, unless it was used again after. Held accounts are
+stream's ``closure_grace_days`` have passed, unless it was used again after (``closures.py`` runs
+this for an account the moment its closure is stored, so a stream without grace goes at once). Held accounts are
 skipped, and their rows' retention kept raised (``holds.py``). When every stream of an account is
 done, its last-use and closure rows go too. The run is an audit event.
 
@@ -14,7 +15,7 @@ done, its last-use and closure rows go too. The run is an audit event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,28 +73,41 @@ def _streams(settings: Settings, platform: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def plan(store: Store, settings: Settings, now: datetime) -> list[Due]:
-    """The accounts due now, held ones left out."""
+def plan(
+    store: Store, settings: Settings, now: datetime, *, only: Iterable[tuple[str, str]] | None = None
+) -> list[Due]:
+    """The accounts due now, held ones left out; ``only``: of these (platform, account) pairs.
+
+    An account a platform closed that never acted (a member who only ever was the subject of
+    others' operations) has no last use: its closure alone makes it due."""
     db = store.database
+    scope = ""
+    params: dict[str, Any] = {"prefix": PREFIX, "oldest": now - timedelta(days=_min_inactive(settings))}
+    if only is not None:
+        scope = "AND (u.platform, u.account_id) IN {only:Array(Tuple(String, String))} "
+        params["only"] = sorted(set(only))
     rows = query_rows(
         store.client,
         f"SELECT u.platform, u.account_id, u.last, c.closed FROM "
-        f"(SELECT platform, account_id, max(last_use) AS last FROM {db}.account_last_use "
-        f" GROUP BY platform, account_id) AS u "
+        f"(SELECT platform, account_id, max(last) AS last FROM ("
+        f" SELECT platform, account_id, max(last_use) AS last FROM {db}.account_last_use GROUP BY platform, account_id"
+        f" UNION ALL SELECT platform, account_id, toDateTime64(0, 3, 'UTC') FROM {db}.account_closures"
+        f" GROUP BY platform, account_id) GROUP BY platform, account_id) AS u "
         f"LEFT JOIN (SELECT platform, account_id, max(closed_at) AS closed FROM {db}.account_closures "
         f" GROUP BY platform, account_id) AS c ON u.platform = c.platform AND u.account_id = c.account_id "
         f"WHERE NOT startsWith(u.account_id, {{prefix:String}}) AND u.platform != 'ccaudit' "
-        f"AND u.account_id NOT IN (SELECT account_id FROM {db}.legal_holds FINAL WHERE active) "
+        f"AND u.account_id NOT IN (SELECT account_id FROM {db}.legal_holds FINAL WHERE active) {scope}"
         f"AND (u.last < {{oldest:DateTime64(3, 'UTC')}} OR c.closed > toDateTime64(0, 3, 'UTC'))",
-        {"prefix": PREFIX, "oldest": now - timedelta(days=_min_inactive(settings))},
+        params,
     )
     due: list[Due] = []
     for platform, account, last, closed in rows:
         declared = _streams(settings, str(platform))
         streams = []
         reason = "inactive"
+        used = last.year > 1970
         for stream, (inactive, grace) in declared.items():
-            if last.replace(tzinfo=now.tzinfo) < now - timedelta(days=inactive):
+            if used and last.replace(tzinfo=now.tzinfo) < now - timedelta(days=inactive):
                 streams.append(stream)
             elif (
                 closed is not None
@@ -118,14 +132,22 @@ def _min_inactive(settings: Settings) -> int:
 
 
 def run(
-    store: Store, settings: Settings, now: datetime, *, dry_run: bool = False, progress: Progress | None = None
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    only: Iterable[tuple[str, str]] | None = None,
 ) -> Report:
-    """Erase what is due (nothing when ``dry_run``); the report lists it either way."""
-    report = Report(plan(store, settings, now))
+    """Erase what is due (nothing when ``dry_run``); the report lists it either way. ``only``: of
+    these (platform, account) pairs (``closures.py``: accounts just closed), recorded as such."""
+    report = Report(plan(store, settings, now, only=only))
     if dry_run:
         return report
     register = settings.processing_register
-    report.held_rows = keep_held_rows(store, register)
+    if only is None:  # the scheduled run's chore; a closure's run leaves held accounts alone anyway
+        report.held_rows = keep_held_rows(store, register)
     tables = describe(store.client, store.database)
     groups: dict[tuple[str, tuple[str, ...], str], list[Due]] = {}
     for item in report.due:
@@ -152,7 +174,8 @@ def run(
             if progress is not None:
                 progress(done, total)
     if report.due:
-        trail.record(store, settings, "retention.erase", actor="retention", role="system", subject="retention:run",
+        subject = "retention:run" if only is None else "retention:closure"
+        trail.record(store, settings, "retention.erase", actor="retention", role="system", subject=subject,
                      now=now, details={"accounts": len(report.due), "rows": sum(report.tables.values()),
                                        **{f"rows.{k}": v for k, v in report.tables.items()}})  # fmt: skip
     return report

@@ -24,6 +24,7 @@ from ccaudit.learning.eligibility import Eligibility
 from ccaudit.learning.records import Catalogues, Waivers
 from ccaudit.rights import retention
 from ccaudit.rights.actions import Rights
+from ccaudit.rights.closures import ClosureEraser
 from ccaudit.seal.service import Sealing
 from ccaudit.service.access_routes import access_routes
 from ccaudit.service.audit_routes import audit_endpoints
@@ -100,6 +101,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
     rights = Rights(store, settings, ingestor.late)
+    # A closed or deactivated account is erased when its closure is stored (ccaudit.rights.closures).
+    closures = ClosureEraser(store, settings, rights.clock)
+    ingestor.on_closed = closures.notice
     reads = audit_endpoints(settings, store)
 
     # The service's own decisions (eligibility granted, waivers) enter the trail as a platform's events
@@ -132,6 +136,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # The sealer runs while the service serves, and seals what it received when it stops.
         sealing.start()
         own_trail.start()
+        closures.start()
         task = None
         if settings.retention_interval_minutes > 0:
             task = asyncio.create_task(_retention_schedule(rights, settings.retention_interval_minutes))
@@ -144,12 +149,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                     await task
             # Before the sealer's last seal, so that what the trail still held is in it.
             own_trail.shutdown(settings.shutdown_timeout)
+            closures.shutdown(settings.shutdown_timeout)
             sealing.stop(settings.shutdown_timeout)
 
     app = Starlette(routes=[protect(route, authenticator) for route in routes], lifespan=lifespan)
     # The console's HTML pages answer every path under /console, held to the same table by their own
     # guard (a session, not a bearer token); the app's routes stay the API its document describes.
-    console = console_routes(settings, store, authenticator, tokens, eligibility=eligibility, sealing=sealing)
+    console = console_routes(
+        settings, store, authenticator, tokens, eligibility=eligibility, sealing=sealing, rights=rights
+    )
     app.add_middleware(ConsoleDispatch, routes=console)
     app.state.console_routes = console
     app.state.settings = settings

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from clickhouse_connect.driver.client import Client
+
+from ccaudit.store.client import query_rows
+
 
 def clause(database: str, columns: Iterable[str], purposes: Iterable[str] = ()) -> str:
     """SQL true for rows none of whose ``columns`` names a restricted identifier (or one objecting
@@ -17,3 +21,23 @@ def clause(database: str, columns: Iterable[str], purposes: Iterable[str] = ()) 
     listed = (f"(SELECT groupArray(identifier) FROM {database}.subject_restrictions FINAL "
               f"WHERE active AND purpose IN ({wanted}))")  # fmt: skip
     return "NOT hasAny([" + ", ".join(f"toString({c})" for c in columns) + f"], {listed})"
+
+
+# Learning (stream "learning", purpose P5: follow-up module access and learning statistics): a
+# restricted learner, or one whose objection to P5 was accepted, is left out of that processing.
+LEARNING_PURPOSES = ("P5",)
+
+
+def restriction_of(client: Client, database: str, identifier: str, purposes: Iterable[str] = ()) -> str | None:
+    """Why ``identifier``'s data may not be used for ``purposes``: 'restricted' (art. 18), 'objected'
+    (an accepted objection, art. 21), or None when it may."""
+    rows = query_rows(
+        client,
+        f"SELECT purpose FROM {database}.subject_restrictions FINAL "
+        "WHERE active AND identifier = {i:String} AND purpose IN {p:Array(String)}",
+        {"i": identifier, "p": sorted(set(purposes) | {""})},
+    )
+    found = {str(r[0]) for r in rows}
+    if "" in found:
+        return "restricted"
+    return "objected" if found else None

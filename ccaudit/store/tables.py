@@ -35,12 +35,20 @@ class TableInfo:
     time_column: str = ""
     # Profile fields a subject may have corrected here (GDPR art. 16): state, not evidence.
     rectifiable_columns: tuple[str, ...] = ()
+    # Subject columns that name a person only in some rows: (column, fixed SQL condition of those rows).
+    subject_conditions: tuple[tuple[str, str], ...] = ()
+
+    def condition(self, column: str) -> str | None:
+        return next((sql for name, sql in self.subject_conditions if name == column), None)
 
 
 AUDIT_EVENTS = TableInfo(
     name="audit_events",
     stream="audit",
-    subject_columns=("actor_account_id", "actor_profile_id", "subject_id"),
+    # resource_id names a person where the resource is an account (account.closed from record_account);
+    # elsewhere it is a document's or a module's id, which may equal an account id by chance.
+    subject_columns=("actor_account_id", "actor_profile_id", "subject_id", "resource_id"),
+    subject_conditions=(("resource_id", "resource_type = 'account'"),),
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
     identifying_columns=("client_ip", "peer_ip", "user_agent", "details", "payload_sha256"),
     time_column="event_time",
@@ -79,6 +87,9 @@ LEARNING_STATE = TableInfo(
     # Derived from learning_events by a materialized view: erasing a learner must reach it too.
     subject_columns=("learner",),
     purpose="per learner, module and lesson: progress, completion, score (follow-up module access, §4.5)",
+    # The learner's latest profession and organisation (argMax states): corrected by a newer state.
+    rectifiable_columns=("profession", "organisation"),
+    time_column="last_seen",
 )
 
 LEARNING_WAIVERS = TableInfo(
@@ -295,4 +306,5 @@ VIEWS = frozenset({
     "audit_keys_mv", "audit_by_person_mv", "account_last_use_audit", "account_closures_audit",
     "usage_daily_mv", "usage_pages_daily_mv", "usage_devices_daily_mv", "usage_countries_daily_mv",
     "usage_referrers_daily_mv", "usage_minutes_mv", "audit_daily_mv", "consent_daily_mv",
+    "account_last_use_learning",
 })  # fmt: skip

@@ -221,6 +221,26 @@ CONSOLE_SAMPLES[("GET", "/console/verify")] = {}
 CONSOLE_SAMPLES[("GET", "/console/dashboards")] = {}
 CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}")] = {"path": "/console/dashboards/overview"}
 CONSOLE_SAMPLES[("GET", "/console/dashboards/{key}/{panel}.csv")] = {"path": "/console/dashboards/overview/totals.csv"}
+CONSOLE_SAMPLES[("POST", "/console/requests")] = {
+    "form": lambda world: {
+        "kind": "export",
+        "received": "",
+        "account_id": "acct-x",
+        "platform": "",
+        "by": "",
+        "how": "",
+    }
+}
+CONSOLE_SAMPLES[("GET", "/console/requests/{request_id}")] = {"path": "/console/requests/nope", "ok": {404}}
+for _step, _form in (("verify", {"how": "h"}), ("extend", {"months": "1", "reason": "r"}), ("export", {}),
+                     ("erase", {"purpose": "P5"}), ("restrict", {}), ("object", {"purpose": "P5"}),
+                     ("rectify", {"field": "learning_state.profession", "value": "v"}),
+                     ("close", {"outcome": "done", "answer": "a"})):  # fmt: skip
+    CONSOLE_SAMPLES[("POST", f"/console/requests/{{request_id}}/{_step}")] = {
+        "path": f"/console/requests/nope/{_step}",
+        "ok": {404},
+        "form": lambda world, _form=_form: dict(_form),
+    }
 CONSOLE_RULES = [r for r in ROUTES if r.path.startswith("/console")]
 # Who asks: no session, a forged session cookie, the bootstrap credential (a bearer header opens no
 # console page), and a logged-in session of each role.
