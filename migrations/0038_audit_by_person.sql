@@ -15,9 +15,9 @@
 -- the same (LIMIT 1 BY), in case a replica let a redelivery through.
 --
 -- It is personal data like audit_events, with the same columns: ccaudit.store.tables declares it,
--- so retention runs, exports and erasure reach it. Erasure deletes the rows filed under the erased
--- person (a sort key cannot be rewritten) and pseudonymises them in the rows of other people; rows
--- expire with their events (same retention_days), and `ccaudit retention apply` moves both alike.
+-- so retention runs, exports and erasure reach it. Erasure pseudonymises the person in every row and
+-- files their rows anew under the pseudonym (a sort key cannot be rewritten: ccaudit.rights.rekey);
+-- rows expire with their events (same retention_days), and `ccaudit retention apply` moves both alike.
 CREATE TABLE IF NOT EXISTS ${db}.audit_by_person ${on_cluster}
 (
     kind              LowCardinality(String),  -- actor (account or profile id) or subject

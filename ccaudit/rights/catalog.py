@@ -10,7 +10,7 @@ and whether reads need FINAL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
@@ -36,10 +36,6 @@ class Described:
     @property
     def has_platform(self) -> bool:
         return "platform" in self.columns
-
-    def only(self, columns: Sequence[str]) -> Described:
-        """This table as if ``columns`` were its only subject columns (for ``matches`` on them alone)."""
-        return replace(self, info=replace(self.info, subject_columns=tuple(columns), identifying_columns=()))
 
     def kind(self, column: str) -> str:
         """How ``column`` holds identifiers: 'map' (values), 'array' (elements), 'text' (quoted

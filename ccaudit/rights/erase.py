@@ -134,19 +134,13 @@ def erase_identifiers(
             action = on_erase(table.info, register, platform or "default")
             sealed = seal_changes.record(store, table.name, where, params, seal_changes.ERASURE[action], cause="erase")
             if action == "pseudonymise":
-                keyed = [c for c in table.info.subject_columns if c in table.key_columns]
-                if keyed:
-                    # Rows filed under the person by a sorting-key column (which cannot be rewritten)
-                    # are copies kept for searches by that person: deleted; the rest pseudonymised.
-                    filed = matches(table.only(keyed), ids, id_set)
-                    command(store.client, f"ALTER TABLE {db}.{table.name} DELETE WHERE {filed} "
-                            f"SETTINGS {_settings()}", params)  # fmt: skip
                 assignments = _pseudonymise(table, ids, id_set)
                 if assignments:
                     command(store.client, f"ALTER TABLE {db}.{table.name} UPDATE {', '.join(assignments)} "
                             f"WHERE {where} SETTINGS {_settings()}", params)  # fmt: skip
                     pseudonymised = True
-                # Sorting-key columns naming the subject (a learner) cannot be updated: rows re-keyed.
+                # Sorting-key columns naming the subject (a learner; the person audit_by_person files
+                # an event under) cannot be updated: those rows are re-keyed under the pseudonym.
                 if rekey(store, table, id_set, params, _settings(), platform=platform is not None):
                     pseudonymised = True
             else:

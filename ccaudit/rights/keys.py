@@ -15,10 +15,9 @@ import secrets
 from datetime import datetime
 
 from ccaudit.store import Store
-from ccaudit.store.audit import PSEUDONYM_PREFIX
 from ccaudit.store.client import insert_rows, query_rows
 
-PREFIX = PSEUDONYM_PREFIX  # defined with the search that must know it
+PREFIX = "erased:"  # what every pseudonym starts with
 _LATE_KEY = "late-arrivals"
 
 

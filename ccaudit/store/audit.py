@@ -92,7 +92,6 @@ _POINTER_KEYS = (("request", "request_id"), ("trace", "trace_id"))
 # Keys that name people, most selective first: a search naming one reads audit_by_person (migration
 # 0038), the events filed under that person, instead of audit_events.
 _PERSON_KEYS = (("subject", "subject"), ("actor", "actor"))
-PSEUDONYM_PREFIX = "erased:"  # ccaudit.rights.keys.PREFIX: the store layer imports nothing above it
 _NOTHING = AuditQuery(limit=0)
 
 
@@ -100,12 +99,12 @@ def _source(query: AuditQuery, database: str) -> tuple[str, str, str, dict[str, 
     """Where a search reads: (table, a clause or '', the ORDER BY's dedup or '', parameters).
 
     audit_events with FINAL, unless the search names a person and no request or trace id: then the
-    events filed under that person, one row per event id (LIMIT 1 BY, before any LIMIT). An erasure's
-    pseudonym is filed under no one (erasure deletes the erased person's rows there), so its search
-    reads audit_events by the skip indexes.
+    events filed under that person, one row per event id (LIMIT 1 BY, before any LIMIT). Erasure
+    files an erased person's rows there under their pseudonym (ccaudit.rights.rekey), as ingest does
+    with a late arrival's.
     """
     named = [(kind, getattr(query, field)) for kind, field in _PERSON_KEYS if getattr(query, field) is not None]
-    if not named or _keyed(query, database, paged=False) is not None or named[0][1].startswith(PSEUDONYM_PREFIX):
+    if not named or _keyed(query, database, paged=False) is not None:
         return f"{database}.audit_events FINAL", "", "", {}
     kind, value = named[0]
     clause = "kind = {person_kind:String} AND key = {person_key:String}"

@@ -203,9 +203,9 @@ AUDIT_BY_PERSON = TableInfo(
     name="audit_by_person",
     stream="audit",
     # Filled from audit_events by a materialized view (migration 0038): each event again under each
-    # person it names (`key`), for searches by person. `key` is in the sorting key, which cannot be
-    # rewritten: erasure deletes the rows filed under the erased person (ccaudit.rights.erase) and
-    # treats the other rows like audit_events'.
+    # person it names (`key`), for searches by person. Erasure pseudonymises it like audit_events;
+    # `key` is in the sorting key, which cannot be rewritten, so the erased person's rows are filed
+    # anew under the pseudonym (ccaudit.rights.rekey).
     subject_columns=("key", "actor_account_id", "actor_profile_id", "subject_id"),
     purpose=AUDIT_EVENTS.purpose,
     identifying_columns=AUDIT_EVENTS.identifying_columns,

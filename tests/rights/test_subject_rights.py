@@ -138,8 +138,11 @@ def test_export_then_full_erase_leaves_no_identifier(store: Store, tmp_path: Pat
                       f"{store.database}.audit_events WHERE startsWith(actor_account_id, 'erased:')")  # fmt: skip
     assert len(kept) == len(as_actor)
     assert all(ip == "" and ua == "" and "email" not in details for _, ip, ua, details in kept)
-    # Searches by person: the copies filed under the subject are gone, their pseudonym finds them.
+    # Searches by person: the copies filed under the subject are filed under their pseudonym now.
     assert erased["tables"]["audit_by_person"]["action"] == "pseudonymise"
+    filed = query_rows(store.client, f"SELECT count() FROM {store.database}.audit_by_person WHERE key = {{p:String}}",
+                       {"p": kept[0][0]})  # fmt: skip
+    assert filed[0][0] == len(as_actor)
     assert len(store.search_audit(AuditQuery(actor=kept[0][0]))[0]) == len(as_actor)
     assert store.search_audit(AuditQuery(actor=ACCOUNT))[0] == []
     # Others are untouched; receipts keep their proof without the account id.

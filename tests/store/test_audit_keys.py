@@ -141,22 +141,6 @@ def insert_one(store: Store, row: dict[str, Any]) -> None:
     insert_audit(store.client, store.database, [[column(c, row)] for c in COLUMNS])
 
 
-def test_an_erasure_pseudonym_is_searched_in_the_events(seeded: tuple[Store, list[dict[str, Any]]]) -> None:
-    # Erasure deletes what is filed under the person and pseudonymises their events: a search by the
-    # pseudonym reads the events themselves (here an event stored with a pseudonym as its actor has
-    # its copy filed under the pseudonym deleted, as erasure leaves it).
-    store, _ = seeded
-    pseudonym = "erased:" + "ab" * 16
-    row = {**ALONE, "event_id": uuid.uuid4(), "actor_account_id": pseudonym}
-    insert_one(store, row)
-    store.client.command(
-        f"ALTER TABLE {store.database}.audit_by_person DELETE WHERE key = {{p:String}} SETTINGS mutations_sync = 2",
-        parameters={"p": pseudonym},
-    )
-    events, _ = search_audit(store.client, store.database, AuditQuery(actor=pseudonym))
-    assert [e["event_id"] for e in events] == [str(row["event_id"])]
-
-
 def test_an_event_stored_twice_is_found_once_by_person(seeded: tuple[Store, list[dict[str, Any]]]) -> None:
     # The ledger lets one row per event id in; a replica racing another could let a second through.
     store, _ = seeded
