@@ -108,10 +108,10 @@ def test_apply_brings_row_retention_in_line_with_the_register(store: Store) -> N
     register = DEFAULT_REGISTER.model_copy(update={"default": {**DEFAULT_REGISTER.default, "audit": shorter}})
     settings = settings_for_tests(processing_register=register)
     changes = retention.apply(store, settings)
-    # The keyed-search pointers (audit_keys, one per actor id of each event here) follow their events.
+    # The copy for searches by person (one row per actor of each event here) follows its events.
     assert [(c.table, c.platform, c.before, c.after, c.rows) for c in changes] == [
         ("audit_events", "coop", 730, 365, 2),
-        ("audit_keys", "coop", 730, 365, 2),
+        ("audit_by_person", "coop", 730, 365, 2),
     ]
     assert retention.apply(store, settings) == []
 
