@@ -55,6 +55,14 @@ _SEARCH_FILTERS = [
 ]
 
 
+_DASHBOARD_RANGE = [
+    _query("since", "date, inclusive (default: 29 days before until)"),
+    _query("until", "date, inclusive (default: today, UTC)"),
+    _query("platform", "one platform (default: all this credential may see)"),
+    _query("organisation", "one organisation, on per-organisation dashboards"),
+]
+
+
 def openapi() -> dict[str, Any]:
     batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
     components = batch.pop("$defs", {})
@@ -190,7 +198,7 @@ def openapi() -> dict[str, Any]:
                         _query("until", "ISO 8601 time, exclusive"),
                         _query("principal", "who read, as recorded (e.g. personal_token:<account id>)"),
                         _query("account_id", "the reader's account"),
-                        _query("kind", "search, detail or export"),
+                        _query("kind", "search, detail, export or access_log (a reading of this stream)"),
                         _query("limit", "1 to CCAUDIT_MAX_PAGE_SIZE (default 100)", "integer"),
                         _query("cursor", "next_cursor of the previous page"),
                     ],
@@ -213,6 +221,40 @@ def openapi() -> dict[str, Any]:
                         "200": {"description": "the summary"},
                         "400": _error("bad parameter"),
                         "401": _error("no admin token"),
+                    },
+                }
+            },
+            "/v1/dashboards": {
+                "get": {
+                    "summary": "The dashboards this credential may open, with their panels and columns",
+                    "security": reader,
+                    "responses": {"200": {"description": "the dashboards"}},
+                }
+            },
+            "/v1/dashboards/{key}": {
+                "get": {
+                    "summary": "Every panel's table of a dashboard, read from the rollups; figures of fewer than "
+                    "CCAUDIT_DASHBOARD_MIN_CELL people are the text '<k'",
+                    "security": reader,
+                    "parameters": [_path("key"), *_DASHBOARD_RANGE, _query("compare", "1: the previous period too")],
+                    "responses": {
+                        "200": {"description": "the dashboard's tables"},
+                        "400": _error("bad parameter"),
+                        "403": _error("a dashboard this credential may not open"),
+                        "404": _error("no such dashboard"),
+                    },
+                }
+            },
+            "/v1/dashboards/{key}/{panel}.csv": {
+                "get": {
+                    "summary": "One panel's table as CSV, as the dashboard shows it",
+                    "security": reader,
+                    "parameters": [_path("key"), _path("panel"), *_DASHBOARD_RANGE],
+                    "responses": {
+                        "200": {"description": "the table", "content": {"text/csv": {}}},
+                        "400": _error("bad parameter"),
+                        "403": _error("a dashboard this credential may not open"),
+                        "404": _error("no such dashboard or panel"),
                     },
                 }
             },
