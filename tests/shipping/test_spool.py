@@ -5,10 +5,10 @@ transport that fails in the ways the service can."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +22,8 @@ from ccaudit.shipping.destination import Destination
 from ccaudit.shipping.recorder import Recorder
 from ccaudit.shipping.spool import ROW_EVENTS, Spool, SpooledBatch, split
 from ccaudit.shipping.transport import DeliveryError
+from tests.conftest import ROOT
+from tests.shipping import spool_processes as processes
 from tests.shipping.test_recorder import event
 
 
@@ -276,50 +278,19 @@ def test_close_from_another_thread_than_the_ones_that_used_it(tmp_path: Path) ->
 
 # --- several processes on one file ---
 
-WRITERS, CLAIMERS, PER_WRITER = 3, 3, 300
-
-
-def _write(spool: Spool, writer: int) -> None:
-    for start in range(0, PER_WRITER, 10):
-        assert spool.put(pairs(*(f"w{writer}-{n}" for n in range(start, start + 10)))) == 10
-
-
-def _claim(spool: Spool, out: Path, writers_done: Any) -> None:
-    claimed: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        batch = spool.claim(25, lease=60)
-        if batch:
-            claimed += ids(batch)
-            spool.ack(b.seq for b in batch)
-        elif writers_done.is_set() and spool.status().depth == 0:
-            break
-        else:
-            time.sleep(0.005)
-    out.write_text("\n".join(claimed))
-
 
 def test_writers_and_claimers_in_several_processes_share_one_file(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    spool = Spool(tmp_path / "shared.sqlite3")  # opened in the parent, used by forked children
-    spool.put(pairs("parent"))
-    writers_done = ctx.Event()
-    claimers = [ctx.Process(target=_claim, args=(spool, tmp_path / f"c{i}", writers_done)) for i in range(CLAIMERS)]
-    writers = [ctx.Process(target=_write, args=(spool, w)) for w in range(WRITERS)]
-    for p in claimers + writers:
-        p.start()
-    for p in writers:
-        p.join(60)
-        assert p.exitcode == 0
-    writers_done.set()
-    for p in claimers:
-        p.join(90)
-        assert p.exitcode == 0
-    claimed = [line for i in range(CLAIMERS) for line in (tmp_path / f"c{i}").read_text().split("\n") if line]
-    expected = {"parent"} | {f"w{w}-{n}" for w in range(WRITERS) for n in range(PER_WRITER)}
+    # In a program of its own: see tests.shipping.spool_processes for why not in this process.
+    args = [sys.executable, "-m", "tests.shipping.spool_processes", str(tmp_path)]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["exitcodes"] == [0] * (processes.CLAIMERS + processes.WRITERS)
+    claimed = [event_id for part in result["claimed"] for event_id in part]
+    expected = {"parent"} | {f"w{w}-{n}" for w in range(processes.WRITERS) for n in range(processes.PER_WRITER)}
     assert len(claimed) == len(expected)  # nothing claimed twice
     assert set(claimed) == expected  # nothing missed
-    assert spool.status().depth == 0
+    assert result["depth"] == 0
 
 
 # --- the recorder shipping from the spool ---
