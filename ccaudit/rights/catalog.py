@@ -98,6 +98,16 @@ def on_erase(table: TableInfo, register: ProcessingRegister, platform: str) -> s
     return declaration.on_erase if declaration is not None else table.on_erase
 
 
+def located(table: Described, database: str, ids: str, personal: Sequence[str] = ()) -> str:
+    """``matches`` for a read, narrowed by the table's locator where it has one (a range of its
+    sorting key rather than every row). Identifiers looked for in the details' ``personal`` keys
+    are filed nowhere: then every row is read."""
+    where = matches(table, ids, personal=personal)
+    if table.info.locator and not personal:
+        where += " AND " + table.info.locator.replace("{db}", database).replace("{ids}", ids)
+    return where
+
+
 def matches(table: Described, ids: str, id_set: str | None = None, personal: Sequence[str] = ()) -> str:
     """SQL true for a row of ``table`` naming any identifier of the array expression ``ids``; whole
     values are looked up in ``id_set`` (a subquery: a hash set in the engine) when given. In an

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ccaudit.register import ProcessingRegister
-from ccaudit.rights.catalog import Described, describe, matches
+from ccaudit.rights.catalog import Described, describe, located
 from ccaudit.rights.subjects import Subject
 from ccaudit.store import Store
 from ccaudit.store.client import jsonable, query_rows
@@ -42,7 +42,8 @@ def export(store: Store, register: ProcessingRegister, subject: Subject, now: da
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in describe(store.client, store.database):
         names = list(table.columns)
-        where = matches(table, "{ids:Array(String)}", personal=register.personal_details() if subject.extra else ())
+        personal = register.personal_details() if subject.extra else ()
+        where = located(table, store.database, "{ids:Array(String)}", personal)
         if subject.platform is not None and table.has_platform:
             where += " AND platform = {platform:String}"
         order = f" ORDER BY {table.info.time_column}" if table.info.time_column else ""

@@ -33,8 +33,8 @@ def _batch(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {"schema_version": 1, "batch_id": str(uuid.uuid4()), "platform": "coop", "events": events}
 
 
-def _naming(store: Store, account: str) -> int:
-    sql = (f"SELECT count() FROM {store.database}.audit_events WHERE actor_account_id = {{a:String}} "
+def _naming(store: Store, account: str, table: str = "audit_events") -> int:
+    sql = (f"SELECT count() FROM {store.database}.{table} WHERE actor_account_id = {{a:String}} "
            "OR subject_id = {a:String} OR (resource_type = 'account' AND resource_id = {a:String})")  # fmt: skip
     return int(query_rows(store.client, sql, {"a": account})[0][0])
 
@@ -68,6 +68,7 @@ def test_the_service_erases_a_closed_account_when_the_closure_is_stored(store: S
     asyncio.run(serve())
     # The account's rows are gone or no longer name it (the closure event included), at once.
     assert _naming(store, "m-9") == 0
+    assert _naming(store, "m-9", "audit_by_person") == 0  # the copies filed by person, the closure's too
     learned = query_rows(store.client, f"SELECT count() FROM {store.database}.learning_events WHERE learner = 'm-9'")
     assert learned[0][0] == 0
     assert _naming(store, "m-quiet") == 0
