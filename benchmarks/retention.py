@@ -116,18 +116,21 @@ def main() -> None:
             f"retention run: {len(report.due):,} accounts due, {rows:,} rows touched {report.tables} in {run_s:.2f} s"
         )
 
-        # An active account (one whose last use is recent), exported among all the others.
+        # Active accounts (whose last use is recent), each exported among all the others: the first
+        # right after the run rewrote the parts (the figure), a second as a running service would.
         active = store.client.query(
             f"SELECT account_id FROM {store.database}.account_last_use WHERE platform = 'coop' GROUP BY account_id "
-            "ORDER BY max(last_use) DESC LIMIT 1"
-        ).result_rows[0][0]
-        start = time.perf_counter()
-        subject = find_subject(store, settings.processing_register, [str(active)], platform="coop")
-        document = export(store, settings.processing_register, subject, now)
-        export_s = time.perf_counter() - start
-        counted = {m["table"]: m["rows"] for m in document["manifest"] if m["rows"]}
-        print(f"export of {active}: {counted} in {export_s:.3f} s")
-        print(f"retention run_s={run_s:.2f} export_s={export_s:.3f}")
+            "ORDER BY max(last_use) DESC LIMIT 2"
+        ).result_rows
+        times = []
+        for (account,) in active:
+            start = time.perf_counter()
+            subject = find_subject(store, settings.processing_register, [str(account)], platform="coop")
+            document = export(store, settings.processing_register, subject, now)
+            times.append(time.perf_counter() - start)
+            counted = {m["table"]: m["rows"] for m in document["manifest"] if m["rows"]}
+            print(f"export of {account}: {counted} in {times[-1]:.3f} s")
+        print(f"retention run_s={run_s:.2f} export_s={times[0]:.3f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

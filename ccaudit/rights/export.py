@@ -47,11 +47,12 @@ def export(store: Store, register: ProcessingRegister, subject: Subject, now: da
         if subject.platform is not None and table.has_platform:
             where += " AND platform = {platform:String}"
         order = f" ORDER BY {table.info.time_column}" if table.info.time_column else ""
-        final = " FINAL" if table.final else ""
+        final = " FINAL" if table.final and not table.info.append_only else ""
+        one = " LIMIT 1 BY event_id" if table.info.append_only else ""
         rows = query_rows(
             store.client,
             f"SELECT {', '.join(_readable(table, n) for n in names)} "
-            f"FROM {store.database}.{table.name}{final} WHERE {where}{order}",
+            f"FROM {store.database}.{table.name}{final} WHERE {where}{order}{one}",
             {"ids": list(subject.identifiers), "platform": subject.platform or ""},
         )
         found = [{name: _value(v) for name, v in zip(names, row, strict=True)} for row in rows]

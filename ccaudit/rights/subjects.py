@@ -61,8 +61,10 @@ def find_subject(
         scope = " AND platform = {platform:String}" if platform else ""
         rows = query_rows(
             store.client,
-            f"SELECT DISTINCT actor_profile_id FROM {store.database}.audit_events "
-            "WHERE actor_account_id IN {accounts:Array(String)} AND actor_profile_id != ''" + scope,
+            # The copy filed by person: its sorting key starts with the actor (audit_events' bloom
+            # filter still reads an index entry per granule of the whole trail).
+            f"SELECT DISTINCT actor_profile_id FROM {store.database}.audit_by_person WHERE kind = 'actor' "
+            "AND key IN {accounts:Array(String)} AND actor_account_id = key AND actor_profile_id != ''" + scope,
             {"accounts": accounts, "platform": platform or ""},
         )
         ids.update(str(r[0]) for r in rows)

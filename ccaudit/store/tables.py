@@ -41,6 +41,10 @@ class TableInfo:
     # subject column, read through a sorting key (``{db}``: the database): a subject's export reads
     # that range rather than every row. Empty: the subject columns' own skip indexes, if any.
     locator: str = ""
+    # Events, one row per event id, never replaced (the ledger lets one row per id in; a replica's
+    # redelivery would be an identical copy): a read keeps one row per event id (LIMIT 1 BY), where
+    # FINAL would merge every range it reads across the parts.
+    append_only: bool = False
 
     def condition(self, column: str) -> str | None:
         return next((sql for name, sql in self.subject_conditions if name == column), None)
@@ -56,6 +60,7 @@ AUDIT_EVENTS = TableInfo(
     purpose="P2 troubleshooting and audit, P3 logging of operations (privacy statement §4.2, §4.3)",
     identifying_columns=("client_ip", "peer_ip", "user_agent", "details", "payload_sha256"),
     time_column="event_time",
+    append_only=True,
     # Every event naming a person is filed under them in audit_by_person (migrations 0038, 0040),
     # which points into this table's sorting key. Skip indexes could not serve the OR of four
     # columns: at 2M rows an export read them all, 1.1 s.
@@ -80,6 +85,7 @@ CONSENT_RECEIPTS = TableInfo(
     purpose="proof of consent, its changes and its withdrawal (GDPR art. 7(1); privacy statement §3, §4.5)",
     identifying_columns=("payload_sha256",),
     time_column="event_time",
+    append_only=True,
 )
 
 LEARNING_EVENTS = TableInfo(
@@ -88,6 +94,7 @@ LEARNING_EVENTS = TableInfo(
     # The learner's account on the platform; the profession is theirs too, but names no one by itself.
     subject_columns=("learner",),
     purpose="P5 access to follow-up modules and learning statistics (privacy statement §3, §4.5)",
+    append_only=True,
 )
 
 LEARNING_STATE = TableInfo(

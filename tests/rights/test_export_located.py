@@ -80,3 +80,23 @@ def test_an_operation_on_an_account_is_filed_under_that_account(store: Store) ->
     filed = query_rows(store.client, f"SELECT kind, key, resource_type FROM {store.database}.audit_by_person "
                        "ORDER BY kind, key, resource_type")  # fmt: skip
     assert filed == [("account", "p-9", "account"), ("actor", "admin-1", "account"), ("actor", "admin-1", "document")]
+
+
+def test_an_event_stored_twice_is_exported_once(store: Store) -> None:
+    """The export reads events without FINAL (one row per event id, LIMIT 1 BY): a copy a replica let
+    through is still one row of the export."""
+    from ccaudit.rights.export import export
+
+    Ingestor(settings_for_tests(), store).ingest({
+        "schema_version": 1, "batch_id": str(uuid.uuid4()), "platform": "coop",
+        "events": [_audit({"actor": "p-1", "profile": "", "subject": "", "resource_type": "", "resource": "",
+                           "days": d}) for d in (1, 2)],
+    })  # fmt: skip
+    db = store.database
+    store.client.command(f"INSERT INTO {db}.audit_events SELECT * FROM {db}.audit_events WHERE event_time = "
+                         f"(SELECT max(event_time) FROM {db}.audit_events)")  # fmt: skip
+    assert query_rows(store.client, f"SELECT count() FROM {db}.audit_events")[0][0] == 3
+    subject = find_subject(store, DEFAULT_REGISTER, ["p-1"], platform="coop")
+    document = export(store, DEFAULT_REGISTER, subject, datetime.now(UTC))
+    assert len(document["tables"]["audit_events"]) == 2
+    assert len({r["event_id"] for r in document["tables"]["audit_events"]}) == 2
