@@ -11,27 +11,38 @@ sharing a spool. SQLite serialises writers by itself, but a writer that finds th
 sleeps at least a millisecond before it tries again; a process waiting on ``flock`` is woken the
 moment the lock is free. The lock is only a fast path: correctness still rests on SQLite's own
 locking, so a process that does not take it (an older version, the ``sqlite3`` shell) is merely
-slower.
+slower. For the same reason the wait for it is bounded (``WAIT_S``): a process that hangs holding the
+lock (stopped, or stuck in a debugger) must not stop every spool operation of the others, which
+hold the gate while they wait; past the bound a writer goes on without it, on SQLite's locking.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 from types import TracebackType
+
+log = logging.getLogger("ccaudit.spool")
+
+WAIT_S = 10.0  # longest wait for another process's spool transaction: theirs take milliseconds
 
 
 class FileLock:
     """``flock`` on its own open file; reopened in a forked child (parent and child would otherwise
     share the open file, and so the lock). Not a mutex between threads: callers hold the gate."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait_s: float | None = None) -> None:
         self.path = path
+        self.wait_s = WAIT_S if wait_s is None else wait_s
         self._fd = -1
         self._pid = -1
+        self._held = False
+        self.timeouts = 0  # waits given up: another process held the lock past ``wait_s``
         _locks.add(self)
 
     def fd(self) -> int:
@@ -41,10 +52,30 @@ class FileLock:
         return self._fd
 
     def __enter__(self) -> None:
-        fcntl.flock(self.fd(), fcntl.LOCK_EX)
+        fd = self.fd()
+        deadline = time.monotonic() + self.wait_s
+        pause = 0.0001
+        # Polled rather than a blocking flock, which no timeout can interrupt on a thread. Only the
+        # recorder's threads take this lock (the request path writes journals), so the poll's
+        # latency, a few milliseconds at most, is never a request's.
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._held = True
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
+        self.timeouts += 1
+        log.warning("ccaudit: another process has held the spool lock %s for over %.0f s; writing without it",
+                    self.path, self.wait_s)  # fmt: skip
 
     def __exit__(self, kind: object, value: object, tb: TracebackType | None) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._held:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd >= 0 and self._pid == os.getpid():
@@ -55,7 +86,7 @@ class FileLock:
         # The parent held no flock at the fork (the gate closed first): the child opens its own file.
         if self._fd >= 0:
             os.close(self._fd)
-        self._fd, self._pid = -1, -1
+        self._fd, self._pid, self._held = -1, -1, False
 
 
 _locks: weakref.WeakSet[FileLock] = weakref.WeakSet()

@@ -409,3 +409,35 @@ def test_a_batch_refused_whole_with_413_is_dead_lettered(tmp_path: Path) -> None
     assert all("413" in reason for _, _, reason, _, _ in letters)
     assert len(transport.sends) == 2  # never retried
     assert spool.status().depth == 0
+
+
+def test_a_process_hanging_with_the_spool_lock_does_not_stop_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process takes the spool's file lock and never lets go (stopped, or stuck): this one's
+    transactions wait for it at most the lock's bound, then go on with SQLite's own locking, and say so."""
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path)
+    spool._lock.wait_s = 0.2
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(spool._lock.path)!r}, os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+        with caplog.at_level("WARNING", logger="ccaudit.spool"):
+            spool.put(pairs("a", "b"))
+            assert ids(spool.claim(10, lease=60)) == ["a", "b"]
+        assert spool._lock.timeouts >= 2
+        assert "held the spool lock" in caplog.text
+    finally:
+        holder.kill()
+        holder.wait()
+    # Once it is gone, the lock is taken again as usual.
+    before = spool._lock.timeouts
+    spool.put(pairs("c"))
+    assert spool._lock.timeouts == before
+    spool.close()
