@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 GENESIS = "0" * 64
 
 
@@ -100,8 +102,10 @@ def write_file(folder: Path, seal: Seal, signature: str, leaves: Sequence[Leaf])
         "leaves": [[x.row_id, x.expires_ms, x.digest, x.commitment, x.leaf] for x in leaves],
     }
     tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as handle:
-        json.dump(body, handle, separators=(",", ":"))
+    with tmp.open("wb") as handle:
+        # orjson: a period's file holds a leaf per row; the stdlib's encoder took a third of a sealing
+        # round at 24,000 rows, on the service's one interpreter lock, beside ingest.
+        handle.write(orjson.dumps(body))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -117,7 +121,7 @@ class SealFile:
 
 
 def read_file(path: Path) -> SealFile:
-    body = json.loads(path.read_text())
+    body = orjson.loads(path.read_bytes())
     leaves = tuple(Leaf(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in body["leaves"])
     return SealFile(path, str(body["payload"]), str(body["signature"]), leaves)
 
