@@ -36,9 +36,9 @@ class FileLock:
     """``flock`` on its own open file; reopened in a forked child (parent and child would otherwise
     share the open file, and so the lock). Not a mutex between threads: callers hold the gate."""
 
-    def __init__(self, path: Path, wait_s: float | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.wait_s = WAIT_S if wait_s is None else wait_s
+        self.wait_s = WAIT_S
         self._fd = -1
         self._pid = -1
         self._held = False
