@@ -17,6 +17,7 @@ from ccaudit.rights.catalog import describe, located, matches
 from ccaudit.rights.erase import erase
 from ccaudit.rights.subjects import find_subject
 from ccaudit.store import Store
+from ccaudit.store.audit import AuditQuery
 from ccaudit.store.client import query_rows
 from tests.conftest import days_ago_ms, settings_for_tests
 
@@ -80,6 +81,8 @@ def test_an_operation_on_an_account_is_filed_under_that_account(store: Store) ->
     filed = query_rows(store.client, f"SELECT kind, key, resource_type FROM {store.database}.audit_by_person "
                        "ORDER BY kind, key, resource_type")  # fmt: skip
     assert filed == [("account", "p-9", "account"), ("actor", "admin-1", "account"), ("actor", "admin-1", "document")]
+    assert store.search_audit(AuditQuery(subject="p-9"))[0] == []
+    assert len(store.search_audit(AuditQuery(actor="admin-1"))[0]) == 2
 
 
 def test_an_event_stored_twice_is_exported_once(store: Store) -> None:

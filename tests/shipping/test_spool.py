@@ -420,7 +420,7 @@ def test_a_process_hanging_with_the_spool_lock_does_not_stop_the_others(
     spool = Spool(path)
     spool._lock.wait_s = 0.2
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+        [sys.executable, "-c", "import fcntl, os, time\n"
          f"fd = os.open({str(spool._lock.path)!r}, os.O_RDWR | os.O_CREAT)\n"
          "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
