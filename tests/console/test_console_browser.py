@@ -18,7 +18,6 @@ of its own), nothing is fetched. Screenshots of each step go to test-output/cons
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 import uuid
@@ -29,29 +28,20 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from tests.browser import assert_accessible, launched, skip_without_chromium
 from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process, wait_until
 from tests.ingest.test_pipeline import batch, wire
 from tests.learning.events import learning
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE_BROWSER = "CCAUDIT_TEST_REQUIRE_BROWSER"  # set by CI: a missing browser fails instead of skipping
-MISSING = "Debian's chromium is not installed (/usr/bin/chromium): `make install` installs it"
-if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
-    pytest.skip(MISSING, allow_module_level=True)
+skip_without_chromium()
 
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from oidc_provider_mock import run_server_in_thread  # noqa: E402
-from playwright.sync_api import Browser, Locator, Page, Route, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, Route  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "console"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 TIMEOUT_MS = 15_000
-WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 RUN = uuid.uuid4().hex[:8]
 ORG_A, ORG_B = f"gemeente-a-{RUN}", f"gemeente-b-{RUN}"
 ACTOR = f"anna-{RUN}"
@@ -59,13 +49,8 @@ ACTOR = f"anna-{RUN}"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # and REQUIRE_BROWSER is set: every test here fails
-        pytest.fail(f"{MISSING} ({REQUIRE_BROWSER} is set)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+    with launched(SHOTS) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +78,7 @@ def people(service: Service) -> dict[str, tuple[str, str]]:
 
 
 def accessible(page: Page, name: str) -> None:
-    """axe-core's WCAG 2.1 A and AA rules find nothing on the page as it is now; a screenshot for the record."""
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    results = Axe().run(page, options=WCAG)
-    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+    assert_accessible(page, SHOTS, name)
 
 
 def menu(page: Page) -> Locator:

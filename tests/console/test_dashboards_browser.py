@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import signal
 import subprocess
@@ -29,31 +28,22 @@ import pytest
 
 from ccaudit.access.roles import Role
 from ccaudit.dashboards.registry import DASHBOARDS
+from tests.browser import assert_accessible, launched, skip_without_chromium
 from tests.conftest import ROOT, clean_env, free_port
 from tests.e2e.test_launcher import Output
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE_BROWSER = "CCAUDIT_TEST_REQUIRE_BROWSER"  # set by CI: a missing browser fails instead of skipping
-MISSING = "Debian's chromium is not installed (/usr/bin/chromium): `make install` installs it"
-if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
-    pytest.skip(MISSING, allow_module_level=True)
+skip_without_chromium()
 
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "dashboards"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 # Generous: the demo's traffic and the pages' queries share one embedded engine on a loaded machine.
 TIMEOUT_MS = 60_000
 _YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 # The 60 days up to yesterday: a period whose figures no longer change.
 ENDED = f"range=custom&start={_YESTERDAY - timedelta(days=59)}&end={_YESTERDAY}"
-WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
 
 @dataclass(frozen=True)
@@ -91,20 +81,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # and REQUIRE_BROWSER is set: every test here fails
-        pytest.fail(f"{MISSING} ({REQUIRE_BROWSER} is set)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+    with launched(SHOTS) as b:
         yield b
-        b.close()
 
 
 def accessible(page: Page, name: str) -> None:
-    """axe-core's WCAG 2.1 A and AA rules find nothing on the page; a screenshot for the record."""
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    results = Axe().run(page, options=WCAG)
-    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+    assert_accessible(page, SHOTS, name)
 
 
 def log_in(browser: Browser, demo: Demo, role: str) -> Page:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,36 +21,24 @@ import httpx
 import pytest
 
 from ccaudit.consent import ConsentRecord, encode_consent_cookie
+from tests.browser import launched, skip_without_chromium
 from tests.conftest import ROOT, Proc, Service, wait_until
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE_BROWSER = "CCAUDIT_TEST_REQUIRE_BROWSER"  # set by CI: a missing browser fails instead of skipping
-MISSING = "Debian's chromium is not installed (/usr/bin/chromium): `make install` installs it"
-if not CHROMIUM.exists() and not os.environ.get(REQUIRE_BROWSER):
-    pytest.skip(MISSING, allow_module_level=True)
+skip_without_chromium()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "banner"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 TIMEOUT_MS = 15_000
 BUTTONS = ["Alles accepteren", "Alles weigeren", "Zelf kiezen"]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # and REQUIRE_BROWSER is set: every test here fails
-        pytest.fail(f"{MISSING} ({REQUIRE_BROWSER} is set)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+    with launched(SHOTS) as b:
         yield b
-        b.close()
 
 
 def shot(page: Page, name: str) -> None:
