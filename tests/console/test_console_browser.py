@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.browser import assert_accessible, launched, skip_without_chromium
+from tests.chromium import assert_accessible, launched, skip_without_chromium
 from tests.conftest import ROOT, Service, clean_env, free_port, start_process, stop_process, wait_until
 from tests.ingest.test_pipeline import batch, wire
 from tests.learning.events import learning

@@ -28,7 +28,7 @@ import pytest
 
 from ccaudit.access.roles import Role
 from ccaudit.dashboards.registry import DASHBOARDS
-from tests.browser import assert_accessible, launched, skip_without_chromium
+from tests.chromium import assert_accessible, launched, skip_without_chromium
 from tests.conftest import ROOT, clean_env, free_port
 from tests.e2e.test_launcher import Output
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from ccaudit.consent import ConsentRecord, encode_consent_cookie
-from tests.browser import launched, skip_without_chromium
+from tests.chromium import launched, skip_without_chromium
 from tests.conftest import ROOT, Proc, Service, wait_until
 
 pytestmark = pytest.mark.e2e
