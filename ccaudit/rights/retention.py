@@ -25,6 +25,7 @@ from ccaudit.rights.catalog import describe, matches
 from ccaudit.rights.erase import erase_identifiers
 from ccaudit.rights.holds import HELD_DAYS, held_identifiers, keep_held_rows
 from ccaudit.rights.keys import PREFIX
+from ccaudit.rights.subjects import profiles_of
 from ccaudit.seal import changes as seal_changes
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -163,7 +164,7 @@ def run(
             identifiers = set(accounts)
             for account in accounts:
                 identifiers.update(forms.subject_ids_of(account))
-            identifiers.update(_profiles(store, platform, accounts))
+            identifiers.update(profiles_of(store, accounts, platform))
             # A closed account's events may still wait in a spool: they are remembered as erased. An
             # account unused for years has none waiting (spools keep at most a year), and may come
             # back: its new events are new processing, not late arrivals.
@@ -179,18 +180,6 @@ def run(
                      now=now, details={"accounts": len(report.due), "rows": sum(report.tables.values()),
                                        **{f"rows.{k}": v for k, v in report.tables.items()}})  # fmt: skip
     return report
-
-
-def _profiles(store: Store, platform: str, accounts: list[str]) -> set[str]:
-    rows = query_rows(
-        store.client,
-        f"SELECT DISTINCT actor_profile_id FROM {store.database}.audit_events WHERE platform = {{p:String}} "
-        # A set from a subquery: the engine never finished an IN over an array literal of more
-        # than 65,535 strings (a run's chunk is up to CHUNK accounts).
-        "AND actor_account_id IN (SELECT arrayJoin({a:Array(String)})) AND actor_profile_id != ''",
-        {"p": platform, "a": accounts},
-    )
-    return {str(r[0]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
