@@ -43,7 +43,7 @@ class Sealing:
 
     def __init__(self, settings: Settings, store: Store, tokens: TokenStore) -> None:
         self.settings = settings
-        self.store = SealStore(background_client(store.client), store.database)
+        self.store = SealStore(background_client(store.client, "sealing"), store.database)
         self.sealer: Sealer | None = None
         if settings.seal:
             self.sealer = Sealer(

@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # do: kept in a spool before the answer, stored in batches through the ingest pipeline.
     own_trail = OwnTrail(settings, ingestor)
     catalogues = Catalogues(store, settings.learning_catalogue_file)
-    eligibility = Eligibility(settings, store, catalogues, Waivers(store), own_trail.record)
+    # The learning platform's questions read on a handle of their own, not behind ingest's inserts.
+    learning = store.for_job("learning")
+    eligibility = Eligibility(settings, learning, catalogues, Waivers(learning), own_trail.record)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/events", make_ingest_endpoint(ingestor, tokens, limiter, counters, sealing.heads), methods=["POST"]),

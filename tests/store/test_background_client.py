@@ -11,9 +11,10 @@ from ccaudit.store.client import background_client
 
 
 def test_a_background_query_does_not_hold_up_the_main_client(chdb_client: Client) -> None:
-    background = background_client(chdb_client)
+    background = background_client(chdb_client, "sealing")
     assert background is not chdb_client
-    assert background_client(chdb_client) is background  # one per store
+    assert background_client(chdb_client, "sealing") is background  # one per store and job
+    assert background_client(chdb_client, "learning") not in (background, chdb_client)
     done = threading.Event()
 
     def long_query() -> None:
