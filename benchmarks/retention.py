@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from ccaudit.register import DEFAULT_REGISTER, SubjectIds
 from ccaudit.rights import retention
-from ccaudit.rights.export import export
+from ccaudit.rights.export import READERS, export
 from ccaudit.rights.subjects import find_subject
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -117,20 +118,27 @@ def main() -> None:
         )
 
         # Active accounts (whose last use is recent), each exported among all the others: the first
-        # right after the run rewrote the parts (the figure), a second as a running service would.
+        # right after the run rewrote the parts (the figure), the next as a running service would;
+        # each also with its tables read one after another (one reader), alternating, for the ratio.
         active = store.client.query(
             f"SELECT account_id FROM {store.database}.account_last_use WHERE platform = 'coop' GROUP BY account_id "
-            "ORDER BY max(last_use) DESC LIMIT 2"
+            "ORDER BY max(last_use) DESC LIMIT 4"
         ).result_rows
-        times = []
-        for (account,) in active:
-            start = time.perf_counter()
-            subject = find_subject(store, settings.processing_register, [str(account)], platform="coop")
-            document = export(store, settings.processing_register, subject, now)
-            times.append(time.perf_counter() - start)
-            counted = {m["table"]: m["rows"] for m in document["manifest"] if m["rows"]}
-            print(f"export of {account}: {counted} in {times[-1]:.3f} s")
-        print(f"retention run_s={run_s:.2f} export_s={times[0]:.3f}")
+        times: dict[int, list[float]] = {READERS: [], 1: []}
+        for n, (account,) in enumerate(active):
+            for readers in (READERS, 1) if n % 2 == 0 else (1, READERS):
+                start = time.perf_counter()
+                subject = find_subject(store, settings.processing_register, [str(account)], platform="coop")
+                document = export(store, settings.processing_register, subject, now, readers=readers)
+                times[readers].append(time.perf_counter() - start)
+                counted = {m["table"]: m["rows"] for m in document["manifest"] if m["rows"]}
+                print(f"export of {account}, {readers} reader(s): {counted} in {times[readers][-1]:.3f} s")
+        ratio = statistics.median(times[READERS]) / statistics.median(times[1])
+        print(
+            f"export median: {statistics.median(times[READERS]):.3f} s with {READERS} readers, "
+            f"{statistics.median(times[1]):.3f} s with one (ratio {ratio:.2f})"
+        )
+        print(f"retention run_s={run_s:.2f} export_s={times[READERS][0]:.3f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

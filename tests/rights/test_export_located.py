@@ -103,3 +103,22 @@ def test_an_event_stored_twice_is_exported_once(store: Store) -> None:
     document = export(store, DEFAULT_REGISTER, subject, datetime.now(UTC))
     assert len(document["tables"]["audit_events"]) == 2
     assert len({r["event_id"] for r in document["tables"]["audit_events"]}) == 2
+
+
+def test_tables_read_side_by_side_give_the_document_read_one_by_one(store: Store) -> None:
+    """The export reads its tables on several engine handles at once (``READERS``): the document, its
+    manifest in the declared order and every table's rows, is the one a single reader gives."""
+    from ccaudit.rights.export import READERS, export
+
+    assert READERS > 1
+    Ingestor(settings_for_tests(), store).ingest({
+        "schema_version": 1, "batch_id": str(uuid.uuid4()), "platform": "coop",
+        "events": [_audit({"actor": p, "profile": f"prof-{p}", "subject": "p-1", "resource_type": "account",
+                           "resource": "p-1", "days": d}) for d, p in enumerate(PEOPLE)],
+    })  # fmt: skip
+    subject = find_subject(store, DEFAULT_REGISTER, ["p-1"], ["member:p-1"], platform="coop")
+    now = datetime.now(UTC)
+    side_by_side = export(store, DEFAULT_REGISTER, subject, now)
+    assert side_by_side == export(store, DEFAULT_REGISTER, subject, now, readers=1)
+    assert [m["table"] for m in side_by_side["manifest"]] == [t.name for t in describe(store.client, store.database)]
+    assert len(side_by_side["tables"]["audit_events"]) == len(PEOPLE)
