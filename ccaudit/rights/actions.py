@@ -99,13 +99,31 @@ class Rights:
         trail.record(self.store, self.settings, action, actor=actor.account_id, role=actor.role, subject=subject,
                      now=self.clock(), details={"request_id": body.request_id, **details}, **kw)  # fmt: skip
 
+    def _verified(self, body: SubjectBody) -> None:
+        """Raises RequestError when ``body`` answers a request tracked here whose requester's identity
+        is not verified yet: nothing is done with the data before that (art. 12(6); handing an export
+        to someone who only claims to be the subject would itself be a breach). The console, the API
+        and the command line all come through here. A request id not tracked here is a case
+        reference kept elsewhere, and is only recorded."""
+        if not body.request_id:
+            return
+        try:
+            request = Requests(self.store).get(body.request_id)
+        except RequestError:
+            return
+        if request.status == "received":
+            raise RequestError(f"request {body.request_id}: the requester's identity is not verified yet; "
+                               "record the check first (step verify)")  # fmt: skip
+
     def export(self, body: SubjectBody, actor: Actor) -> dict[str, Any]:
+        self._verified(body)
         document = export(self.store, self.register, self.subject(body), self.clock())
         counts = {f"rows.{m['table']}": m["rows"] for m in document["manifest"] if m["rows"]}
         self._record("subject.export", actor, body, counts)
         return document
 
     def erase(self, body: SubjectBody, actor: Actor) -> dict[str, Any]:
+        self._verified(body)
         done = erase(self.store, self.register, self.subject(body), now=self.clock(), purpose=body.purpose)
         if self.late is not None:
             self.late.invalidate()
@@ -115,12 +133,14 @@ class Rights:
         return done.as_dict()
 
     def restrict(self, body: SubjectBody, actor: Actor) -> dict[str, Any]:
+        self._verified(body)
         n = set_restriction(self.store, self.subject(body), request_id=body.request_id, active=not body.lift,
                             now=self.clock())  # fmt: skip
         self._record("subject.restrict.lift" if body.lift else "subject.restrict", actor, body, {"identifiers": n})
         return {"restricted": not body.lift, "identifiers": n}
 
     def object_(self, body: SubjectBody, actor: Actor) -> dict[str, Any]:
+        self._verified(body)
         if body.purpose is None:
             raise ValueError("an objection names the purpose it objects to (P1..P5)")
         if not body.accept and not body.grounds.strip():
@@ -134,6 +154,7 @@ class Rights:
         return {"purpose": body.purpose, "accepted": body.accept, "grounds": body.grounds, "identifiers": n}
 
     def rectify(self, body: SubjectBody, actor: Actor) -> dict[str, Any]:
+        self._verified(body)
         tables = {t.name: t for t in describe(self.store.client, self.store.database)}
         table = tables.get(body.table)
         if table is None or body.column not in table.info.rectifiable_columns:

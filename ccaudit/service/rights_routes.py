@@ -63,7 +63,7 @@ def rights_routes(rights: Rights) -> list[Route]:
             return body
         try:
             return JSONResponse(await run_in_threadpool(action, body, _actor(request)))
-        except HeldError as exc:
+        except (HeldError, RequestError) as exc:
             return error(409, str(exc))
         except ValueError as exc:
             return error(400, str(exc))

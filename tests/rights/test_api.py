@@ -104,3 +104,30 @@ def test_an_extension_is_at_most_two_more_months(store: Store) -> None:
     assert extended.due_at == add_months(received, 3).replace(day=28)
     with pytest.raises(RequestError, match="two more months"):
         requests.extend(request.request_id, 1, "more", received)
+
+
+@pytest.mark.parametrize("action", ["export", "erase", "restrict", "object", "rectify"])
+def test_nothing_is_done_for_a_request_whose_identity_is_not_verified(store: Store, action: str) -> None:
+    """Through the API as through the console: a tracked request's subject data is not touched (an
+    export not handed out) until the requester's identity is verified. Then the same call works."""
+    app = create_app(Settings(admin_token=ADMIN, retention_interval_minutes=0), store)
+    token, _ = app.state.tokens.create("coop")
+    batch = {"schema_version": 1, "batch_id": str(uuid.uuid4()), "platform": "coop", "events": [_audit("acct-unv")]}
+    assert call(app, "POST", "/v1/events", json=batch, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    dpo = personal_headers(store, "dpo")
+    rid = Requests(store).receive(action, "acct-unv", "coop", datetime.now(UTC)).request_id
+    body: dict[str, Any] = {"account_id": "acct-unv", "request_id": rid, "purpose": "P5"}
+    if action == "rectify":
+        body = {**body, "table": "learning_state", "column": "profession", "value": "teacher"}
+    refused = call(app, "POST", f"/v1/subjects/{action}", json=body, headers=dpo)
+    assert refused.status_code == 409, refused.text
+    assert "not verified" in refused.json()["error"]
+    assert not any(e["action"] == f"subject.{action}" for e in _service_trail(app, store))
+    Requests(store).verify(rid, "dpo-1", "identity card at the desk", datetime.now(UTC))
+    done = call(app, "POST", f"/v1/subjects/{action}", json=body, headers=dpo)
+    assert done.status_code == 200, done.text
+
+
+def _service_trail(app: Any, store: Store) -> list[dict[str, Any]]:
+    auditor = personal_headers(store, "auditor")
+    return call(app, "GET", "/v1/audit/events", params={"platform": "ccaudit"}, headers=auditor).json()["events"]

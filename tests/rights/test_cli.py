@@ -45,6 +45,12 @@ def test_retention_and_subject_commands(tmp_path: Path) -> None:
     assert request_id in listed.stdout
 
     out = tmp_path / "export"
+    unverified = ccaudit("subject", "export", "acct-cli", "--out", str(out), "--request", request_id, **env)
+    assert unverified.returncode == 2
+    assert "not verified" in unverified.stderr
+    assert not out.exists()
+    verified = ccaudit("subject", "requests", "verify", "--request", request_id, "--how", "passport at the desk", **env)
+    assert verified.returncode == 0, verified.stderr
     exported = ccaudit("subject", "export", "acct-cli", "--out", str(out), "--request", request_id, **env)
     assert exported.returncode == 0, exported.stderr
     document = json.loads((out / "export.json").read_text())
