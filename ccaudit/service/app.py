@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # The service's own decisions (eligibility granted, waivers) enter the trail as a platform's events
     # do: kept in a spool before the answer, stored in batches through the ingest pipeline.
     own_trail = OwnTrail(settings, ingestor)
+    rights.settle = own_trail.force_flush
     catalogues = Catalogues(store, settings.learning_catalogue_file)
     # The learning platform's questions read on a handle of their own, not behind ingest's inserts.
     learning = store.for_job("learning")
@@ -171,4 +172,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.api_tokens = api_tokens
     app.state.sealing = sealing
     app.state.own_trail = own_trail
+    app.state.rights = rights
     return app

@@ -238,3 +238,26 @@ def test_bulk_eligibility_and_statistics_over_the_api(world: World) -> None:
     assert (group["group"], group["learners"], group["completed"]) == ("org-a", "<5", "<5")
     assert world.get("manager-a", "/v1/learning/stats/basics", platform="coop", by="colour").status_code == 400
     assert world.get("auditor", "/v1/learning/stats/basics", platform="coop").status_code == 403
+
+
+def test_a_subject_request_reaches_grants_the_service_has_not_stored_yet(store: Store, tmp_path: Path) -> None:
+    """A grant is kept in the service's own spool, then stored in batches. A subject request first
+    stores what the service kept (the rights' settle hook is the own trail's flush), so an export of
+    the learner holds the grant and an erasure reaches it in the store."""
+    from tests.conftest import personal_headers
+
+    world = World(store, tmp_path, flush_interval=300)
+    try:
+        assert world.app.state.rights.settle == world.app.state.own_trail.force_flush
+        learner = learner_id()
+        finish_basics(world, learner)
+        assert world.get("platform", f"/v1/eligibility/{learner}/advanced").json()["eligible"] is True
+        dpo = personal_headers(store, "dpo")
+        body = {"account_id": learner, "platform": "coop"}
+        exported = call(world.app, "POST", "/v1/subjects/export", json=body, headers=dpo)
+        assert exported.status_code == 200, exported.text
+        assert [e["action"] for e in exported.json()["tables"]["audit_events"]] == ["learning.eligibility.granted"]
+        assert call(world.app, "POST", "/v1/subjects/erase", json=body, headers=dpo).status_code == 200
+        assert learner not in {e["subject_id"] for e in world.audit("learning.eligibility.granted")}
+    finally:
+        world.app.state.own_trail.shutdown(10)
