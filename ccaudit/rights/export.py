@@ -23,7 +23,7 @@ from ccaudit.register import ProcessingRegister
 from ccaudit.rights.catalog import Described, describe, located
 from ccaudit.rights.subjects import Subject
 from ccaudit.store import Store
-from ccaudit.store.client import background_client, jsonable, query_rows
+from ccaudit.store.client import job_client, jsonable, query_rows
 
 
 def _value(value: Any) -> Any:
@@ -52,7 +52,7 @@ def export(
     personal = register.personal_details() if subject.extra else ()
     handles: Queue[Client] = Queue()
     for n in range(readers):
-        handles.put(background_client(store.client, f"export-{n}"))
+        handles.put(job_client(store.client, f"export-{n}"))
 
     def rows_of(table: Described) -> list[dict[str, Any]]:
         names = list(table.columns)

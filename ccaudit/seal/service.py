@@ -32,7 +32,7 @@ from ccaudit.service import params
 from ccaudit.service.answers import Endpoint, guarded
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.store.client import background_client
+from ccaudit.store.client import job_client
 from ccaudit.store.tokens import TokenStore
 
 VERIFY_PARAMS = ("platform", "stream", "since", "until", "trusted_head")
@@ -43,7 +43,7 @@ class Sealing:
 
     def __init__(self, settings: Settings, store: Store, tokens: TokenStore) -> None:
         self.settings = settings
-        self.store = SealStore(background_client(store.client, "sealing"), store.database)
+        self.store = SealStore(job_client(store.client, "sealing"), store.database)
         self.sealer: Sealer | None = None
         if settings.seal:
             self.sealer = Sealer(

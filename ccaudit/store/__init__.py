@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 
 from ccaudit.settings import Settings
 from ccaudit.store import audit, consent, learning, usage
-from ccaudit.store.client import background_client, open_client
+from ccaudit.store.client import job_client, open_client
 from ccaudit.store.migrate import Migration, migrate
 
 
@@ -26,8 +26,8 @@ class Store:
         return cls(open_client(settings.store_dsn), settings.database)
 
     def for_job(self, job: str) -> Store:
-        """The same database through a client of the job's own (``client.background_client``)."""
-        return Store(background_client(self.client, job), self.database)
+        """The same database through a client of the job's own (``client.job_client``)."""
+        return Store(job_client(self.client, job), self.database)
 
     def migrate(self) -> list[Migration]:
         return migrate(self.client, self.database)

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from ccaudit.errors import ConfigurationError, StoreError, StoreUnavailable
 
 _embedded: dict[str, Client] = {}
-_background: dict[tuple[str, str], Client] = {}  # background_client's, one per embedded store and job
+_jobs: dict[tuple[str, str], Client] = {}  # job_client's, one per embedded store and job
 _embedded_lock = threading.Lock()
 
 
@@ -81,20 +81,21 @@ def _open_embedded(dsn: str) -> Client:
         return client
 
 
-def background_client(client: Client, job: str) -> Client:
+def job_client(client: Client, job: str) -> Client:
     """A client of its own for ``job`` on the store that ``client`` reads: the sealer's long queries
-    (``"sealing"``), the learning platform's eligibility questions (``"learning"``). On the embedded
-    store, an engine handle per job: every call on one handle waits for the call before it, so a
-    sealing round held up ingest's inserts for its whole length, and each eligibility answer waited
-    behind the inserts in flight; the engine runs different handles' queries side by side. A
-    server's client already does, and is returned as it is."""
+    (``"sealing"``), the learning platform's eligibility questions (``"learning"``), a subject
+    export's readers (``"export-0"``, ...). On the embedded store, an engine handle per job: every
+    call on one handle waits for the call before it, so a sealing round held up ingest's inserts for
+    its whole length, and each eligibility answer waited behind the inserts in flight; the engine
+    runs different handles' queries side by side. A server's client already does, and is returned
+    as it is."""
     with _embedded_lock:
         path = next((p for p, c in _embedded.items() if c is client), None)
         if path is None:
             return client
-        if (path, job) not in _background:
-            _background[path, job] = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        return _background[path, job]
+        if (path, job) not in _jobs:
+            _jobs[path, job] = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        return _jobs[path, job]
 
 
 @contextmanager

@@ -1,5 +1,5 @@
-"""A background job's client (sealing, verification) on the embedded store is an engine handle of its
-own: its long queries do not hold up the request path's, which wait for each other on one handle."""
+"""A job's client (sealing, eligibility answers, export readers) on the embedded store is an engine
+handle of its own: its queries do not hold up the other jobs', which wait for each other on one handle."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import threading
 
 from clickhouse_connect.driver.client import Client
 
-from ccaudit.store.client import background_client
+from ccaudit.store.client import job_client
 
 
 def test_a_background_query_does_not_hold_up_the_main_client(chdb_client: Client) -> None:
-    background = background_client(chdb_client, "sealing")
+    background = job_client(chdb_client, "sealing")
     assert background is not chdb_client
-    assert background_client(chdb_client, "sealing") is background  # one per store and job
-    assert background_client(chdb_client, "learning") not in (background, chdb_client)
+    assert job_client(chdb_client, "sealing") is background  # one per store and job
+    assert job_client(chdb_client, "learning") not in (background, chdb_client)
     done = threading.Event()
 
     def long_query() -> None:
