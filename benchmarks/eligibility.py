@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--organisations", type=int, default=2)
     parser.add_argument("--answers", type=int, default=300)
-    parser.add_argument("--seal", action="store_true", help="seal, the history first (small runs only)")
+    parser.add_argument("--seal", action="store_true", help="seal (the generated history first: small runs only)")
     parser.add_argument("--ingest-rate", type=int, default=1000, help="learning events per second during answers")
     args = parser.parse_args()
 
