@@ -100,16 +100,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             body["status"] = "degraded"  # new seals stopped; ingest goes on (see ccaudit.seal.sealer)
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
-    rights = Rights(store, settings, ingestor.late)
+    # The service's own decisions (eligibility granted, waivers) enter the trail as a platform's events
+    # do: kept in a spool before the answer, stored in batches through the ingest pipeline.
+    own_trail = OwnTrail(settings, ingestor)
+    rights = Rights(store, settings, ingestor.late, settle=own_trail.force_flush)
     # A closed or deactivated account is erased when its closure is stored (ccaudit.rights.closures).
     closures = ClosureEraser(store, settings, rights.clock)
     ingestor.on_closed = closures.notice
     reads = audit_endpoints(settings, store)
-
-    # The service's own decisions (eligibility granted, waivers) enter the trail as a platform's events
-    # do: kept in a spool before the answer, stored in batches through the ingest pipeline.
-    own_trail = OwnTrail(settings, ingestor)
-    rights.settle = own_trail.force_flush
     catalogues = Catalogues(store, settings.learning_catalogue_file)
     # The learning platform's questions read on a handle of their own, not behind ingest's inserts.
     learning = store.for_job("learning")
