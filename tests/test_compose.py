@@ -123,7 +123,9 @@ def test_clickhouse_users_have_least_privilege() -> None:
         # The dashboards' rollups and the learning state's counted columns: no raw table.
         "grafana": [
             "GRANT SELECT ON ccaudit.usage_daily, ccaudit.usage_pages_daily, ccaudit.usage_devices_daily, "
-            "ccaudit.usage_countries_daily, ccaudit.usage_referrers_daily, ccaudit.usage_minutes, ccaudit.audit_daily, "
+            "ccaudit.usage_countries_daily, ccaudit.usage_referrers_daily, ccaudit.usage_minutes, ccaudit.usage_closed, "
+            "ccaudit.usage_visits, ccaudit.usage_pages, ccaudit.usage_browsers, ccaudit.usage_systems, "
+            "ccaudit.usage_devices, ccaudit.usage_countries, ccaudit.usage_referrers, ccaudit.audit_daily, "
             "ccaudit.consent_daily",
             "GRANT SELECT(platform, learner, module, first_seen, first_registered, first_started, organisation) "
             "ON ccaudit.learning_state",

@@ -38,6 +38,15 @@ from ccaudit.dashboards.model import Column
 
 # Rollup tables a panel may read, and whether their rows carry an organisation (scoped by it).
 ROLLUP_TABLES: dict[str, str | None] = {
+    # Usage per day, platform and one value, closed days as numbers (migration 0042): what panels read.
+    "usage_visits": None,
+    "usage_pages": None,
+    "usage_browsers": None,
+    "usage_systems": None,
+    "usage_devices": None,
+    "usage_countries": None,
+    "usage_referrers": None,
+    # The states beneath them (migration 0021).
     "usage_daily": None,
     "usage_pages_daily": None,
     "usage_devices_daily": None,

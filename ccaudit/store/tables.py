@@ -263,7 +263,7 @@ ACCOUNT_IDENTITIES = TableInfo(
     purpose="login through the organisation's identity provider (privacy statement §8)",
 )
 
-# Dashboards' rollups (migrations 0021, 0022; ccaudit.dashboards): counts and mergeable visitor-count
+# Dashboards' rollups (migrations 0021, 0022, 0042; ccaudit.dashboards): counts and mergeable visitor-count
 # states per day (or minute) and platform and page, browser, country, referrer, organisation, action,
 # consent answer. No personal data: no account id, IP, user agent or consent id; a visitor state holds
 # hashes of daily visitor hashes, which name no one once the day's salt is gone (two days). So they
@@ -273,7 +273,7 @@ _ROLLUP = "dashboards' aggregates (privacy statement §3, §4.5): counts per day
 USAGE_ROLLUPS = tuple(
     TableInfo(name=name, stream="usage", subject_columns=(), purpose=_ROLLUP, purposes=("P5",))
     for name in ("usage_daily", "usage_pages_daily", "usage_devices_daily", "usage_countries_daily",
-                 "usage_referrers_daily", "usage_minutes")
+                 "usage_referrers_daily", "usage_minutes", "usage_closed")
 )  # fmt: skip
 AUDIT_DAILY = TableInfo(name="audit_daily", stream="audit", subject_columns=(), purpose=_ROLLUP, purposes=("P2",))
 CONSENT_DAILY = TableInfo(name="consent_daily", stream="consent", subject_columns=(), purpose=_ROLLUP)
@@ -322,11 +322,15 @@ SUPPORT_TABLES = frozenset({
     "schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states",
     "seals", "seal_leaves", "row_secrets", "seal_changes", "erased_subjects", "erasure_keys", "erasure_batches",
 })  # fmt: skip
-# Materialized views: they store nothing themselves (their targets are listed above).
+# Views and materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({
     "event_ids_audit", "event_ids_usage", "event_ids_consent", "event_ids_learning", "learning_state_mv",
     "audit_keys_mv", "audit_by_person_mv", "account_last_use_audit", "account_closures_audit",
     "usage_daily_mv", "usage_pages_daily_mv", "usage_devices_daily_mv", "usage_countries_daily_mv",
     "usage_referrers_daily_mv", "usage_minutes_mv", "audit_daily_mv", "consent_daily_mv",
     "account_last_use_learning",
+    # Migration 0042: the refreshable views that close days, and the views the dashboards read.
+    "usage_daily_close", "usage_pages_close", "usage_devices_close", "usage_countries_close", "usage_referrers_close",
+    "usage_visits", "usage_pages", "usage_browsers", "usage_systems", "usage_devices", "usage_countries",
+    "usage_referrers",
 })  # fmt: skip

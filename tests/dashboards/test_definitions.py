@@ -26,7 +26,7 @@ GOOD = (DEFINITIONS / "pages.toml").read_text()
     ("change", "message"),
     [
         (('chart = "table"', 'chart = "pie"'), "pages.toml: pages.panels.pages: chart must be one of"),
-        (("${db}.usage_pages_daily", "${db}.usage_events"), "pages.panels.pages.sql: usage_events is not a rollup"),
+        (("${db}.usage_pages", "${db}.usage_events"), "pages.panels.pages.sql: usage_events is not a rollup"),
         (("$__dateFilter(day)", "$__timeGroup(day)"), "pages.panels.pages.sql: unknown macro"),
         (("${platform:singlequote} = ''", "${person:singlequote} = ''"), "unknown variable person"),
         (("roles = [", 'roles = ["janitor", '), "pages.toml: pages: 'janitor' is not a valid Role"),
