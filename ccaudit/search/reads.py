@@ -17,11 +17,20 @@ from ccaudit.search import access_log
 from ccaudit.search.export import Format, encode
 from ccaudit.search.filters import Filters, check_cursor, to_query
 from ccaudit.store import Store
-from ccaudit.store.audit import READ_COLUMNS, AuditQuery, audit_event, search_audit, stream_audit
+from ccaudit.store.audit import (
+    READ_COLUMNS,
+    AuditQuery,
+    audit_event,
+    next_width,
+    search_audit,
+    stream_audit,
+    time_window,
+)
 
 log = logging.getLogger("ccaudit.search")
-# Rows per query of an export on the embedded engine (see _embedded).
+# Rows per query of an export on the embedded engine (see _embedded), and its first window of time.
 EXPORT_PAGE = 5000
+EXPORT_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +99,25 @@ class Export:
     rows: list[int] = field(default_factory=lambda: [0])
 
     def _pages(self, query: AuditQuery) -> Iterator[tuple[Any, ...]]:
-        """The rows page by page (keyset), each page one short query: the engine serves others between them."""
+        """The rows page by page (keyset), each page one short query: the engine serves others between
+        them. The pages are read a window of time at a time (ccaudit.store.audit.time_window), each
+        sized from the last one's rows to hold about a page: an export of 10M rows then reads each row
+        about once, where pages over the whole range would each read what lies before their cursor."""
+        upper, width = query.until, EXPORT_WINDOW
         while True:
-            events, cursor = search_audit(self.store.client, self.store.database, query)
-            for event in events:
-                yield tuple(event[column] for column in READ_COLUMNS)
-            if cursor is None:
+            window, last = time_window(query, upper, width)
+            rows = 0
+            while True:
+                events, cursor = search_audit(self.store.client, self.store.database, window)
+                rows += len(events)
+                for event in events:
+                    yield tuple(event[column] for column in READ_COLUMNS)
+                if cursor is None:
+                    break
+                window = replace(window, cursor=cursor)
+            if last:
                 return
-            query = replace(query, cursor=cursor)
+            upper, width = window.since, next_width(width, rows, EXPORT_PAGE, 0.25)
 
     def chunks(self) -> Iterator[bytes]:
         """The export's bytes, read from the engine block by block; the row count is recorded at the end."""

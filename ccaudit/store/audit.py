@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -240,23 +240,70 @@ def _unrestricted(where: str, database: str) -> str:
     return f"{where} AND {rule}" if where else f" WHERE {rule}"
 
 
-def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
-    """Events matching ``query``, newest first, and the cursor of the next page (None at the end).
+# Searches and exports read a window of time at a time, newest first. A newest-first page over the
+# whole range opens every part of the table (audit_events is sorted by platform and organisation
+# first, audit_by_person by person), while a window keeps to the parts of its time, so a page found
+# in the last days never reads the years before. The first window of a search is a week; each next
+# one is sized from what the last held; past MAX_WINDOW a window reaches back to the oldest event.
+FIRST_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=3660)
 
-    FINAL (or LIMIT 1 BY) makes the read see each event once even before merges collapse redeliveries.
-    """
+
+def time_window(query: AuditQuery, upper: datetime | None, width: timedelta) -> tuple[AuditQuery, bool]:
+    """``query`` bounded to the ``width`` before ``upper`` (exclusive; None: now, and nothing above),
+    and whether this is its last window (it reaches the query's own lower bound, or all the way)."""
+    start = (upper or datetime.now(UTC)) - width
+    if (query.since is not None and start <= query.since) or (query.since is None and width >= MAX_WINDOW):
+        return replace(query, until=upper), True
+    return replace(query, since=start, until=upper), False
+
+
+def next_width(width: timedelta, found: int, wanted: int, least: float) -> timedelta:
+    """The next window's width: about ``wanted`` rows at the density of the last window (``found``
+    rows), between ``least`` and 16 times the last width."""
+    return width * min(16.0, max(least, wanted / max(found, 1)))
+
+
+def _fetch(client: Client, database: str, query: AuditQuery, n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` events matching ``query``, newest first."""
     table, where, dedup, params = _read(query, database, paged=True)
-    params["limit"] = query.limit + 1
+    params["limit"] = n
     sql = (
         f"SELECT {', '.join(READ_COLUMNS)} FROM {table}{where} "
         f"ORDER BY event_time DESC, event_id DESC{dedup} LIMIT {{limit:UInt32}}"
     )
-    rows = [dict(zip(READ_COLUMNS, row, strict=True)) for row in query_rows(client, sql, params)]
+    return [dict(zip(READ_COLUMNS, row, strict=True)) for row in query_rows(client, sql, params)]
+
+
+def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """Events matching ``query``, newest first, and the cursor of the next page (None at the end).
+
+    FINAL (or LIMIT 1 BY) makes the read see each event once even before merges collapse redeliveries.
+    A search naming a request or trace id reads its pointers at once; any other reads windows of
+    time (see FIRST_WINDOW) until the page is full.
+    """
+    wanted = query.limit + 1  # one more than the page: is there a next one?
+    if _keyed(query, database, paged=False) is not None:
+        rows = _fetch(client, database, query, wanted)
+    else:
+        rows = []
+        upper = query.until
+        if query.cursor is not None:  # nothing at or after the cursor's millisecond's end is wanted
+            after = decode_cursor(query.cursor)[0] + timedelta(milliseconds=1)
+            upper = after if upper is None else min(upper, after)
+        width = FIRST_WINDOW
+        while True:
+            window, last = time_window(query, upper, width)
+            found = _fetch(client, database, window, wanted - len(rows))
+            rows += found
+            if last or len(rows) >= wanted:
+                break
+            upper, width = window.since, next_width(width, len(found), wanted - len(rows), 2.0)
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(last["event_time"], last["event_id"])
+        last_row = rows[-1]
+        next_cursor = encode_cursor(last_row["event_time"], last_row["event_id"])
     return [{key: jsonable(value) for key, value in row.items()} for row in rows], next_cursor
 
 

@@ -286,3 +286,80 @@ def test_an_export_streams_every_row_in_many_chunks(chdb_client: Any) -> None:
     assert [json.loads(line)["request_id"] for line in response.text.splitlines()] == [
         f"bulk-{n}" for n in range(count)
     ]
+
+
+def test_an_export_over_bursts_gaps_and_future_times_has_every_row_once_in_order(chdb_client: Any) -> None:
+    """An export reads a window of time at a time, sized from the last window: a burst of more than a
+    page in one millisecond, a year of sparse events, events minutes ahead of the clock and a dense
+    last hour all come out once each, newest first."""
+    from ccaudit.store import Store
+
+    store = Store(chdb_client, f"search_{uuid.uuid4().hex[:10]}")
+    store.migrate()
+    world = World(store)
+    ages = {
+        "burst": "toIntervalDay(3)",  # 12,000 events in one millisecond
+        "sparse": "toIntervalDay(number * 8)",  # one every 8 days over 400 days
+        "ahead": "toIntervalSecond(-60 - number)",  # a minute ahead of the clock
+        "recent": "toIntervalMillisecond(number * 1700)",  # the last hour, dense
+    }
+    for name, count in (("burst", 12_000), ("sparse", 50), ("ahead", 3), ("recent", 2_000)):
+        store.client.command(
+            f"INSERT INTO {store.database}.audit_events (event_id, event_time, received_at, platform, organisation, "
+            "action, outcome, request_id, retention_days) "
+            f"SELECT generateUUIDv4(number), toStartOfSecond(now64(3)) - {ages[name]}, now64(3), 'bulk', "
+            f"concat('org-', toString(number % 3)), 'bulk.export', 'success', concat('{name}-', toString(number)), "
+            f"730 FROM numbers({count})"
+        )
+    expected = [
+        r[0]
+        for r in store.client.query(
+            f"SELECT request_id FROM {store.database}.audit_events WHERE platform = 'bulk' "
+            "ORDER BY event_time DESC, event_id DESC"
+        ).result_rows
+    ]
+    response = call(world.app, "GET", "/v1/audit/export", params={"format": "jsonl", "platform": "bulk"},
+                    headers=world.auditor)  # fmt: skip
+    assert response.status_code == 200
+    assert [json.loads(line)["request_id"] for line in response.text.splitlines()] == expected
+    assert len(expected) == 14_053
+
+
+@pytest.mark.parametrize("filters", [Filters(actor="sparse-actor"), Filters(platform="sparse")])
+def test_pages_of_a_search_over_years_of_sparse_events_have_each_event_once_in_order(
+    chdb_client: Any, filters: Filters
+) -> None:
+    """A search reads windows of time newest first, a week and then wider: events minutes ahead,
+    days, months and years back, and several in one millisecond, come page by page, each once."""
+    from ccaudit.access.principal import account_principal
+    from ccaudit.access.roles import Role
+    from ccaudit.store import Store
+
+    store = Store(chdb_client, f"search_{uuid.uuid4().hex[:10]}")
+    store.migrate()
+    ages = [-120, 0, 0, 0, 43_200, 596_160, 691_200, 2_592_000, 8_640_000, 34_560_000, 129_600_000]  # seconds
+    store.client.command(
+        f"INSERT INTO {store.database}.audit_events (event_id, event_time, received_at, platform, organisation, "
+        "actor_account_id, action, outcome, request_id, retention_days) "
+        "SELECT generateUUIDv4(number), toStartOfSecond(now64(3)) - toIntervalSecond({ages:Array(Int64)}[number + 1]), "
+        "now64(3), 'sparse', 'org-s', 'sparse-actor', 'sparse.read', 'success', concat('sparse-', toString(number)), "
+        f"3000 FROM numbers({len(ages)})",
+        parameters={"ages": ages},
+    )
+    expected = [
+        r[0]
+        for r in store.client.query(
+            f"SELECT request_id FROM {store.database}.audit_events ORDER BY event_time DESC, event_id DESC"
+        ).result_rows
+    ]
+    auditor = account_principal("auditor-1", Role.AUDITOR, frozenset())
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = search(store, auditor, filters, limit=2, cursor=cursor)
+        seen += [e["request_id"] for e in page.events]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    assert len(seen) == len(ages)
