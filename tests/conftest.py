@@ -92,11 +92,14 @@ def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
 
 
 @pytest.fixture
-def store(chdb_client: Client) -> Store:
-    """A freshly migrated store in a database of its own."""
+def store(chdb_client: Client) -> Iterator[Store]:
+    """A freshly migrated store in a database of its own, dropped after the test: a store's
+    refreshable views (the dashboards' closers) would otherwise keep running in this process for
+    the rest of the session, every store's every 5 minutes."""
     s = Store(chdb_client, f"t_{uuid.uuid4().hex[:12]}")
     s.migrate()
-    return s
+    yield s
+    chdb_client.command(f"DROP DATABASE IF EXISTS {s.database} SYNC")
 
 
 @dataclass
