@@ -40,7 +40,7 @@ from typing import Any
 from ccaudit.access.principal import account_principal
 from ccaudit.access.roles import Role
 from ccaudit.dashboards import DASHBOARDS, Range, panel_table
-from ccaudit.dashboards.closing import close_days
+from ccaudit.dashboards.closing import QUESTIONS, close_days
 from ccaudit.dashboards.query import bounds_for
 from ccaudit.dashboards.sql import expand, suppressed
 from ccaudit.store import Store
@@ -89,18 +89,6 @@ def settle(store: Store, limit: float = 300.0) -> float:
     return time.monotonic() - started
 
 
-# The views panels read (migration 0042) and the column each gives per day and platform.
-QUESTIONS = {
-    "usage_visits": None,
-    "usage_pages": "page",
-    "usage_browsers": "browser",
-    "usage_systems": "os",
-    "usage_devices": "device",
-    "usage_countries": "country",
-    "usage_referrers": "referrer_host",
-}
-
-
 def raw_sql(store: Store, sql: str) -> str:
     """``sql`` (expanded) with each rollup or view replaced by the same question over the raw rows."""
     views = dict(query_rows(store.client, "SELECT name, as_select FROM system.tables WHERE database = {db:String} "
@@ -109,7 +97,7 @@ def raw_sql(store: Store, sql: str) -> str:
 
     def raw(match: re.Match[str]) -> str:
         if match[1] in QUESTIONS:
-            column = QUESTIONS[match[1]]
+            column = QUESTIONS[match[1]][1]
             keys = f"day, platform, {column}" if column else "day, platform"
             return (
                 f"(SELECT toDate(event_time) AS day, platform{', ' + column if column else ''}, "

@@ -7,6 +7,17 @@ from __future__ import annotations
 from ccaudit.store import Store
 from ccaudit.store.client import command
 
+# The views the panels read: view → (its question in usage_closed, the column it gives per day and
+# platform; None: per day and platform only).
+QUESTIONS: dict[str, tuple[str, str | None]] = {
+    "usage_visits": ("visits", None),
+    "usage_pages": ("page", "page"),
+    "usage_browsers": ("browser", "browser"),
+    "usage_systems": ("os", "os"),
+    "usage_devices": ("device", "device"),
+    "usage_countries": ("country", "country"),
+    "usage_referrers": ("referrer", "referrer_host"),
+}
 CLOSERS = ("usage_daily_close", "usage_pages_close", "usage_devices_close", "usage_countries_close",
            "usage_referrers_close")  # fmt: skip
 

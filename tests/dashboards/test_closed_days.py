@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ccaudit.dashboards.closing import close_days
+from ccaudit.dashboards.closing import QUESTIONS, close_days
 from ccaudit.ingest import Ingestor
 from ccaudit.settings import Settings
 from ccaudit.store import Store
@@ -18,39 +18,35 @@ from ccaudit.store.client import command, query_rows
 from tests.conftest import days_ago_ms
 from tests.dashboards.world import CHROME, FIREFOX, send, view
 
-# view → (its question in usage_closed, the raw column it groups by; None: per day and platform only)
-QUESTIONS: dict[str, tuple[str, str | None]] = {
-    "usage_visits": ("visits", None),
-    "usage_pages": ("page", "page"),
-    "usage_browsers": ("browser", "browser"),
-    "usage_systems": ("os", "os"),
-    "usage_devices": ("device", "device"),
-    "usage_countries": ("country", "country"),
-    "usage_referrers": ("referrer", "referrer_host"),
-}
 Figures = dict[tuple[Any, ...], tuple[int, int]]
 
 
-def _views(store: Store, name: str) -> Figures:
+def _keys(name: str) -> str:
     column = QUESTIONS[name][1]
-    keys = f"day, platform{', ' + column if column else ''}"
-    rows = query_rows(store.client, f"SELECT {keys}, visitors, page_views FROM {store.database}.{name}")
+    return f"day, platform{', ' + column if column else ''}"
+
+
+def _as_figures(rows: list[Any], keys: str) -> Figures:
     n = len(keys.split(","))
-    figures = {tuple(r[:n]): (int(r[n]), int(r[n + 1])) for r in rows}
+    return {tuple(r[:n]): (int(r[n]), int(r[n + 1])) for r in rows}
+
+
+def _views(store: Store, name: str) -> Figures:
+    keys = _keys(name)
+    rows = query_rows(store.client, f"SELECT {keys}, visitors, page_views FROM {store.database}.{name}")
+    figures = _as_figures(rows, keys)
     assert len(figures) == len(rows), f"{name}: a day, platform and value given twice"
     return figures
 
 
 def _raw(store: Store, name: str) -> Figures:
-    column = QUESTIONS[name][1]
-    keys = f"day, platform{', ' + column if column else ''}"
+    keys = _keys(name).replace("day,", "toDate(event_time) AS day,", 1)
     rows = query_rows(
         store.client,
-        f"SELECT toDate(event_time) AS day, platform{', ' + column if column else ''}, uniqExact(visitor_hash), "
-        f"count() FROM {store.database}.usage_events WHERE NOT is_bot GROUP BY {keys}",
+        f"SELECT {keys}, uniqExact(visitor_hash), count() FROM {store.database}.usage_events "
+        f"WHERE NOT is_bot GROUP BY {_keys(name)}",
     )
-    n = len(keys.split(","))
-    return {tuple(r[:n]): (int(r[n]), int(r[n + 1])) for r in rows}
+    return _as_figures(rows, keys)
 
 
 def _history(rng: random.Random) -> list[dict[str, Any]]:
