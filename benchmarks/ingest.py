@@ -46,11 +46,12 @@ def events(n: int) -> list:  # type: ignore[type-arg]
     from ccaudit.events import AuditEvent
     from ccaudit.ids import new_id
 
-    now = time.time_ns() // 1_000_000
+    # A millisecond apart, ending now: the service refuses event times more than minutes ahead of it.
+    first = time.time_ns() // 1_000_000 - n
 
     def one(i: int) -> AuditEvent:
         return AuditEvent(
-            event_id=new_id(), event_time_ms=now + i, organisation=f"org-{i % 7}", actor_account_id=f"acct-{i % 50}",
+            event_id=new_id(), event_time_ms=first + i, organisation=f"org-{i % 7}", actor_account_id=f"acct-{i % 50}",
             actor_profile_id=f"p-{i % 50}", actor_role="admin", admin_operation=True, subject_id=f"person:{i % 300}",
             action="http.POST", route="/admin/people/{person_id}", resource_type="person", resource_id=str(i % 300),
             method="POST", status=200, outcome="success", duration_ms=3.2, client_ip="192.0.2.7",

@@ -16,9 +16,14 @@ EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 def root(leaves: Sequence[str]) -> str:
     """The root (hex) over ``leaves`` (hex leaf hashes, already 0x00-prefixed by their definition)."""
-    if not leaves:
+    return root_of(b"".join(bytes.fromhex(x) for x in leaves))
+
+
+def root_of(hashes: bytes) -> str:
+    """The root (hex) over leaves given as their raw 32-byte hashes, one after another."""
+    if not hashes:
         return EMPTY_ROOT
-    level = [bytes.fromhex(x) for x in leaves]
+    level = [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
     sha = hashlib.sha256
     while len(level) > 1:
         paired = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]

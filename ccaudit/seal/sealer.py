@@ -176,8 +176,8 @@ class Sealer:
             seq=seq,
             period_start_ms=start,
             period_end_ms=boundary,
-            leaf_count=len(leaves),
-            root=merkle.root([x.leaf for x in leaves]),
+            leaf_count=leaves.count,
+            root=merkle.root_of(leaves.hashes),
             prev=prev,
             key_id=key.key_id,
             sealed_at_ms=now,
@@ -188,7 +188,7 @@ class Sealer:
         if stored is None or stored.payload != seal.payload().decode():
             log.warning("ccaudit: seal %s/%s #%d was made by another sealer; standing down", platform, form.stream, seq)
             return 0
-        write_file(self.folder, seal, signature, leaves)
+        write_file(self.folder, seal, signature, leaves.listing)
         self._remember(seal)
         return 1
 

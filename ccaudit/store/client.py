@@ -121,6 +121,14 @@ def query_rows(client: Client, sql: str, parameters: dict[str, Any] | None = Non
         return list(client.query(sql, parameters=parameters).result_rows)
 
 
+def query_bytes(
+    client: Client, sql: str, parameters: dict[str, Any], fmt: str, settings: dict[str, Any] | None = None
+) -> bytes:
+    """Run a query; its result as the engine wrote it in format ``fmt``, undecoded."""
+    with mapped_errors():
+        return bytes(client.raw_query(sql, parameters=parameters, settings=settings, fmt=fmt))
+
+
 def insert_rows(
     client: Client,
     database: str,

@@ -1,17 +1,20 @@
 """The engine's leaves are the documented ones: a row fetched into Python and hashed by
-ccaudit.seal.canonical gives the very leaf the engine stored when it sealed the row."""
+ccaudit.seal.canonical gives the very leaf the engine stored when it sealed the row, and the seal's
+file lists the very leaves the store holds."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ccaudit.register import DEFAULT_REGISTER
 from ccaudit.rights.erase import erase
 from ccaudit.rights.subjects import find_subject
 from ccaudit.seal import canonical as cf
 from ccaudit.seal import merkle
-from ccaudit.seal.seals import Seal
+from ccaudit.seal.seals import Seal, seal_path
 from tests.ingest.test_pipeline import batch
 from tests.learning.events import learning
 from tests.seal.conftest import World
@@ -70,3 +73,6 @@ def _check(world: World, forms: tuple[cf.StreamForm, ...], platform: str) -> Non
             assert x.leaf == cf.leaf(x.row_id, x.expires_ms, digest)
         assert seal.root == merkle.root([x.leaf for x in sorted(leaves, key=lambda x: (x.row_id, x.leaf))])
         assert seal.leaf_count == len(rows)
+        # The engine renders the file's listing: plain JSON, numbers as numbers, in canonical order.
+        listed = orjson.loads(seal_path(world.folder, platform, form.stream, seal.seq).read_bytes())["leaves"]
+        assert listed == [[x.row_id, x.expires_ms, x.digest, x.commitment, x.leaf] for x in leaves]
