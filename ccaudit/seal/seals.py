@@ -93,16 +93,17 @@ def seal_path(folder: Path, platform: str, stream: str, seq: int) -> Path:
 
 def write_file(folder: Path, seal: Seal, signature: str, listing: bytes) -> Path:
     """Write a seal's file whole (a temporary file renamed, synced), so a crash leaves the old one or the new.
-    ``listing`` is the period's leaves as a JSON array of ``[row_id, expires_ms, digest, commitment, leaf]``,
-    rendered by the engine (:meth:`ccaudit.seal.store.SealStore.make_leaves`): a leaf per row, which
-    Python would otherwise decode and encode again on the service's one interpreter lock, beside ingest."""
+    ``listing`` is the period's leaves, each a JSON array ``[row_id, expires_ms, digest, commitment, leaf]``,
+    separated by commas, as the engine renders them (:meth:`ccaudit.seal.store.SealStore.period_leaves`):
+    written as it is, never decoded, copied or joined on the service's one interpreter lock, beside ingest."""
     path = seal_path(folder, seal.platform, seal.stream, seal.seq)
     path.parent.mkdir(parents=True, exist_ok=True)
-    head = {"payload": seal.payload().decode(), "signature": signature, "hash": seal.hash()}
-    body = orjson.dumps(head)[:-1] + b',"leaves":' + listing + b"}"
+    head = orjson.dumps({"payload": seal.payload().decode(), "signature": signature, "hash": seal.hash()})
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        handle.write(body)
+        handle.write(head[:-1] + b',"leaves":[')
+        handle.write(listing)
+        handle.write(b"]}")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -48,6 +48,28 @@ def _ids_in_range(database: str, form: cf.StreamForm) -> str:
     return f"(SELECT {form.id_sql} FROM {database}.{form.table} WHERE {_range(form)})"
 
 
+# Sealing and verifying read a period's rows FINAL, found by the arrival index (migration 0041). In
+# its default, exact mode the engine widens what the index found to every granule whose sorting key
+# range overlaps it; a period's rows span every organisation, so that was the whole table, each
+# round. A period is the row versions that arrived in it, collapsed among themselves: every version
+# of a row keeps its arrival time (erasure and retention change rows in place).
+_BY_ARRIVAL = " SETTINGS use_skip_indexes_if_final_exact_mode = 0"
+
+
+def _hashed(form: cf.StreamForm) -> str:
+    """SELECT of a row's id, expiry, commitment (hex) and raw digest, from rows with ``_k_secret``."""
+    commitment = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')}))"
+    return (
+        f"SELECT *, {form.id_sql} AS _rid, {cf.expires_sql(form)} AS _exp, {commitment} AS _c, "
+        f"{cf.digest_sql(form, '_c')} AS _d"
+    )
+
+
+# A seal_leaves row (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf) from ``_hashed``.
+_LEAF_COLUMNS = "{platform:String}, {stream:String}, {seq:UInt64}, _rid, _exp, lower(hex(_d)), _c, " + cf.leaf_sql(
+    "_rid", "_exp", "_d"
+)
+
 _of_seq = "platform = {platform:String} AND stream = {stream:String} AND seq = {seq:UInt64}"
 
 
@@ -82,36 +104,63 @@ class SealStore:
 
     def make_leaves(self, form: cf.StreamForm, platform: str, seq: int, start: int, end: int) -> PeriodLeaves:
         """Give the period's rows their secrets, store their leaves under ``seq`` and return them in
-        canonical order. Leaves of an earlier attempt at this seq (a crash before its seal) go first."""
+        canonical order.
+
+        One pass (migration 0043): the period's rows are read once, each drawing its secret as its
+        leaf is computed, and both are written through ``seal_input``. An earlier attempt at this seq
+        that was interrupted (a crash before its seal) may have left leaves and secrets: its leaves
+        go, its secrets are kept, and the missing ones are made apart and joined (:meth:`_redo_leaves`)."""
         params = self._params(form, platform, start, end, seq=seq)
         db = self.database
-        # A DELETE is a mutation, costly: only when a crashed attempt left leaves under this seq.
-        if query_rows(self.client, f"SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1", params):
+        begun = (
+            f"SELECT 1 FROM {db}.seal_attempts WHERE {_of_seq} "
+            f"UNION ALL SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1"
+        )
+        # One question first, as most periods of most chains are empty: rows? an attempt begun?
+        stored = f"SELECT 1 FROM {db}.{form.table} WHERE {_range(form)} LIMIT 1"
+        ((has_rows, was_begun),) = query_rows(
+            self.client, f"SELECT (SELECT count() FROM ({stored})), (SELECT count() FROM ({begun}))", params
+        )
+        if was_begun:
+            self._redo_leaves(form, params)
+        elif not has_rows:
+            return PeriodLeaves(0, b"", b"")
+        else:
+            insert_rows(self.client, db, "seal_attempts", [[platform, form.stream, seq]], ("platform", "stream", "seq"))
+            # The secret is drawn in the innermost query: one value per row, which the commitment
+            # and the stored secret both read.
             command(
                 self.client,
-                f"DELETE FROM {db}.seal_leaves WHERE {_of_seq}",
+                f"INSERT INTO {db}.seal_input (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf, "
+                f"secret) SELECT {_LEAF_COLUMNS}, _k_secret FROM ({_hashed(form)} FROM ("
+                f"SELECT *, lower(hex(randomString(32))) AS _k_secret FROM {_source(db, form)} "
+                f"WHERE {_range(form)})){_BY_ARRIVAL}",
                 params,
             )
+        return self.period_leaves(platform, form.stream, seq)
+
+    def _redo_leaves(self, form: cf.StreamForm, params: dict[str, Any]) -> None:
+        """Leaves for a seq an interrupted attempt began: its leaves deleted (a mutation, costly, but
+        rare), secrets made for the rows that have none (looking the period's ids up in row_secrets,
+        which reads the whole table) and the leaves computed with each row's one secret."""
+        db = self.database
+        if query_rows(self.client, f"SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1", params):
+            command(self.client, f"DELETE FROM {db}.seal_leaves WHERE {_of_seq}", params)
         command(
             self.client,
             f"INSERT INTO {db}.row_secrets (stream, row_id, secret) "
             f"SELECT {{stream:String}}, {form.id_sql} AS _rid, lower(hex(randomString(32))) FROM {_source(db, form)} "
             f"WHERE {_range(form)} AND _rid NOT IN (SELECT row_id FROM {db}.row_secrets "
-            f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)})",
+            f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)}){_BY_ARRIVAL}",
             params,
         )
-        commitment = f"lower(hex({cf.hmac_sql(cf.personal_sql(form), '_k_secret')}))"
         command(
             self.client,
             f"INSERT INTO {db}.seal_leaves (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf) "
-            f"SELECT {{platform:String}}, {{stream:String}}, {{seq:UInt64}}, _rid, _exp, lower(hex(_d)), _c, "
-            f"{cf.leaf_sql('_rid', '_exp', '_d')} FROM ("
-            f"SELECT *, {form.id_sql} AS _rid, {cf.expires_sql(form)} AS _exp, {commitment} AS _c, "
-            f"{cf.digest_sql(form, '_c')} AS _d FROM {_source(db, form)} "
-            f"INNER JOIN {_secrets(db, form)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)})",
+            f"SELECT {_LEAF_COLUMNS} FROM ({_hashed(form)} FROM {_source(db, form)} "
+            f"INNER JOIN {_secrets(db, form)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)}){_BY_ARRIVAL}",
             params,
         )
-        return self.period_leaves(platform, form.stream, seq)
 
     def period_leaves(self, platform: str, stream: str, seq: int) -> PeriodLeaves:
         """The leaves under ``seq`` as the sealer needs them, in canonical order, rendered by the
@@ -121,16 +170,23 @@ class SealStore:
         db = self.database
         order = f"FROM {db}.seal_leaves WHERE {_of_seq} ORDER BY row_id, leaf"
         hashes = query_bytes(self.client, f"SELECT toFixedString(unhex(leaf), 32) {order}", params, "RowBinary")
-        lines = query_bytes(
+        # Each leaf a JSON array, the arrays separated by commas: the seal file's list, written as it is.
+        listing = query_bytes(
             self.client,
             f"SELECT row_id, expires_ms, digest, commitment, leaf {order}",
             params,
-            "JSONCompactEachRow",
-            # Numbers as numbers, slashes (an access row's id) as they are: the file is plain JSON.
-            {"output_format_json_quote_64bit_integers": 0, "output_format_json_escape_forward_slashes": 0},
+            "CustomSeparated",
+            {
+                "format_custom_escaping_rule": "JSON",
+                "format_custom_field_delimiter": ",",
+                "format_custom_row_before_delimiter": "[",
+                "format_custom_row_after_delimiter": "]",
+                "format_custom_row_between_delimiter": ",",
+                # Numbers as numbers, slashes (an access row's id) as they are.
+                "output_format_json_quote_64bit_integers": 0,
+                "output_format_json_escape_forward_slashes": 0,
+            },
         )
-        # One array per line; a JSON text never holds a raw line break, so the lines join as they are.
-        listing = b"[" + lines.rstrip(b"\n").replace(b"\n", b",") + b"]"
         return PeriodLeaves(len(hashes) // 32, hashes, listing)
 
     def leaves(self, platform: str, stream: str, seq: int) -> list[Leaf]:
@@ -265,7 +321,7 @@ class SealStore:
             f"FULL OUTER JOIN {rows} AS r ON s._s_row_id = r._r_row_id "
             f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id "
             f"LEFT JOIN {changed} AS c ON c._c_row_id = if(_s_row_id = '', _r_row_id, _s_row_id)"
-            ") WHERE _v != 'ok' ORDER BY 2, 3"
+            f") WHERE _v != 'ok' ORDER BY 2, 3{_BY_ARRIVAL}"
         )
         return [(str(v), int(s), str(r)) for v, s, r in query_rows(self.client, sql, params)]
 
@@ -286,14 +342,15 @@ class SealStore:
         ]  # fmt: skip
 
     def count_rows(self, form: cf.StreamForm, platform: str, start: int, end: int) -> int:
-        sql = f"SELECT count() FROM {_source(self.database, form)} WHERE {_range(form)}"
+        sql = f"SELECT count() FROM {_source(self.database, form)} WHERE {_range(form)}{_BY_ARRIVAL}"
         return int(query_rows(self.client, sql, self._params(form, platform, start, end))[0][0])
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodLeaves:
     """A period's leaves for its seal: their number, their raw 32-byte hashes one after another (the
-    Merkle tree's input) and their JSON listing for the seal file, both in canonical order."""
+    Merkle tree's input) and their JSON arrays for the seal file's list, comma-separated (without the
+    brackets), both in canonical order."""
 
     count: int
     hashes: bytes

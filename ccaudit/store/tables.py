@@ -316,11 +316,14 @@ ALL_TABLES: tuple[TableInfo, ...] = (USAGE_EVENTS, *PERSONAL_DATA_TABLES, *ROLLU
 # Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
 # (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
 # ccaudit.seal.changes), and seal_changes (the ids of sealed rows that erasure, the retention job or
-# a hold changed: no personal data). erased_subjects holds keyed digests of erased
+# a hold changed: no personal data), seal_attempts (which seals were begun) and seal_input (a Null
+# table: it stores nothing, its views split what the sealer writes between seal_leaves and
+# row_secrets). erased_subjects holds keyed digests of erased
 # identifiers and erasure_keys the key (ccaudit.rights).
 SUPPORT_TABLES = frozenset({
     "schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states",
-    "seals", "seal_leaves", "row_secrets", "seal_changes", "erased_subjects", "erasure_keys", "erasure_batches",
+    "seals", "seal_leaves", "row_secrets", "seal_changes", "seal_attempts", "seal_input", "erased_subjects",
+    "erasure_keys", "erasure_batches",
 })  # fmt: skip
 # Views and materialized views: they store nothing themselves (their targets are listed above).
 VIEWS = frozenset({
@@ -333,4 +336,6 @@ VIEWS = frozenset({
     "usage_daily_close", "usage_pages_close", "usage_devices_close", "usage_countries_close", "usage_referrers_close",
     "usage_visits", "usage_pages", "usage_browsers", "usage_systems", "usage_devices", "usage_countries",
     "usage_referrers",
+    # Migration 0043: the sealer's one pass, split between seal_leaves and row_secrets.
+    "seal_input_leaves", "seal_input_secrets",
 })  # fmt: skip

@@ -4,6 +4,7 @@ file lists the very leaves the store holds."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,3 +77,41 @@ def _check(world: World, forms: tuple[cf.StreamForm, ...], platform: str) -> Non
         # The engine renders the file's listing: plain JSON, numbers as numbers, in canonical order.
         listed = orjson.loads(seal_path(world.folder, platform, form.stream, seal.seq).read_bytes())["leaves"]
         assert listed == [[x.row_id, x.expires_ms, x.digest, x.commitment, x.leaf] for x in leaves]
+
+
+def _secret_rows(world: World) -> dict[str, list[str]]:
+    result = world.store.client.query(f"SELECT row_id, groupArray(secret) FROM {world.store.database}.row_secrets "
+                                      "GROUP BY row_id")  # fmt: skip
+    return {str(rid): sorted(secrets) for rid, secrets in result.result_rows}
+
+
+def test_a_seal_begun_and_interrupted_is_made_again_with_the_secrets_it_drew(world: World) -> None:
+    ids = world.ingest_audit(6)
+    # The first attempt at seq 1 stores its leaves and secrets, then stops before its seal.
+    world.seals.make_leaves(cf.AUDIT, "coop", 1, 0, int(time.time() * 1000) + 1)
+    drawn = _secret_rows(world)
+    assert set(drawn) == set(ids)
+    assert all(len(s) == 1 for s in drawn.values())
+    world.seal()
+    # One secret a row, the one first drawn; one leaf a row under seq 1; and they agree.
+    assert _secret_rows(world) == drawn
+    assert sorted(x.row_id for x in world.seals.leaves("coop", "audit", 1)) == sorted(ids)
+    _check(world, (cf.AUDIT,), "coop")
+    assert world.verify().ok
+
+
+def test_an_attempt_stopped_between_its_secrets_and_its_leaves_keeps_the_secrets(world: World) -> None:
+    ids = world.ingest_audit(6)
+    db = world.store.database
+    # What the one pass may leave when it stops half-way: the attempt noted, some secrets, no leaves.
+    world.sql(f"INSERT INTO {db}.seal_attempts (platform, stream, seq) VALUES ('coop', 'audit', 1)")
+    world.sql(f"INSERT INTO {db}.row_secrets (stream, row_id, secret) SELECT 'audit', arrayJoin({{ids:Array(String)}}), "
+              "lower(hex(randomString(32)))", {"ids": ids[:3]})  # fmt: skip
+    kept = _secret_rows(world)
+    world.seal()
+    secrets = _secret_rows(world)
+    assert set(secrets) == set(ids)
+    assert all(len(s) == 1 for s in secrets.values())
+    assert {rid: secrets[rid] for rid in kept} == kept
+    _check(world, (cf.AUDIT,), "coop")
+    assert world.verify().ok
