@@ -164,8 +164,8 @@ class SealStore:
 
     def period_leaves(self, platform: str, stream: str, seq: int) -> PeriodLeaves:
         """The leaves under ``seq`` as the sealer needs them, in canonical order, rendered by the
-        engine: decoding a leaf per row into Python took the service's interpreter lock from ingest
-        for a third of a sealing round."""
+        engine: decoding a leaf per row into Python, and encoding it again for the file, held the
+        service's interpreter lock beside ingest for about a quarter of a sealing round."""
         params = {"platform": platform, "stream": stream, "seq": seq}
         db = self.database
         order = f"FROM {db}.seal_leaves WHERE {_of_seq} ORDER BY row_id, leaf"
