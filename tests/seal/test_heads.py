@@ -73,8 +73,10 @@ def test_a_chain_cut_short_is_named_against_the_platforms_heads(world: World) ->
 def test_the_shipper_keeps_the_heads_of_a_real_services_answers(tmp_path: Path) -> None:
     port = free_port()
     admin = secrets.token_urlsafe(16)
+    # A second to settle, as in production: batches are sent all along, and one stamped at a period's
+    # end but stored after its seal would be a row inserted into a sealed period.
     env = clean_env(CCAUDIT_DATA_DIR=str(tmp_path / "data"), CCAUDIT_PORT=str(port), CCAUDIT_ADMIN_TOKEN=admin,
-                    CCAUDIT_SEAL_PERIOD="1", CCAUDIT_SEAL_SETTLE="0")  # fmt: skip
+                    CCAUDIT_SEAL_PERIOD="1", CCAUDIT_SEAL_SETTLE="1")  # fmt: skip
     proc = start_process([sys.executable, "-m", "ccaudit", "serve"], env, f"http://127.0.0.1:{port}",
                          tmp_path / "log", "/health")  # fmt: skip
     try:

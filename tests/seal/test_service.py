@@ -48,7 +48,8 @@ def _serve(app: Starlette, body: Callable[[httpx.AsyncClient], Awaitable[Any]]) 
 
 
 def test_the_service_seals_answers_heads_and_verifies(store: Store, tmp_path: Path) -> None:
-    settings = Settings(admin_token=ADMIN, data_dir=tmp_path, seal_period=1, seal_settle=0)
+    # A second to settle: an event posted at a period's end is stored before that period is sealed.
+    settings = Settings(admin_token=ADMIN, data_dir=tmp_path, seal_period=1, seal_settle=1)
     app = create_app(settings, store)
     ingest_token, _ = app.state.tokens.create("coop")
     auth = {"Authorization": f"Bearer {ingest_token}"}
