@@ -19,7 +19,7 @@ from ccaudit.access.roles import Permission
 from ccaudit.console.pages import Pages, Visitor
 from ccaudit.learning.eligibility import Eligibility, Forbidden, NotFound
 from ccaudit.search import access_log
-from ccaudit.store.learning import learner_state
+from ccaudit.store.learning import learner_profile, learner_state
 from ccaudit.store.restricted import LEARNING_PURPOSES, restriction_of
 from ccaudit.store.tokens import InvalidPlatform, check_platform
 
@@ -68,8 +68,8 @@ class LearningViews:
                 return self.pages.render(request, "learning.html", 400, **{**context, "message": ("bad_input", {})})
             store = self.eligibility.store
             states = await run_in_threadpool(learner_state, store.client, store.database, platform, learner)
-            latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
-            visible = latest is not None and (who.organisations is None or latest.organisation in who.organisations)
+            profile = await run_in_threadpool(learner_profile, store.client, store.database, platform, learner)
+            visible = bool(states) and (who.organisations is None or profile.organisation in who.organisations)
             # A restricted learner's data is kept but not used (GDPR art. 18, 21): not shown either.
             why = await run_in_threadpool(restriction_of, store.client, store.database, learner, LEARNING_PURPOSES)
             context["restricted"] = why if visible else None

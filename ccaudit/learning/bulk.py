@@ -1,19 +1,23 @@
 """Bulk eligibility: which learners of an organisation may start a module, evaluated in the engine.
 
-The module's rule is compiled into one SQL boolean over a learner's merged state rows (one row per
-module and lesson, grouped by learner), with every value a bound parameter and every identifier
-fixed here. It means what the Python evaluator (``ccaudit.learning.evaluate``) means, condition by
-condition (a property test holds the two together):
+The module's rule is compiled into one SQL boolean per learner, with every value a bound parameter and
+every identifier fixed here. Its conditions on the learner's progress become aggregates over their
+``learning_state`` rows, merged or not (one GROUP BY learner: a cell the engine has not merged yet is
+several partial rows, and each aggregate below means the same over them as over the merged cell). It
+means what the Python evaluator (``ccaudit.learning.evaluate``) means, condition by condition (a
+property test holds the two together, over histories stored in several inserts):
 
-- a lesson done: a row of that module and lesson with its first completion (or pass) set;
-- ``lessons``: the number of such rows among the module's lessons (required ones for "all");
-- ``module`` (moveOn): per required lesson, a row meeting it (a waived lesson meets any);
-- ``score``: a row whose best score is in the range; ``date``: the moment against the bounds;
-- ``profession``: the latest profession over the learner's rows (by last seen, then module, lesson);
+- a lesson done: some row of that module and lesson with its first completion (or pass) set;
+- ``lessons``: the number of distinct such lessons among the module's (required ones for "all");
+- ``module`` (moveOn): per required lesson, rows meeting it (a waived lesson meets any);
+- ``score``: the best score over the lesson's rows in the range; ``date``: the moment against the bounds;
+- ``profession``: the learner's latest (``learning_learners``, migration 0044);
 - ``waiver``: a waiver of the module for the learner in ``learning_waivers``, not revoked.
 
-The organisation is the learner's latest too, as the single answer reads it. A restricted learner,
-or one who objected to P5, is not listed (the single answer says "restricted" for them).
+The learners asked about are those whose latest organisation (``learning_learners``) is the one asked
+for, as the single answer reads it; only their state rows in the rule's modules are read. A
+restricted learner, or one who objected to P5, is not listed (the single answer says "restricted"
+for them).
 """
 
 from __future__ import annotations
@@ -42,22 +46,27 @@ from ccaudit.store import Store
 from ccaudit.store.client import query_rows
 from ccaudit.store.restricted import LEARNING_PURPOSES, clause
 
-_DONE = {"completed": "c IS NOT NULL", "passed": "p IS NOT NULL"}
-_MOVE_ON: dict[str, str] = {
-    "Completed": "c IS NOT NULL",
-    "Passed": "p IS NOT NULL",
-    "CompletedAndPassed": "(c IS NOT NULL AND p IS NOT NULL)",
-    "CompletedOrPassed": "(c IS NOT NULL OR p IS NOT NULL)",
-}
-_LATEST = "(ls, module, lesson)"
+_DONE = {"completed": "first_completed IS NOT NULL", "passed": "first_passed IS NOT NULL"}
+
+
+@dataclass
+class Compiled:
+    """A rule compiled: ``condition`` reads ``atoms`` by name (a0, a1, …), aggregates over one learner's
+    state rows in ``modules``, each 0 or 1; a learner with no such row has them all 0 (no evidence)."""
+
+    condition: str
+    atoms: list[str]
+    modules: list[str]
+    params: dict[str, Any]
 
 
 @dataclass
 class _Compiler:
     catalogue: Catalogue
-    database: str
     now: datetime
     params: dict[str, Any] = field(default_factory=dict)
+    atoms: list[str] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)
     _names: itertools.count[int] = field(default_factory=itertools.count)
 
     def bind(self, value: Any, kind: str) -> str:
@@ -65,10 +74,19 @@ class _Compiler:
         self.params[name] = value
         return f"{{{name}:{kind}}}"
 
-    def row(self, module: str, lesson: str, test: str) -> str:
+    def atom(self, aggregate: str) -> str:
+        name = f"a{len(self.atoms)}"
+        self.atoms.append(f"toUInt8(ifNull({aggregate}, 0)) AS {name}")
+        return name
+
+    def lesson(self, module: str, lesson: str) -> str:
+        """The rows of one module's lesson (a filter)."""
+        self.modules.add(module)
+        return f"module = {self.bind(module, 'String')} AND lesson = {self.bind(lesson, 'String')}"
+
+    def some(self, module: str, lesson: str, test: str) -> str:
         """Whether some row of ``module``/``lesson`` passes ``test``."""
-        where = f"module = {self.bind(module, 'String')} AND lesson = {self.bind(lesson, 'String')}"
-        return f"(countIf({where} AND {test}) > 0)"
+        return f"(countIf({self.lesson(module, lesson)} AND {test}) > 0)"
 
     def compile(self, rule: AnyRule) -> str:
         if isinstance(rule, All):
@@ -78,15 +96,16 @@ class _Compiler:
         if isinstance(rule, Not):
             return f"(NOT {self.compile(rule.of)})"
         if isinstance(rule, LessonCondition):
-            return self.row(rule.module, rule.lesson, _DONE[rule.state])
+            return self.atom(self.some(rule.module, rule.lesson, _DONE[rule.state]))
         if isinstance(rule, LessonsCondition):
             module = self.catalogue.modules[rule.module]
             pool = module.lessons if rule.at_least is not None else module.required()
             need = rule.at_least if rule.at_least is not None else len(pool)
             lessons = self.bind([lesson.id for lesson in pool], "Array(String)")
-            return (
-                f"(countIf(module = {self.bind(rule.module, 'String')} AND lesson IN {lessons} AND "
-                f"{_DONE[rule.state]}) >= {self.bind(need, 'UInt32')})"
+            self.modules.add(rule.module)
+            return self.atom(
+                f"uniqExactIf(lesson, module = {self.bind(rule.module, 'String')} AND lesson IN {lessons} AND "
+                f"{_DONE[rule.state]}) >= {self.bind(need, 'UInt32')}"
             )
         if isinstance(rule, ModuleCondition):
             module = self.catalogue.modules[rule.module]
@@ -95,8 +114,9 @@ class _Compiler:
             parts = [self._move_on(rule.module, lesson, how) for lesson, how in pairs or [("", default)]]
             return "(" + " AND ".join(parts) + ")"
         if isinstance(rule, ScoreCondition):
+            best = f"maxIf(best_score, {self.lesson(rule.module, rule.lesson)})"
             low, high = self.bind(rule.min, "Float64"), self.bind(rule.max, "Float64")
-            return self.row(rule.module, rule.lesson, f"sc >= {low} AND sc <= {high}")
+            return self.atom(f"{best} >= {low} AND {best} <= {high}")
         if isinstance(rule, DateCondition):
             moment = "DateTime64(3, 'UTC')"
             now = self.bind(self.now, moment)
@@ -107,21 +127,25 @@ class _Compiler:
                 parts.append(f"{now} < {self.bind(rule.until, moment)}")
             return "(" + " AND ".join(parts) + ")"
         if isinstance(rule, ProfessionCondition):
-            return f"(argMax(prof, {_LATEST}) IN {self.bind(list(rule.any_of), 'Array(String)')})"
+            return f"(who.prof IN {self.bind(list(rule.any_of), 'Array(String)')})"
         if isinstance(rule, WaiverCondition):
-            return "(learner IN waived)"
+            return "(who.learner IN waived)"
         raise TypeError(f"not a rule: {rule!r}")
 
     def _move_on(self, module: str, lesson: str, how: MoveOn) -> str:
         if how == "NotApplicable":
             return "1"
-        return self.row(module, lesson, f"(w IS NOT NULL OR {_MOVE_ON[how]})")
+        completed, passed = (self.some(module, lesson, _DONE[state]) for state in ("completed", "passed"))
+        met = {"Completed": completed, "Passed": passed, "CompletedAndPassed": f"({completed} AND {passed})",
+               "CompletedOrPassed": f"({completed} OR {passed})"}[how]  # fmt: skip
+        return self.atom(f"{self.some(module, lesson, 'first_waived IS NOT NULL')} OR {met}")
 
 
-def compile_rule(rule: AnyRule, catalogue: Catalogue, database: str, now: datetime) -> tuple[str, dict[str, Any]]:
-    """The rule as a SQL boolean over one learner's grouped state rows, and its bound parameters."""
-    compiler = _Compiler(catalogue, database, now)
-    return compiler.compile(rule), compiler.params
+def compile_rule(rule: AnyRule, catalogue: Catalogue, now: datetime) -> Compiled:
+    """The rule as a SQL boolean over one learner, with what it reads."""
+    compiler = _Compiler(catalogue, now)
+    condition = compiler.compile(rule)
+    return Compiled(condition, compiler.atoms, sorted(compiler.modules), compiler.params)
 
 
 def eligible_learners(
@@ -130,20 +154,28 @@ def eligible_learners(
     """The learners of ``organisation`` on ``platform`` (those with any learning state) who may start
     ``module``, sorted. A module without a rule opens to all of them. Raises KeyError for an unknown module."""
     rule = catalogue.modules[module].rule
-    condition, params = ("1", {}) if rule is None else compile_rule(rule, catalogue, store.database, now)
-    params = {**params, "platform": platform, "organisation": organisation, "target": module}
+    compiled = compile_rule(rule, catalogue, now) if rule is not None else Compiled("1", [], [], {})
+    params = {**compiled.params, "platform": platform, "organisation": organisation, "target": module,
+              "modules": compiled.modules}  # fmt: skip
     db = store.database
+    members = (
+        f"SELECT learner, max(profession).3 AS prof FROM {db}.learning_learners WHERE platform = {{platform:String}} "
+        "GROUP BY learner HAVING max(organisation).3 = {organisation:String}"
+    )
+    progress = ""
+    if compiled.atoms:
+        # Only the rows of the organisation's learners in the rule's modules are read.
+        progress = (
+            f"LEFT JOIN (SELECT learner, {', '.join(compiled.atoms)} FROM {db}.learning_state "
+            "WHERE platform = {platform:String} AND module IN {modules:Array(String)} "
+            f"AND learner IN (SELECT learner FROM ({members})) GROUP BY learner) AS s ON s.learner = who.learner "
+        )
     sql = (
         f"WITH waived AS (SELECT learner FROM {db}.learning_waivers "
         "WHERE platform = {platform:String} AND module = {target:String} "
         f"AND waiver_id NOT IN (SELECT waiver_id FROM {db}.learning_waiver_revocations "
         "WHERE platform = {platform:String} AND module = {target:String})) "
-        "SELECT learner FROM ("
-        "SELECT learner, module, lesson, min(first_completed) AS c, min(first_passed) AS p, "
-        "min(first_waived) AS w, max(best_score) AS sc, max(last_seen) AS ls, "
-        "argMaxMerge(profession) AS prof, argMaxMerge(organisation) AS org "
-        f"FROM {db}.learning_state WHERE platform = {{platform:String}} "
-        f"AND {clause(db, ('learner',), LEARNING_PURPOSES)} GROUP BY learner, module, lesson) "
-        f"GROUP BY learner HAVING argMax(org, {_LATEST}) = {{organisation:String}} AND {condition} ORDER BY learner"
+        f"SELECT who.learner FROM ({members}) AS who {progress}"
+        f"WHERE {clause(db, ('who.learner',), LEARNING_PURPOSES)} AND {compiled.condition} ORDER BY who.learner"
     )
     return [str(row[0]) for row in query_rows(store.client, sql, params)]

@@ -30,7 +30,7 @@ from ccaudit.learning.records import Catalogues, Waivers
 from ccaudit.learning.rules import uses_waiver
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.store.learning import LessonState, learner_state
+from ccaudit.store.learning import LessonState, learner_profile, learner_state
 from ccaudit.store.restricted import LEARNING_PURPOSES, restriction_of
 
 View = Literal["learner", "full"]
@@ -94,11 +94,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _organisation(states: Sequence[LessonState]) -> str:
-    latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
-    return latest.organisation if latest is not None else ""
-
-
 class Eligibility:
     def __init__(
         self, settings: Settings, store: Store, catalogues: Catalogues, waivers: Waivers, audit: AuditWriter
@@ -118,7 +113,8 @@ class Eligibility:
             raise NotFound(f"no module {module!r} in catalogue version {catalogue.version}")
         now = datetime.now(UTC)
         states = tuple(learner_state(self.store.client, self.store.database, platform, learner))
-        organisation = _organisation(states)
+        profile = learner_profile(self.store.client, self.store.database, platform, learner)
+        organisation = profile.organisation
         self._check_scope(principal, organisation, learner)
         why = restriction_of(self.store.client, self.store.database, learner, LEARNING_PURPOSES)
         if why is not None:
@@ -126,7 +122,7 @@ class Eligibility:
         outcome = None
         if entry.rule is not None:
             waiver = self.waivers.waiver_for(platform, learner, module) if uses_waiver(entry.rule) else None
-            outcome = evaluate(entry.rule, catalogue, Facts.of(list(states), now, waiver))
+            outcome = evaluate(entry.rule, catalogue, Facts.of(list(states), now, waiver, profile.profession))
         decision = Decision(platform, learner, module, organisation, catalogue, outcome, states, now)
         if decision.eligible:
             proof = ",".join(outcome.evidence) if outcome is not None else ""
@@ -142,8 +138,7 @@ class Eligibility:
         catalogue = self.catalogues.current()
         if module not in catalogue.modules:
             raise NotFound(f"no module {module!r} in catalogue version {catalogue.version}")
-        states = learner_state(self.store.client, self.store.database, platform, learner)
-        known = _organisation(states)
+        known = learner_profile(self.store.client, self.store.database, platform, learner).organisation
         if known and organisation and known != organisation:
             raise Forbidden(f"organisation: the learner belongs to another organisation than {organisation!r}")
         organisation = known or organisation

@@ -55,9 +55,15 @@ class Facts:
     waiver: Waiver | None = None
 
     @classmethod
-    def of(cls, states: list[LessonState], now: datetime, waiver: Waiver | None = None) -> Facts:
-        latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
-        return cls({(s.module, s.lesson): s for s in states}, latest.profession if latest else "", now, waiver)
+    def of(
+        cls, states: list[LessonState], now: datetime, waiver: Waiver | None = None, profession: str | None = None
+    ) -> Facts:
+        """The facts of ``states``; ``profession`` is the learner's latest (``learner_profile``), by
+        default the profession of their latest state."""
+        if profession is None:
+            latest = max(states, key=lambda s: (s.last_seen, s.module, s.lesson), default=None)
+            profession = latest.profession if latest else ""
+        return cls({(s.module, s.lesson): s for s in states}, profession, now, waiver)
 
 
 @dataclass(frozen=True, slots=True)

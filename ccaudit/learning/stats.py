@@ -21,7 +21,7 @@ of every figure (``ccaudit.store.restricted``); their rows stay stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from ccaudit.learning.catalogue import Catalogue
@@ -33,19 +33,19 @@ K = 5
 SMALL = f"<{K}"
 GroupBy = Literal["organisation", "profession", "period"]
 _GROUP_EXPR: dict[str, str] = {
-    "organisation": "org",
-    "profession": "prof",
+    "organisation": "who.org",
+    "profession": "who.prof",
     "period": "toString(toStartOfMonth(first_at))",
 }
 _LESSON_FIGURES = ("lesson", "reached", "completed", "dropped")
-_FAR = datetime(2299, 12, 31, tzinfo=UTC)
+# When a lesson's moveOn was met, from its first completion (c), pass (p) and waiver (w), NULL if not:
+# least and greatest skip NULL and give NULL only when every argument is, so a lesson neither completed
+# nor waived was not met, and CompletedAndPassed needs both (greatest over two that are there).
 _MET: dict[str, str] = {
-    "Completed": "least(ifNull(c, {far:DateTime64(3, 'UTC')}), ifNull(w, {far:DateTime64(3, 'UTC')}))",
-    "Passed": "least(ifNull(p, {far:DateTime64(3, 'UTC')}), ifNull(w, {far:DateTime64(3, 'UTC')}))",
-    "CompletedAndPassed": "least(ifNull(w, {far:DateTime64(3, 'UTC')}), "
-    "if(c IS NULL OR p IS NULL, {far:DateTime64(3, 'UTC')}, greatest(c, p)))",
-    "CompletedOrPassed": "least(ifNull(c, {far:DateTime64(3, 'UTC')}), ifNull(p, {far:DateTime64(3, 'UTC')}), "
-    "ifNull(w, {far:DateTime64(3, 'UTC')}))",
+    "Completed": "least({c}, {w})",
+    "Passed": "least({p}, {w})",
+    "CompletedAndPassed": "least({w}, if({c} IS NULL OR {p} IS NULL, NULL, greatest({c}, {p})))",
+    "CompletedOrPassed": "least({c}, {p}, {w})",
 }
 
 
@@ -60,84 +60,84 @@ class StatsQuery:
     scope_organisations: frozenset[str] | None = None
 
 
-def _sources(store: Store, catalogue: Catalogue, query: StatsQuery) -> tuple[str, dict[str, Any], list[str]]:
-    """The CTEs (rows per learner and lesson with the moment its moveOn was met; learners), their
-    parameters, and the lessons in order."""
+def _met(how: str, lesson: str) -> str:
+    """The moment ``lesson`` (a bound parameter) met ``how``, over the learner's rows of the module."""
+    return _MET[how].format(**{v: f"minIf({column}, lesson = {lesson})" for v, column in
+                               (("c", "first_completed"), ("p", "first_passed"), ("w", "first_waived"))})  # fmt: skip
+
+
+def _per_learner(store: Store, catalogue: Catalogue, query: StatsQuery) -> tuple[str, dict[str, Any], list[str]]:
+    """One row per learner of the module, from their state rows merged or not (one GROUP BY learner),
+    with per lesson in the catalogue's order whether they reached it, met its moveOn, dropped there;
+    its parameters; the lessons in order."""
     module = catalogue.modules[query.module]
     order = [lesson.id for lesson in module.lessons]
     if module.lessons:
         required = [(les.id, les.move_on) for les in module.required() if les.move_on != "NotApplicable"]
     else:
         required = [("", "Completed")]
-    params: dict[str, Any] = {"platform": query.platform, "module": query.module, "far": _FAR, "order": order,
-                              "required": [lesson for lesson, _ in required], "n_required": len(required)}  # fmt: skip
-    branches = []
-    for i, how in enumerate(sorted({how for _, how in required})):
-        params[f"how{i}"] = [lesson for lesson, h in required if h == how]
-        branches.append(f"lesson IN {{how{i}:Array(String)}}, {_MET[how]}")
-    met = f"nullIf(multiIf({', '.join(branches)}, NULL), {{far:DateTime64(3, 'UTC')}})" if branches else "NULL"
-    learner_filters = []
-    if query.scope_organisations is not None:
-        learner_filters.append("org IN {scope:Array(String)}")
-        params["scope"] = sorted(query.scope_organisations)
-    if query.since is not None:
-        learner_filters.append("first_at >= {since:DateTime64(3, 'UTC')}")
-        params["since"] = query.since
-    if query.until is not None:
-        learner_filters.append("first_at < {until:DateTime64(3, 'UTC')}")
-        params["until"] = query.until
+    params: dict[str, Any] = {"platform": query.platform, "module": query.module}
+    lesson = {les: f"{{l{i}:String}}" for i, les in enumerate(dict.fromkeys([*order, *(r for r, _ in required)]))}
+    params.update({f"l{i}": les for i, les in enumerate(lesson)})
+    met = {les: _met(how, lesson[les]) for les, how in required}
+    reached = {les: f"countIf(lesson = {lesson[les]} AND first_started IS NOT NULL) > 0" for les in order}
+    done = " AND ".join(f"({m}) IS NOT NULL" for m in met.values()) or "1"
+    furthest = "greatest(0, " + ", ".join(f"if({reached[les]}, {i + 1}, 0)" for i, les in enumerate(order)) + ")"
     db = store.database
-    ctes = (
-        "WITH rows AS (SELECT learner, lesson, min(first_seen) AS fs, max(last_seen) AS ls, "
-        "min(first_registered) AS reg, min(first_started) AS st, min(first_completed) AS c, min(first_passed) AS p, "
-        "min(first_waived) AS w, max(best_score) AS sc, argMaxMerge(profession) AS prof, "
-        f"argMaxMerge(organisation) AS org FROM {db}.learning_state "
-        "WHERE platform = {platform:String} AND module = {module:String} "
-        f"AND {clause(db, ('learner',), LEARNING_PURPOSES)} GROUP BY learner, lesson), "
-        f"marked AS (SELECT *, {met} AS met_at FROM rows), "
-        "learners AS (SELECT * FROM (SELECT learner, argMax(org, (ls, lesson)) AS org, "
-        "argMax(prof, (ls, lesson)) AS prof, min(fs) AS first_at, countIf(reg IS NOT NULL) > 0 AS enrolled, "
-        "countIf(st IS NOT NULL) > 0 AS started, "
-        "countIf(lesson IN {required:Array(String)} AND met_at IS NOT NULL) = {n_required:UInt32} AS done, "
-        "maxIf(met_at, lesson IN {required:Array(String)}) AS done_at, max(sc) AS best, "
-        "maxIf(indexOf({order:Array(String)}, lesson), st IS NOT NULL) AS furthest "
-        f"FROM marked GROUP BY learner){' WHERE ' + ' AND '.join(learner_filters) if learner_filters else ''}) "
+    sql = (
+        "SELECT learner, min(first_seen) AS first_at, countIf(first_registered IS NOT NULL) > 0 AS enrolled, "
+        f"countIf(first_started IS NOT NULL) > 0 AS started, {done} AS done, "
+        f"{'greatest(' + ', '.join(met.values()) + ')' if met else 'NULL'} AS done_at, max(best_score) AS best, "
+        f"{furthest if order else '0'} AS furthest, "
+        f"[{', '.join(f'toUInt8({reached[les]})' for les in order)}]::Array(UInt8) AS reached, "
+        f"[{', '.join(f'toUInt8(({met[les]}) IS NOT NULL)' if les in met else '0' for les in order)}]::Array(UInt8) "
+        "AS met "
+        f"FROM {db}.learning_state WHERE platform = {{platform:String}} AND module = {{module:String}} "
+        f"AND {clause(db, ('learner',), LEARNING_PURPOSES)} GROUP BY learner"
     )
-    return ctes, params, order
+    return sql, params, order
 
 
 def module_statistics(store: Store, catalogue: Catalogue, query: StatsQuery) -> dict[str, Any]:
     """The module's statistics, suppressed. Raises KeyError for a module not in the catalogue."""
-    ctes, params, order = _sources(store, catalogue, query)
+    per_learner, params, order = _per_learner(store, catalogue, query)
+    filters = []
+    join = ""
+    if query.by in ("organisation", "profession") or query.scope_organisations is not None:
+        # Each learner's latest organisation and profession (migration 0044), one row per learner.
+        join = (f"INNER JOIN (SELECT learner, max(organisation).3 AS org, max(profession).3 AS prof "
+                f"FROM {store.database}.learning_learners WHERE platform = {{platform:String}} GROUP BY learner) "
+                "AS who ON who.learner = l.learner ")  # fmt: skip
+    if query.scope_organisations is not None:
+        filters.append("who.org IN {scope:Array(String)}")
+        params["scope"] = sorted(query.scope_organisations)
+    if query.since is not None:
+        filters.append("first_at >= {since:DateTime64(3, 'UTC')}")
+        params["since"] = query.since
+    if query.until is not None:
+        filters.append("first_at < {until:DateTime64(3, 'UTC')}")
+        params["until"] = query.until
     group = _GROUP_EXPR[query.by] if query.by is not None else "'all'"
-    totals = query_rows(
+    # Per lesson: reached, met, and dropped (reached as the furthest lesson, module not completed).
+    dropped = "arrayMap((r, i) -> toUInt8(r AND NOT done AND i = furthest), reached, arrayEnumerate(reached))"
+    rows = query_rows(
         store.client,
-        f"{ctes}SELECT {group.format(t='')} AS g, count(), countIf(enrolled), countIf(started), countIf(done), "
+        f"SELECT {group} AS g, count(), countIf(enrolled), countIf(started), countIf(done), "
         "quantileExactIf(0.5)(dateDiff('second', first_at, done_at), done), avgIf(best, best IS NOT NULL), "
-        "countIf(best IS NOT NULL) FROM learners GROUP BY g ORDER BY g",
+        f"countIf(best IS NOT NULL), sumForEach(reached), sumForEach(met), sumForEach({dropped}) "
+        f"FROM ({per_learner}) AS l {join}{'WHERE ' + ' AND '.join(filters) + ' ' if filters else ''}"
+        "GROUP BY g ORDER BY g",
         params,
     )
-    per_lesson = query_rows(
-        store.client,
-        f"{ctes}SELECT {group.format(t='l.')} AS g, m.lesson, countIf(m.st IS NOT NULL), "
-        "countIf(m.met_at IS NOT NULL), "
-        "countIf(NOT l.done AND indexOf({order:Array(String)}, m.lesson) = l.furthest AND m.st IS NOT NULL) "
-        "FROM marked AS m INNER JOIN learners AS l ON m.learner = l.learner "
-        "WHERE m.lesson IN {order:Array(String)} GROUP BY g, m.lesson",
-        params,
-    )
-    lessons: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for g, lesson, reached, met, dropped in per_lesson:
-        lessons.setdefault(str(g), {})[str(lesson)] = (int(reached), int(met), int(dropped))
     groups = []
-    for g, learners, enrolled, started, done, median, best, scored in totals:
-        counts = lessons.get(str(g), {})
+    for g, learners, enrolled, started, done, median, best, scored, reached, met, dropped_at in rows:
+        counts = list(zip(reached, met, dropped_at, strict=True)) or [(0, 0, 0)] * len(order)
         groups.append(suppress({
             "group": str(g), "learners": int(learners), "enrolled": int(enrolled), "started": int(started),
             "completed": int(done), "median_seconds_to_complete": _number(median),
             "average_best_score": _number(best), "scored": int(scored),
-            "lessons": [dict(zip(_LESSON_FIGURES, (lesson, *counts.get(lesson, (0, 0, 0))), strict=True))
-                        for lesson in order],
+            "lessons": [dict(zip(_LESSON_FIGURES, (lesson, *(int(n) for n in figures)), strict=True))
+                        for lesson, figures in zip(order, counts, strict=True)],
         }))  # fmt: skip
     return {"platform": query.platform, "module": query.module, "by": query.by or "all", "k": K, "groups": groups}
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ccaudit.register import ProcessingRegister
 from ccaudit.rights import trail
-from ccaudit.rights.catalog import describe, matches
+from ccaudit.rights.catalog import Described, describe, matches
 from ccaudit.rights.erase import erase
 from ccaudit.rights.export import export
 from ccaudit.rights.late import LateArrivals
@@ -173,18 +173,31 @@ class Rights:
             allowed = sorted(f"{t.name}.{c}" for t in tables.values() for c in t.info.rectifiable_columns)
             raise ValueError(f"rectifiable: {', '.join(allowed) or 'none declared'}")
         subject = self.subject(body)
-        where = matches(table, "{ids:Array(String)}", personal=self.register.personal_details())
         params = {"ids": list(subject.identifiers), "value": body.value}
+        # The same field kept in another table of the stream (a learner's profession is kept per
+        # lesson and per learner) is corrected with it, so no read still finds the old value.
+        also = [t for t in tables.values() if t is not table and t.info.stream == table.info.stream
+                and body.column in t.info.rectifiable_columns]  # fmt: skip
+        counts = {t.name: self._rectify(t, body.column, params) for t in (table, *also)}
+        # The corrected value is personal data too: the trail says which field, not what it now holds.
+        details: dict[str, object] = {"table": table.name, "column": body.column, "rows": counts[table.name]}
+        if also:
+            details["also"] = ",".join(f"{t.name}:{counts[t.name]}" for t in also)
+        self._record("subject.rectify", actor, body, details)
+        return {"table": table.name, "column": body.column, "rows": counts[table.name],
+                "also": {t.name: counts[t.name] for t in also}}  # fmt: skip
+
+    def _rectify(self, table: Described, column: str, params: dict[str, Any]) -> int:
+        """Correct ``column`` of the subject's rows of ``table``; how many rows they are."""
+        where = matches(table, "{ids:Array(String)}", personal=self.register.personal_details())
         n = int(query_rows(self.store.client, f"SELECT count() FROM {self.store.database}.{table.name} WHERE {where}",
                            params)[0][0])  # fmt: skip
-        if is_state(table, body.column):
-            rectify_state(self.store, table, body.column, where, params, self.clock())
+        if is_state(table, column):
+            rectify_state(self.store, table, column, where, params, self.clock())
         else:
-            command(self.store.client, f"ALTER TABLE {self.store.database}.{table.name} UPDATE {body.column} = "
+            command(self.store.client, f"ALTER TABLE {self.store.database}.{table.name} UPDATE {column} = "
                     f"{{value:String}} WHERE {where} SETTINGS mutations_sync = 2", params)  # fmt: skip
-        # The corrected value is personal data too: the trail says which field, not what it now holds.
-        self._record("subject.rectify", actor, body, {"table": table.name, "column": body.column, "rows": n})
-        return {"table": table.name, "column": body.column, "rows": n}
+        return n
 
     def step(self, body: StepBody, actor: Actor) -> dict[str, Any]:
         requests, now = Requests(self.store), self.clock()

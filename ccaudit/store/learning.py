@@ -95,3 +95,24 @@ def learner_state(client: Client, database: str, platform: str, learner: str) ->
         {"platform": platform, "learner": learner},
     )
     return [state_of(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A learner's latest organisation and profession (``learning_learners``, migration 0044): those
+    of their event with the greatest (event time, event id), or a later correction. Empty when the
+    learner has no learning state."""
+
+    organisation: str
+    profession: str
+
+
+def learner_profile(client: Client, database: str, platform: str, learner: str) -> Profile:
+    """The learner's Profile on one platform (merging parts not merged yet: the max of each tuple)."""
+    rows = query_rows(
+        client,
+        f"SELECT max(organisation).3, max(profession).3 FROM {database}.learning_learners "
+        "WHERE platform = {platform:String} AND learner = {learner:String}",
+        {"platform": platform, "learner": learner},
+    )
+    return Profile(str(rows[0][0]), str(rows[0][1])) if rows else Profile("", "")

@@ -108,6 +108,17 @@ LEARNING_STATE = TableInfo(
     time_column="last_seen",
 )
 
+LEARNING_LEARNERS = TableInfo(
+    name="learning_learners",
+    stream="learning",
+    # One row per learner (migration 0044), derived from learning_events like learning_state.
+    subject_columns=("learner",),
+    purpose="per learner: the latest organisation and profession (follow-up module access, statistics, §4.5)",
+    # Each the max of (time, event id, value): corrected by a newer tuple (ccaudit.rights.rectify).
+    rectifiable_columns=("profession", "organisation"),
+    time_column="last_seen",
+)
+
 LEARNING_WAIVERS = TableInfo(
     name="learning_waivers",
     stream="learning",
@@ -281,7 +292,8 @@ ROLLUP_TABLES: tuple[TableInfo, ...] = (*USAGE_ROLLUPS, AUDIT_DAILY, CONSENT_DAI
 
 PERSONAL_DATA_TABLES: tuple[TableInfo, ...] = (
     AUDIT_EVENTS, AUDIT_BY_PERSON, AUDIT_KEYS, CONSENT_RECEIPTS,
-    LEARNING_EVENTS, LEARNING_STATE, LEARNING_WAIVERS, LEARNING_WAIVER_REVOCATIONS, LEARNING_CATALOGUES,
+    LEARNING_EVENTS, LEARNING_STATE, LEARNING_LEARNERS, LEARNING_WAIVERS, LEARNING_WAIVER_REVOCATIONS,
+    LEARNING_CATALOGUES,
     ACCOUNTS, API_TOKENS, CONSOLE_SESSIONS, ACCESS_EVENTS, SAVED_SEARCHES, ACCOUNT_IDENTITIES,
     ACCOUNT_LAST_USE, ACCOUNT_CLOSURES, LEGAL_HOLDS, SUBJECT_REQUESTS, SUBJECT_RESTRICTIONS,
 )  # fmt: skip
@@ -338,4 +350,6 @@ VIEWS = frozenset({
     "usage_referrers",
     # Migration 0043: the sealer's one pass, split between seal_leaves and row_secrets.
     "seal_input_leaves", "seal_input_secrets",
+    # Migration 0044: each learner's latest organisation and profession.
+    "learning_learners_mv",
 })  # fmt: skip

@@ -4,8 +4,10 @@ duplication of the events, and the same before and after the engine merges its p
 from __future__ import annotations
 
 import random
+import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,8 @@ from hypothesis import strategies as st
 from ccaudit.ingest import Ingestor
 from ccaudit.settings import Settings
 from ccaudit.store import Store
-from ccaudit.store.learning import LessonState, learner_state
+from ccaudit.store.learning import LessonState, Profile, learner_profile, learner_state
+from ccaudit.store.migrate import migrate, migrations_dir
 from tests.ingest.test_pipeline import batch
 from tests.learning.events import T0, learning
 
@@ -127,6 +130,10 @@ def test_the_state_is_independent_of_order_batching_and_duplication(
     two = observed(learner_state(second.store.client, second.store.database, "coop", learner))
     assert one == two
     assert one == expected(events)
+    # The learner's latest organisation and profession: those of the event with the greatest (time, id).
+    latest = max(events, key=lambda e: (e["event_time"], e["event_id"]))
+    profiles = {learner_profile(i.store.client, i.store.database, "coop", learner) for i in (first, second)}
+    assert profiles == {Profile(latest["organisation"], latest["profession"])}
 
 
 def test_the_state_reads_the_same_before_and_after_the_engine_merges(store: Store) -> None:
@@ -134,13 +141,39 @@ def test_the_state_reads_the_same_before_and_after_the_engine_merges(store: Stor
     for n, verb in enumerate(["registered", "initialized", "progressed", "failed", "passed", "completed"]):
         ingestor.ingest(batch([learning(verb, n, lesson="l1" if n else "")]))
     before = learner_state(store.client, store.database, "coop", "learner-1")
+    profile = learner_profile(store.client, store.database, "coop", "learner-1")
     store.client.command(f"OPTIMIZE TABLE {store.database}.learning_state FINAL")
+    store.client.command(f"OPTIMIZE TABLE {store.database}.learning_learners FINAL")
     parts = store.client.command(
         f"SELECT count() FROM system.parts WHERE database = '{store.database}' AND table = 'learning_state' AND active"
     )
     assert int(parts) == 1
     assert learner_state(store.client, store.database, "coop", "learner-1") == before
+    assert learner_profile(store.client, store.database, "coop", "learner-1") == profile != Profile("", "")
     [module, lesson] = before
     assert module.first_registered == datetime.fromtimestamp(T0 / 1000, UTC)
     assert (lesson.best_progress, lesson.failed, lesson.best_score) == (100, True, 0.8)
     assert lesson.first_started == datetime.fromtimestamp((T0 + 1000) / 1000, UTC)
+
+
+def test_learners_stored_before_the_learners_table_are_filled_in_by_its_migration(
+    chdb_client: Client, tmp_path: Path
+) -> None:
+    """Migration 0044 fills learning_learners from learning_state: each learner's latest cell, with any
+    correction made there; a later event then wins over what it filled in."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), folder)
+    (folder / "0044_learning_learners.sql").rename(tmp_path / "0044_learning_learners.sql")
+    store = Store(chdb_client, f"t_{uuid.uuid4().hex[:12]}")
+    migrate(store.client, store.database, folder)
+    ingestor = Ingestor(Settings(), store)
+    ingestor.ingest(batch([learning("initialized", 0, learner="a", lesson="l1", organisation="org-a"),
+                           learning("completed", 5, learner="a", lesson="l2", organisation="org-b",
+                                    profession="student"),
+                           learning("initialized", 9, learner="b", lesson="l1")]))  # fmt: skip
+    (tmp_path / "0044_learning_learners.sql").rename(folder / "0044_learning_learners.sql")
+    assert [m.name for m in migrate(store.client, store.database, folder)] == ["learning_learners"]
+    assert learner_profile(store.client, store.database, "coop", "a") == Profile("org-b", "student")
+    assert learner_profile(store.client, store.database, "coop", "b") == Profile("org-a", "teacher")
+    ingestor.ingest(batch([learning("progressed", 6, learner="a", lesson="l1", organisation="org-c", progress=5)]))
+    assert learner_profile(store.client, store.database, "coop", "a") == Profile("org-c", "teacher")

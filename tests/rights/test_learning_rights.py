@@ -27,7 +27,7 @@ from ccaudit.rights.actions import Actor, Rights, SubjectBody
 from ccaudit.settings import Settings
 from ccaudit.store import Store
 from ccaudit.store.client import query_rows
-from ccaudit.store.learning import learner_state
+from ccaudit.store.learning import Profile, learner_profile, learner_state
 from tests.conftest import days_ago_ms, settings_for_tests
 from tests.learning.events import learning
 from tests.rights.test_subject_rights import _scan
@@ -39,7 +39,7 @@ CATALOGUE = {"version": 1, "modules": {
     "course": {"lessons": [{"id": "l1"}, {"id": "l2", "move_on": "Passed"}]},
     "next": {"lessons": [{"id": "n1"}], "rule": {"kind": "module", "module": "course"}},
 }}  # fmt: skip
-LEARNING_TABLES = ("learning_events", "learning_state", "learning_waivers")
+LEARNING_TABLES = ("learning_events", "learning_state", "learning_learners", "learning_waivers")
 
 
 def _register(on_erase: str = "delete") -> ProcessingRegister:
@@ -111,11 +111,16 @@ def test_learning_export_then_full_erase_leaves_no_trace_of_the_learner(store: S
     cells = {r["lesson"]: r for r in document["tables"]["learning_state"]}
     assert cells["l2"]["profession"] == "teacher"
     assert cells["l2"]["passed_event"] == mine[4]["event_id"]
+    # The learner's latest organisation and profession: one row, each as (time, event id, value).
+    assert counts["learning_learners"] == 1
+    [profile] = document["tables"]["learning_learners"]
+    assert (profile["organisation"][2], profile["profession"][2]) == ("org-a", "teacher")
     json.dumps(document)  # machine-readable as it is
 
     erased = rights.erase(body, DPO)
     assert erased["tables"]["learning_events"] == {"action": "delete", "rows": len(mine)}
     assert erased["tables"]["learning_state"] == {"action": "delete", "rows": 3}
+    assert erased["tables"]["learning_learners"] == {"action": "delete", "rows": 1}
     # No column of any table (aggregate states as text included) names the learner any more.
     assert _scan(store, (LEARNER,)) == []
     assert _learners(store) == len(OTHERS)
@@ -219,8 +224,10 @@ def test_rectifying_the_learners_profession_in_the_state(store: Store) -> None:
                        value="student")  # fmt: skip
     done = rights.rectify(body, DPO)
     assert done["rows"] == 3
+    assert done["also"] == {"learning_learners": 1}  # the same field, kept per learner
     states = learner_state(store.client, store.database, "coop", LEARNER)
     assert {s.profession for s in states} == {"student"}
+    assert learner_profile(store.client, store.database, "coop", LEARNER) == Profile("org-a", "student")
     assert {s.organisation for s in states} == {"org-a"}  # the other fields are what they were
     assert {s.first_passed is not None for s in states if s.lesson == "l2"} == {True}
     assert {s.profession for s in learner_state(store.client, store.database, "coop", OTHERS[0])} == {"teacher"}
@@ -230,6 +237,7 @@ def test_rectifying_the_learners_profession_in_the_state(store: Store) -> None:
                                      profession="employee")]))  # fmt: skip
     latest = {s.lesson: s.profession for s in learner_state(store.client, store.database, "coop", LEARNER)}
     assert latest == {"": "student", "l1": "employee", "l2": "student"}
+    assert learner_profile(store.client, store.database, "coop", LEARNER).profession == "employee"
     trail = query_rows(store.client, f"SELECT details FROM {store.database}.audit_events "
                        "WHERE action = 'subject.rectify'")  # fmt: skip
     assert trail[0][0]["column"] == "profession"
