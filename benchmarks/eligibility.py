@@ -2,8 +2,9 @@
 
 Generates ``--learners`` learners and ``--events`` learning events inside the engine
 (``INSERT … SELECT … FROM numbers(N)`` into ``learning_events``, so the state's materialized view
-builds ``learning_state`` as ingest would) in a temporary folder deleted afterwards, and lets the
-engine settle by itself (no forced merges). Then, with the service running in this process (the
+builds ``learning_state`` and ``learning_learners`` as ingest would) in a temporary folder deleted
+afterwards, and lets the engine settle by itself: it waits for the engine's own background merges to
+end (at most ``--settle`` seconds; no merge is forced). Then, with the service running in this process (the
 engine allows one process per folder) under uvicorn on a local port:
 
 - with ``--seal``, the sealer's first round over the generated history, before any answer;
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=300)
     parser.add_argument("--seal", action="store_true", help="seal (the generated history first: small runs only)")
     parser.add_argument("--ingest-rate", type=int, default=1000, help="learning events per second during answers")
+    parser.add_argument("--settle", type=int, default=900, help="seconds to wait at most for the engine's merges")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="ccaudit-eligibility-"))
@@ -140,10 +142,20 @@ def main() -> None:
             store.client.command(GENERATE.format(
                 db="bench", learners=args.learners, organisations=args.organisations, offset=offset, n=n))  # fmt: skip
         print(f"generated {args.events:,} events of {args.learners:,} learners in {time.perf_counter() - start:.1f} s")
-        parts = store.client.command(
-            "SELECT count() FROM system.parts WHERE database = 'bench' AND table = 'learning_state' AND active"
-        )
-        print(f"learning_state: {parts} active parts (the engine merges by itself; none forced)")
+        # The engine merges the fresh parts in the background, as it would after any large load; a
+        # service that has run for months is not in the middle of merging 100M fresh rows. Wait for
+        # its merges to end by themselves (none is forced), at most --settle seconds.
+        start = time.perf_counter()
+        while time.perf_counter() - start < args.settle and int(
+            store.client.command("SELECT count() FROM system.merges WHERE database = 'bench'")
+        ):
+            time.sleep(5)
+        print(f"waited {time.perf_counter() - start:.0f} s for the engine's own merges (at most {args.settle} s)")
+        for table in ("learning_state", "learning_learners"):
+            parts = store.client.command(
+                f"SELECT count() FROM system.parts WHERE database = 'bench' AND table = '{table}' AND active"
+            )
+            print(f"{table}: {parts} active parts (the engine merges by itself; none forced)")
 
         # The data folder is the temporary one: the service keeps its own audit events in a spool there.
         # Sealing is off unless asked for: the generated history arrived "before" the service started,
