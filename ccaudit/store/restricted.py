@@ -18,9 +18,10 @@ def clause(database: str, columns: Iterable[str], purposes: Iterable[str] = ()) 
     """SQL true for rows none of whose ``columns`` names a restricted identifier (or one objecting
     to one of ``purposes``)."""
     wanted = ", ".join(f"'{p}'" for p in sorted(set(purposes) | {""}) if p.isalnum() or p == "")
-    listed = (f"(SELECT groupArray(identifier) FROM {database}.subject_restrictions FINAL "
-              f"WHERE active AND purpose IN ({wanted}))")  # fmt: skip
-    return "NOT hasAny([" + ", ".join(f"toString({c})" for c in columns) + f"], {listed})"
+    # A set the engine builds once per query (the same subquery is one set), looked up per row: an
+    # array of every restricted identifier, searched per row, cost a fifth of a statistics query.
+    listed = f"(SELECT identifier FROM {database}.subject_restrictions FINAL WHERE active AND purpose IN ({wanted}))"
+    return "NOT (" + " OR ".join(f"toString({c}) IN {listed}" for c in columns) + ")"
 
 
 # Learning (stream "learning", purpose P5: follow-up module access and learning statistics): a
