@@ -8,6 +8,7 @@ out of that purpose's reads. ``ccaudit.rights.restrict`` records restrictions in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -29,16 +30,29 @@ def clause(database: str, columns: Iterable[str], purposes: Iterable[str] = ()) 
 LEARNING_PURPOSES = ("P5",)
 
 
-def restriction_of(client: Client, database: str, identifier: str, purposes: Iterable[str] = ()) -> str | None:
-    """Why ``identifier``'s data may not be used for ``purposes``: 'restricted' (art. 18), 'objected'
-    (an accepted objection, art. 21), or None when it may."""
-    rows = query_rows(
-        client,
-        f"SELECT purpose FROM {database}.subject_restrictions FINAL "
-        "WHERE active AND identifier = {i:String} AND purpose IN {p:Array(String)}",
-        {"i": identifier, "p": sorted(set(purposes) | {""})},
-    )
-    found = {str(r[0]) for r in rows}
+# The purposes an identifier (bound as ``i``) may not be used for, among those bound as ``p`` (with ''
+# for a restriction of every purpose): an array, so that it can also be a column of another query.
+RESTRICTED_SELECT = (
+    "SELECT groupArray(purpose) FROM {db}.subject_restrictions FINAL "
+    "WHERE active AND identifier = {{i:String}} AND purpose IN {{p:Array(String)}}"
+)
+
+
+def restriction_params(identifier: str, purposes: Iterable[str]) -> dict[str, Any]:
+    return {"i": identifier, "p": sorted(set(purposes) | {""})}
+
+
+def why_restricted(found: Iterable[str]) -> str | None:
+    """'restricted' (art. 18), 'objected' (an accepted objection, art. 21) or None, from the purposes
+    ``RESTRICTED_SELECT`` found."""
+    found = set(found)
     if "" in found:
         return "restricted"
     return "objected" if found else None
+
+
+def restriction_of(client: Client, database: str, identifier: str, purposes: Iterable[str] = ()) -> str | None:
+    """Why ``identifier``'s data may not be used for ``purposes``: 'restricted' (art. 18), 'objected'
+    (an accepted objection, art. 21), or None when it may."""
+    rows = query_rows(client, RESTRICTED_SELECT.format(db=database), restriction_params(identifier, purposes))
+    return why_restricted(str(p) for p in rows[0][0]) if rows else None
