@@ -127,7 +127,9 @@ def main() -> None:
     parser.add_argument("--organisations", type=int, default=2)
     parser.add_argument("--answers", type=int, default=300)
     parser.add_argument("--seal", action="store_true", help="seal (the generated history first: small runs only)")
-    parser.add_argument("--ingest-rate", type=int, default=1000, help="learning events per second during answers")
+    parser.add_argument(
+        "--ingest-rate", type=int, default=1000, help="learning events per second during answers (0: none)"
+    )
     parser.add_argument("--settle", type=int, default=900, help="seconds to wait at most for the engine's merges")
     parser.add_argument("--data", type=Path, help="keep the generated store in this folder, and reuse the one there "
                         "(generating 100M events takes about 35 min); by default a temporary folder")  # fmt: skip
@@ -193,6 +195,8 @@ def main() -> None:
 
         def ingest() -> None:
             # Batches of a tenth of the rate, ten a second: the service keeps taking learning events.
+            if args.ingest_rate <= 0:
+                return  # answers alone, to see what ingesting meanwhile adds
             per_batch = max(1, args.ingest_rate // 10)
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ingest_token}"}) as client:
                 while not stop.is_set():
