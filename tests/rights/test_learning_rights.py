@@ -151,6 +151,7 @@ def test_per_purpose_pseudonymisation_keeps_totals_and_no_cell_names_the_learner
     ingestor.ingest(_batch([_at(LEARNER, 0)]))
     assert _count(store, "learning_events") == 0
     assert _count(store, "learning_state") == 0
+    assert _count(store, "learning_learners") == 0
 
 
 def test_restriction_and_objection_leave_the_learner_out_of_learning(store: Store, tmp_path: Path) -> None:
