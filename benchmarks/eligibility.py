@@ -98,6 +98,18 @@ SELECT
 FROM numbers({offset}, {n})
 """
 
+# Merges running, or due: a table with two or more active parts older than its
+# min_age_to_force_merge_seconds (read from its definition) is one the engine will merge by itself.
+PENDING_MERGES = """
+SELECT (SELECT count() FROM system.merges WHERE database = 'bench') + (
+    SELECT countIf(old > 1) FROM (
+        SELECT p.table, countIf(p.modification_time < now() - toInt64OrZero(
+            extract(t.create_table_query, 'min_age_to_force_merge_seconds = (\\d+)'))) AS old
+        FROM system.parts AS p INNER JOIN system.tables AS t ON t.database = p.database AND t.name = p.table
+        WHERE p.database = 'bench' AND p.active AND t.create_table_query LIKE '%min_age_to_force_merge_seconds%'
+        GROUP BY p.table))
+"""
+
 
 def grant_event() -> AuditEvent:
     """An audit event as the service writes one for an answer that grants access."""
@@ -131,7 +143,7 @@ def main() -> None:
     parser.add_argument(
         "--ingest-rate", type=int, default=1000, help="learning events per second during answers (0: none)"
     )
-    parser.add_argument("--settle", type=int, default=900, help="seconds to wait at most for the engine's merges")
+    parser.add_argument("--settle", type=int, default=1200, help="seconds to wait at most for the engine's merges")
     parser.add_argument("--data", type=Path, help="keep the generated store in this folder, and reuse the one there "
                         "(generating 100M events takes about 35 min); by default a temporary folder")  # fmt: skip
     args = parser.parse_args()
@@ -155,11 +167,11 @@ def main() -> None:
             )
         # The engine merges the fresh parts in the background, as it would after any large load; a
         # service that has run for months is not in the middle of merging 100M fresh rows. Wait for
-        # its merges to end by themselves (none is forced), at most --settle seconds.
+        # its merges to end by themselves (none is forced), at most --settle seconds: those running,
+        # and those the state's tables are set to start once their parts are old enough (migration
+        # 0045: two or more active parts older than that age are merged by the engine).
         start = time.perf_counter()
-        while time.perf_counter() - start < args.settle and int(
-            store.client.command("SELECT count() FROM system.merges WHERE database = 'bench'")
-        ):
+        while time.perf_counter() - start < args.settle and int(store.client.command(PENDING_MERGES)):
             time.sleep(5)
         print(f"waited {time.perf_counter() - start:.0f} s for the engine's own merges (at most {args.settle} s)")
         for table in ("learning_state", "learning_learners"):

@@ -163,7 +163,9 @@ def test_learners_stored_before_the_learners_table_are_filled_in_by_its_migratio
     correction made there; a later event then wins over what it filled in."""
     folder = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), folder)
-    (folder / "0044_learning_learners.sql").rename(tmp_path / "0044_learning_learners.sql")
+    later = ("0044_learning_learners.sql", "0045_learning_state_merges.sql")
+    for name in later:
+        (folder / name).rename(tmp_path / name)
     store = Store(chdb_client, f"t_{uuid.uuid4().hex[:12]}")
     migrate(store.client, store.database, folder)
     ingestor = Ingestor(Settings(), store)
@@ -171,9 +173,24 @@ def test_learners_stored_before_the_learners_table_are_filled_in_by_its_migratio
                            learning("completed", 5, learner="a", lesson="l2", organisation="org-b",
                                     profession="student"),
                            learning("initialized", 9, learner="b", lesson="l1")]))  # fmt: skip
-    (tmp_path / "0044_learning_learners.sql").rename(folder / "0044_learning_learners.sql")
-    assert [m.name for m in migrate(store.client, store.database, folder)] == ["learning_learners"]
+    for name in later:
+        (tmp_path / name).rename(folder / name)
+    assert [m.name for m in migrate(store.client, store.database, folder)] == [
+        "learning_learners", "learning_state_merges"]  # fmt: skip
     assert learner_profile(store.client, store.database, "coop", "a") == Profile("org-b", "student")
     assert learner_profile(store.client, store.database, "coop", "b") == Profile("org-a", "teacher")
     ingestor.ingest(batch([learning("progressed", 6, learner="a", lesson="l1", organisation="org-c", progress=5)]))
     assert learner_profile(store.client, store.database, "coop", "a") == Profile("org-c", "teacher")
+
+
+def test_the_engine_merges_the_state_by_itself_once_its_parts_are_ten_minutes_old(chdb_client: Client) -> None:
+    """Migration 0045: the engine's size-based merges alone leave the state in parts of unequal sizes,
+    which every read merges again; both tables are set to be merged in the background once their
+    parts are all 10 minutes old (docs/operations.md)."""
+    store = fresh_store(chdb_client)
+    for table in ("learning_state", "learning_learners"):
+        create = store.client.command(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+            parameters={"db": store.database, "table": table},
+        )
+        assert "min_age_to_force_merge_seconds = 600" in str(create), table
