@@ -8,7 +8,7 @@ core. Errors inside capture are counted, never raised into the app. The recorder
 Its one I/O (this replaces the design's earlier "the request path never does I/O"): when the
 response of a request with audit events or consent receipts starts, they are written to the local
 spool's journal before the start is passed on (``CaptureCore.keep_now``), on the event loop's
-thread: one ``write()`` that does not wait for the disk costs less than a hand-over to a worker
+thread: a line copied into the journal's memory mapping costs less than a hand-over to a worker
 thread and back. What waits for the disk (strict routes, ``CCAUDIT_DURABILITY=power``) runs in a
 worker thread.
 """

@@ -11,8 +11,8 @@ and a page view for a successful HTML GET, only when the visitor's consent allow
 When the events are on disk (``CCAUDIT_DURABILITY``). This replaces the design's earlier "the request
 path never does I/O" for audit events and receipts (and learning events, when they come): by default
 (``process``) ``keep_now`` writes them to the local spool when the response starts, before any byte
-of it is sent, on the request's own thread (one line of the process's journal, a ``write()`` that
-does not wait for the disk, shared with concurrent requests: ``ccaudit.shipping.journal`` and
+of it is sent, on the request's own thread (one line of the process's journal, copied into its
+memory mapping, shared with concurrent requests: ``ccaudit.shipping.journal`` and
 ``ccaudit.shipping.commit``). An acknowledged operation then survives the platform's process being
 killed. The event records the response's status and the time
 to its start: a body that fails, or a client that leaves, after that does not change it. If the

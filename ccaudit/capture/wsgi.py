@@ -7,8 +7,8 @@ counted, never raised into the app.
 
 Its one I/O (this replaces the design's earlier "the request path never does I/O"): when the app
 calls ``start_response`` for a request with audit events or consent receipts, they are written to
-the local spool's journal before the server is told (``CaptureCore.keep_now``): one ``write()`` that
-does not wait for the disk, shared with the process's other threads writing at the same moment.
+the local spool's journal before the server is told (``CaptureCore.keep_now``): one line copied into
+the journal's memory mapping, shared with the process's other threads writing at the same moment.
 Strict routes and ``CCAUDIT_DURABILITY=power`` also wait for the disk there.
 
 How a request ended:

@@ -6,7 +6,7 @@ Three ways an event takes, by stream:
   (``spool.py``) on the request's own thread before the response is sent: one line of the
   process's journal (``journal.py``), shared with the other requests of the process writing at the
   same moment (``commit.py``). This replaces the design's earlier "the request path never does I/O"
-  for these events: the one I/O is a ``write()`` that does not wait for the disk, so an
+  for these events: the one I/O is a copy into the journal's mapping (the page cache), so an
   acknowledged operation survives the process being killed. ``sync`` (strict routes, or
   ``CCAUDIT_DURABILITY=power``) also waits for the disk, so that it survives a power loss.
 - **events that wait in memory**: ``emit`` is O(1), thread-safe, never blocks on I/O, never raises;

@@ -5,8 +5,8 @@ host (pre-fork servers included). Three ways in:
 
 - ``append``, the request path: the events of one group commit (``commit.py``) as one line of the
   process's journal (``journal.py``), before the response is sent. This replaces the design's
-  earlier "the request path never does I/O" for audit, learning and consent events: one ``write()``,
-  which survives the process being killed.
+  earlier "the request path never does I/O" for audit, learning and consent events: one line copied
+  into a memory mapping of the file, which survives the process being killed.
 - ``fold``: the recorder's thread (every flush interval) and each claim move the journals' lines
   into batches, and note how far each journal was folded in the same transaction.
 - ``put``, the recorder's thread: events that waited in memory (the ``deferred`` durability, events

@@ -147,15 +147,16 @@ def test_a_line_whose_newline_shows_before_its_bytes_waits_for_them(tmp_path: Pa
 
 
 def test_a_line_copied_in_survives_its_process_being_killed(tmp_path: Path) -> None:
-    """A copied line is in the page cache, not in the process: SIGKILL right after the copy loses it
-    not (the kill scenarios of ``make faults`` show it under traffic)."""
+    """A copied line is in the page cache, not in the process: SIGKILL right after the copy does not
+    lose it (the kill scenarios of ``make faults`` show it under traffic)."""
     spool = Spool(tmp_path / "s.sqlite3")
     pid = os.fork()
     if pid == 0:
         spool.append(items("child"))
         os.kill(os.getpid(), signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGKILL
     assert spool.fold() == 1
     assert journal.files(spool.journals) == []  # its writer is gone: folded and deleted
     assert claimed_ids(spool) == ["child"]
