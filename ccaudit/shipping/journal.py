@@ -81,10 +81,10 @@ class Journal:
     def append(self, data: bytes) -> None:
         """Copy one line (``line``) in; raises OSError when a new file cannot be made (a full disk)."""
         with self._lock:
-            if self._map is None or self._size + len(data) > len(self._map):
-                self._start(max(SIZE, len(data)))
-            assert self._map is not None
-            self._map[self._size : self._size + len(data)] = data
+            mapping = self._map
+            if mapping is None or self._size + len(data) > len(mapping):
+                mapping = self._start(max(SIZE, len(data)))
+            mapping[self._size : self._size + len(data)] = data
             self._size += len(data)
 
     def sync(self) -> None:
@@ -113,7 +113,7 @@ class Journal:
             os.close(self._fd)  # and so the flock: the folder may delete it once folded
         self._fd, self._map, self._size = -1, None, 0
 
-    def _start(self, size: int) -> None:
+    def _start(self, size: int) -> mmap.mmap:
         name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # folded in the order they were begun
         temporary = self.folder / f"{name}.tmp"
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -128,6 +128,7 @@ class Journal:
         os.rename(temporary, self.folder / f"{name}{SUFFIX}")
         self._release()
         self._fd, self._map, self._size = fd, mapping, 0
+        return mapping
 
     def _after_fork(self) -> None:
         # The parent's file, mapping and lock stay the parent's: the child unmaps and closes its copies
