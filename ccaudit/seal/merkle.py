@@ -4,6 +4,11 @@ SHA-256 of nothing).
 
 Leaves come in canonical order (by row id): the same rows always give the same root, however the
 engine returned them.
+
+The sealer and the verifier have the engine compute a stored period's root (:func:`root_sql`): in
+Python it cost about half a microsecond a leaf, under the interpreter lock the service's ingest
+needs, after reading every leaf out of the engine. Python's :func:`root_of` stays the reference, and
+what checks seal files and exports without a store.
 """
 
 from __future__ import annotations
@@ -31,3 +36,18 @@ def root_of(hashes: bytes) -> str:
             paired.append(level[-1])
         level = paired
     return level[0].hex()
+
+
+# One level of the tree over ``acc`` (an array of raw hashes): pairs hashed, a lone last node carried up.
+_LEVEL = (
+    "arrayMap(i -> if(2 * i <= length(acc), SHA256(concat(char(1), acc[2 * i - 1], acc[2 * i])), acc[2 * i - 1]), "
+    "range(1, intDiv(length(acc) + 1, 2) + 1))"
+)
+
+
+def root_sql(hashes: str) -> str:
+    """SQL of the root (hex) over ``hashes``, an ``Array(String)`` expression of the raw 32-byte leaves
+    in canonical order: the tree of :func:`root_of`, a level per step of the fold (64 steps, enough for
+    any number of leaves; the steps after the root keep it). No leaves: the empty tree's root."""
+    fold = f"arrayFold((acc, x) -> if(length(acc) <= 1, acc, {_LEVEL}), range(64), {hashes})"
+    return f"lower(hex(arrayConcat({fold}, [SHA256('')])[1]))"

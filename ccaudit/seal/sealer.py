@@ -35,7 +35,7 @@ from typing import Any
 
 from ccaudit.errors import CcauditError
 from ccaudit.seal import canonical as cf
-from ccaudit.seal import keys, merkle
+from ccaudit.seal import keys
 from ccaudit.seal.seals import GENESIS, Seal, write_file
 from ccaudit.seal.store import SealStore
 
@@ -177,7 +177,7 @@ class Sealer:
             period_start_ms=start,
             period_end_ms=boundary,
             leaf_count=leaves.count,
-            root=merkle.root_of(leaves.hashes),
+            root=leaves.root,
             prev=prev,
             key_id=key.key_id,
             sealed_at_ms=now,

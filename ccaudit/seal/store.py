@@ -17,6 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ccaudit.seal import canonical as cf
+from ccaudit.seal import merkle
 from ccaudit.seal.seals import Leaf, Seal
 from ccaudit.store.client import command, insert_rows, query_bytes, query_rows
 
@@ -124,7 +125,7 @@ class SealStore:
         if was_begun:
             self._redo_leaves(form, params)
         elif not has_rows:
-            return PeriodLeaves(0, b"", b"")
+            return PeriodLeaves(0, merkle.EMPTY_ROOT, b"")
         else:
             insert_rows(self.client, db, "seal_attempts", [[platform, form.stream, seq]], ("platform", "stream", "seq"))
             # The secret is drawn in the innermost query: one value per row, which the commitment
@@ -163,13 +164,13 @@ class SealStore:
         )
 
     def period_leaves(self, platform: str, stream: str, seq: int) -> PeriodLeaves:
-        """The leaves under ``seq`` as the sealer needs them, in canonical order, rendered by the
-        engine: decoding a leaf per row into Python, and encoding it again for the file, held the
-        service's interpreter lock beside ingest for about a quarter of a sealing round."""
+        """The leaves under ``seq`` as the sealer needs them, all computed or rendered by the engine:
+        their number, their root, and the seal file's listing in canonical order. Decoding a leaf per
+        row into Python, and encoding it again for the file, held the service's interpreter lock
+        beside ingest for about a quarter of a sealing round."""
         params = {"platform": platform, "stream": stream, "seq": seq}
-        db = self.database
-        order = f"FROM {db}.seal_leaves WHERE {_of_seq} ORDER BY row_id, leaf"
-        hashes = query_bytes(self.client, f"SELECT toFixedString(unhex(leaf), 32) {order}", params, "RowBinary")
+        count, root = self.root(platform, stream, seq)
+        order = f"FROM {self.database}.seal_leaves WHERE {_of_seq} ORDER BY row_id, leaf"
         # Each leaf a JSON array, the arrays separated by commas: the seal file's list, written as it is.
         listing = query_bytes(
             self.client,
@@ -187,7 +188,7 @@ class SealStore:
                 "output_format_json_escape_forward_slashes": 0,
             },
         )
-        return PeriodLeaves(len(hashes) // 32, hashes, listing)
+        return PeriodLeaves(count, root, listing)
 
     def leaves(self, platform: str, stream: str, seq: int) -> list[Leaf]:
         rows = query_rows(
@@ -198,14 +199,13 @@ class SealStore:
         )
         return [Leaf(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
-    def leaf_hashes(self, platform: str, stream: str, seq: int) -> list[str]:
-        """The leaves alone, in canonical order: what a root is computed from (a fifth of the bytes)."""
-        rows = query_rows(
-            self.client,
-            f"SELECT leaf FROM {self.database}.seal_leaves WHERE {_of_seq} ORDER BY row_id, leaf",
-            {"platform": platform, "stream": stream, "seq": seq},
-        )
-        return [str(r[0]) for r in rows]
+    def root(self, platform: str, stream: str, seq: int) -> tuple[int, str]:
+        """The number of leaves under ``seq`` and their Merkle root (hex), computed in the engine over
+        the leaves sorted as the canonical order has them (by row id, then leaf)."""
+        hashes = "arrayMap(x -> unhex(x.2), arraySort(groupArray((row_id, leaf))))"
+        sql = f"SELECT count(), {merkle.root_sql(hashes)} FROM {self.database}.seal_leaves WHERE {_of_seq}"
+        ((count, root),) = query_rows(self.client, sql, {"platform": platform, "stream": stream, "seq": seq})
+        return int(count), str(root)
 
     def insert_seal(self, seal: Seal, signature: str, sealer: str) -> None:
         row = [
@@ -348,12 +348,11 @@ class SealStore:
 
 @dataclass(frozen=True, slots=True)
 class PeriodLeaves:
-    """A period's leaves for its seal: their number, their raw 32-byte hashes one after another (the
-    Merkle tree's input) and their JSON arrays for the seal file's list, comma-separated (without the
-    brackets), both in canonical order."""
+    """A period's leaves for its seal: their number, their Merkle root (hex) and their JSON arrays for
+    the seal file's list, comma-separated (without the brackets), in canonical order."""
 
     count: int
-    hashes: bytes
+    root: str
     listing: bytes
 
 

@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccaudit.seal import canonical as cf
 from ccaudit.seal import keys, merkle
 from ccaudit.seal.seals import Seal
+from ccaudit.store.client import query_rows
 from tests.seal.make_vectors import build
 
 VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "vectors.json").read_text())
@@ -47,6 +51,23 @@ def test_a_changed_field_changes_the_leaf_and_a_personal_one_only_through_the_co
 @pytest.mark.parametrize("tree", VECTORS["trees"], ids=lambda t: str(len(t["leaves"])))
 def test_merkle_roots_are_the_vectors(tree: dict[str, Any]) -> None:
     assert merkle.root(tree["leaves"]) == tree["root"]
+
+
+def _engine_root(client: Client, leaves: list[bytes]) -> str:
+    listed = ", ".join(f"unhex('{x.hex()}')" for x in leaves)
+    hashes = f"CAST([{listed}] AS Array(String))"
+    return str(query_rows(client, f"SELECT {merkle.root_sql(hashes)}", {})[0][0])
+
+
+@pytest.mark.parametrize("tree", VECTORS["trees"], ids=lambda t: str(len(t["leaves"])))
+def test_the_engines_merkle_roots_are_the_vectors(chdb_client: Client, tree: dict[str, Any]) -> None:
+    assert _engine_root(chdb_client, [bytes.fromhex(x) for x in tree["leaves"]]) == tree["root"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=300))
+def test_the_engines_merkle_root_is_pythons_for_any_number_of_leaves(chdb_client: Client, leaves: list[bytes]) -> None:
+    assert _engine_root(chdb_client, leaves) == merkle.root_of(b"".join(leaves))
 
 
 def test_the_seals_hash_and_signature_are_the_vectors() -> None:
