@@ -10,7 +10,9 @@
             with ``CCAUDIT_SEAL=false`` and with sealing every 5 seconds (``CCAUDIT_SEAL_PERIOD=5``,
             no settle delay: 60 times as often as the default 300 s), in that order and then again
             reversed; each rate is the mean of its two runs. sealing_ratio = sealed rate / unsealed rate
-            (goal ≥ 0.95).
+            (goal ≥ 0.95). Beside it, the CPU time an event cost the service and the platform's
+            process together, and their ratio: throughput on this shared machine moves by more
+            than the goal's 5% between two runs of the same configuration, CPU per event by less.
 
 The last line: ``verify rows_per_s=<x> sealing_ratio=<y>``. The issue's figure is
 ``python benchmarks/verify.py --events 10000000 --ingest-events 200000`` (ingest runs long enough
@@ -113,19 +115,26 @@ def verify_rate(n: int, hours: float, period: float) -> tuple[float, float, int]
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def ingest_rates(n: int, batch_size: int) -> tuple[float, float]:
-    """(unsealed, sealed) ingest rates in events/s, each the mean of two runs in ABBA order."""
+def ingest_rates(n: int, batch_size: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The unsealed and sealed ingest rates (events/s) and the CPU each event cost the service and this
+    process together (µs), each the mean of two runs in ABBA order. CPU per event moves less with
+    the machine's other load than throughput does."""
     from benchmarks.ingest import pipeline
 
     sealed_env = {"CCAUDIT_SEAL": "true", "CCAUDIT_SEAL_PERIOD": str(SEAL_PERIOD_S), "CCAUDIT_SEAL_SETTLE": "0"}
     plain_env = {"CCAUDIT_SEAL": "false"}
     rates: dict[str, list[float]] = {"plain": [], "sealed": []}
+    cpus: dict[str, list[float]] = {"plain": [], "sealed": []}
     for name in ("plain", "sealed", "sealed", "plain"):
         with tempfile.TemporaryDirectory(prefix="ccaudit-verify-bench-ingest-") as tmp:
-            rate, _, _ = pipeline(Path(tmp), n, batch_size, plain_env if name == "plain" else sealed_env)
+            rate, _, (cpu_here, cpu_service) = pipeline(
+                Path(tmp), n, batch_size, plain_env if name == "plain" else sealed_env
+            )
         rates[name].append(rate)
-        print(f"  ingest {name:<6} {rate:10,.0f} events/s", flush=True)
-    return sum(rates["plain"]) / 2, sum(rates["sealed"]) / 2
+        cpus[name].append((cpu_here + cpu_service) / n * 1e6)
+        print(f"  ingest {name:<6} {rate:10,.0f} events/s, {cpu_service / n * 1e6:5.1f} µs of service CPU and "
+              f"{cpu_here / n * 1e6:5.1f} µs of the platform's per event", flush=True)  # fmt: skip
+    return {k: sum(v) / 2 for k, v in rates.items()}, {k: sum(v) / 2 for k, v in cpus.items()}
 
 
 def main() -> None:
@@ -140,10 +149,13 @@ def main() -> None:
     print(
         f"ingest, {args.ingest_events:,} events per run, without and with a seal every {SEAL_PERIOD_S} s:", flush=True
     )
-    plain, sealed = ingest_rates(args.ingest_events, args.batch_size)
+    rates, cpus = ingest_rates(args.ingest_events, args.batch_size)
+    plain, sealed = rates["plain"], rates["sealed"]
     print(f"\nsealing: {seal_rate:12,.0f} rows/s ({count} seals)")
     print(f"verify:  {verify_rows:12,.0f} rows/s")
     print(f"ingest:  {plain:12,.0f} events/s without sealing, {sealed:,.0f} with")
+    print(f"CPU:     {cpus['plain']:12.1f} µs per event without sealing, {cpus['sealed']:.1f} with "
+          f"(ratio {cpus['plain'] / cpus['sealed']:.3f})")  # fmt: skip
     print(f"verify rows_per_s={verify_rows:.0f} sealing_ratio={sealed / plain:.3f}")
 
 
