@@ -235,7 +235,7 @@ class Settings(BaseSettings):
     )
 
     # --- tamper evidence (ccaudit.seal; docs/tamper-evidence.md) ---
-    seal: bool = Field(True, description="This service seals what it stored (set false on all replicas but one).")
+    seal: bool = Field(True, description="This service seals what it stored (replicas that all seal share one key).")
     seal_period: float = Field(300.0, ge=1, le=86_400, description="Seconds per sealed period (by arrival).")
     seal_settle: float = Field(
         30.0, ge=0, le=3600, description="Seconds a period waits after its end for batches in flight."

@@ -12,10 +12,13 @@ waiting for the settle delay (ingest has stopped).
 Which platforms: every platform with an ingest token, with a chain already, or with rows in the
 period. The access stream is the service's own, one chain under ``_service``.
 
-Several replicas: set ``CCAUDIT_SEAL=false`` on all but one (the embedded engine serves one process,
-so there it is always one). As a backstop, a seal is inserted with a deduplication token per
-platform, stream and seq, and read back: a sealer that finds another's seal under its seq stands
-down for that chain until its next round (see migration 0015).
+Several replicas: each sealer claims a seq before it draws any secret for its rows (see
+:meth:`ccaudit.seal.store.SealStore.make_leaves`, migration 0046), so one sealer seals each platform's
+period and the others stand down for that chain until their next round. A sealer is known by its
+host and key file (:func:`identity`): restarted, it takes over its own interrupted seq at once, while
+another sealer's lapses only after ``CLAIM_MS``. As a backstop, a seal is inserted with a
+deduplication token per platform, stream and seq, and read back: a sealer that finds another's seal
+under its seq stands down too (migration 0015).
 
 A missing or unreadable private key stops sealing, never silently: the error is logged at every
 change, kept in :attr:`Sealer.error` (``/health`` shows it), and sealing resumes when the key can be
@@ -26,9 +29,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,13 @@ class SealChainError(CcauditError):
     """The chain cannot be continued: its latest stored seal does not verify."""
 
 
+def identity(key_file: Path) -> str:
+    """This sealer's name in the store: its host and its key file. It outlives a restart, so a
+    restarted sealer knows an attempt it left unfinished as its own. Two services on one host
+    sealing with one key file would share it: give each its own key file, or seal with one."""
+    return f"{socket.gethostname()}:{key_file.resolve()}"
+
+
 class Sealer:
     def __init__(
         self,
@@ -57,6 +67,7 @@ class Sealer:
         key_file: Path,
         platforms: Callable[[], Iterable[str]] = lambda: (),
         clock: Callable[[], float] = time.time,
+        sealer_id: str | None = None,
     ) -> None:
         self.store = store
         self.period_ms = int(period_s * 1000)
@@ -65,7 +76,7 @@ class Sealer:
         self.key_file = key_file
         self._platforms = platforms
         self._clock = clock
-        self.sealer_id = uuid.uuid4().hex
+        self.sealer_id = sealer_id if sealer_id is not None else identity(key_file)
         self.error: str | None = None
         self.failure: str | None = None
         self._heads: dict[tuple[str, str], dict[str, Any]] = {}
@@ -169,7 +180,10 @@ class Sealer:
             self._remember(last)
         if boundary <= start:
             return 0
-        leaves = self.store.make_leaves(form, platform, seq, start, boundary)
+        leaves = self.store.make_leaves(form, platform, seq, start, boundary, self.sealer_id)
+        if leaves is None:
+            log.info("ccaudit: %s/%s #%d is claimed by another sealer; standing down", platform, form.stream, seq)
+            return 0
         seal = Seal(
             platform=platform,
             stream=form.stream,

@@ -73,6 +73,12 @@ _LEAF_COLUMNS = "{platform:String}, {stream:String}, {seq:UInt64}, _rid, _exp, l
 
 _of_seq = "platform = {platform:String} AND stream = {stream:String} AND seq = {seq:UInt64}"
 
+# How long a sealer's claim on a seq holds against other sealers without its seal being made: long
+# enough for the longest pass (a first seal covers everything stored before sealing began), after
+# which another sealer takes over a seq whose sealer is gone. A sealer that restarts keeps its
+# identity (ccaudit.seal.sealer) and takes its own interrupted seq over at once.
+CLAIM_MS = 3_600_000
+
 
 def _secrets(database: str, form: cf.StreamForm) -> str:
     """The secrets of the rows in the bound range, one per row: a second one, from a sealer that
@@ -103,31 +109,52 @@ class SealStore:
         sql = f"SELECT DISTINCT toString(platform) FROM {self.database}.{form.table} WHERE {where}"
         return [str(r[0]) for r in query_rows(self.client, sql, {"start": start, "end": end})]
 
-    def make_leaves(self, form: cf.StreamForm, platform: str, seq: int, start: int, end: int) -> PeriodLeaves:
+    def make_leaves(
+        self, form: cf.StreamForm, platform: str, seq: int, start: int, end: int, sealer: str
+    ) -> PeriodLeaves | None:
         """Give the period's rows their secrets, store their leaves under ``seq`` and return them in
-        canonical order.
+        canonical order; None when another sealer holds ``seq`` (it is sealing it, or did within
+        :data:`CLAIM_MS` and has not sealed it yet).
 
         One pass (migration 0043): the period's rows are read once, each drawing its secret as its
         leaf is computed, and both are written through ``seal_input``. An earlier attempt at this seq
         that was interrupted (a crash before its seal) may have left leaves and secrets: its leaves
-        go, its secrets are kept, and the missing ones are made apart and joined (:meth:`_redo_leaves`)."""
-        params = self._params(form, platform, start, end, seq=seq)
+        go, its secrets are kept, and the missing ones are made apart and joined (:meth:`_redo_leaves`).
+
+        Before any of it the sealer claims the seq (migration 0046), an empty period too: its attempt
+        row is inserted with a deduplication token naming the seq and how many attempts came before,
+        so that of two sealers racing for it the engine keeps one row, and only the sealer whose row
+        was kept goes on. Two sealers must never both draw secrets for a period's rows: the seal
+        would hold one leaf per row and the store two secrets, one of which does not give the leaf.
+        Nor may one seal a seq empty while the other, its period ending a little later, draws
+        secrets for rows the next seq will cover."""
+        params = self._params(form, platform, start, end, seq=seq, sealer=sealer, claim=CLAIM_MS)
         db = self.database
-        begun = (
-            f"SELECT 1 FROM {db}.seal_attempts WHERE {_of_seq} "
-            f"UNION ALL SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1"
+        attempts = f"{db}.seal_attempts WHERE {_of_seq}"
+        # One question first, as most periods of most chains are empty: rows? attempts begun, leaves
+        # left by one, attempts another sealer made within the claim?
+        ((has_rows, tried, has_leaves, held),) = query_rows(
+            self.client,
+            f"SELECT (SELECT count() FROM (SELECT 1 FROM {db}.{form.table} WHERE {_range(form)} LIMIT 1)), "
+            f"(SELECT count() FROM {attempts}), "
+            f"(SELECT count() FROM (SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1)), "
+            f"(SELECT count() FROM {attempts} AND sealer NOT IN ('', {{sealer:String}}) "
+            f"AND began > now64(3) - toIntervalMillisecond({{claim:Int64}}))",
+            params,
         )
-        # One question first, as most periods of most chains are empty: rows? an attempt begun?
-        stored = f"SELECT 1 FROM {db}.{form.table} WHERE {_range(form)} LIMIT 1"
-        ((has_rows, was_begun),) = query_rows(
-            self.client, f"SELECT (SELECT count() FROM ({stored})), (SELECT count() FROM ({begun}))", params
-        )
-        if was_begun:
+        if held:
+            return None
+        insert_rows(self.client, db, "seal_attempts", [[platform, form.stream, seq, sealer]],
+                    ("platform", "stream", "seq", "sealer"),
+                    {"insert_deduplication_token": f"claim/{platform}/{form.stream}/{seq}/{tried}"})  # fmt: skip
+        ((claimant,),) = query_rows(self.client, f"SELECT argMax(sealer, began) FROM {attempts}", params)
+        if claimant != sealer:
+            return None
+        if tried or has_leaves:
             self._redo_leaves(form, params)
         elif not has_rows:
             return PeriodLeaves(0, merkle.EMPTY_ROOT, b"")
         else:
-            insert_rows(self.client, db, "seal_attempts", [[platform, form.stream, seq]], ("platform", "stream", "seq"))
             # The secret is drawn in the innermost query: one value per row, which the commitment
             # and the stored secret both read.
             command(

@@ -163,7 +163,7 @@ def test_learners_stored_before_the_learners_table_are_filled_in_by_its_migratio
     correction made there; a later event then wins over what it filled in."""
     folder = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), folder)
-    later = ("0044_learning_learners.sql", "0045_learning_state_merges.sql")
+    later = sorted(p.name for p in folder.glob("*.sql") if p.name >= "0044")
     for name in later:
         (folder / name).rename(tmp_path / name)
     store = Store(chdb_client, f"t_{uuid.uuid4().hex[:12]}")
@@ -175,8 +175,7 @@ def test_learners_stored_before_the_learners_table_are_filled_in_by_its_migratio
                            learning("initialized", 9, learner="b", lesson="l1")]))  # fmt: skip
     for name in later:
         (tmp_path / name).rename(folder / name)
-    assert [m.name for m in migrate(store.client, store.database, folder)] == [
-        "learning_learners", "learning_state_merges"]  # fmt: skip
+    assert [m.name for m in migrate(store.client, store.database, folder)] == [n[5:-4] for n in later]
     assert learner_profile(store.client, store.database, "coop", "a") == Profile("org-b", "student")
     assert learner_profile(store.client, store.database, "coop", "b") == Profile("org-a", "teacher")
     ingestor.ingest(batch([learning("progressed", 6, learner="a", lesson="l1", organisation="org-c", progress=5)]))

@@ -88,7 +88,7 @@ def _secret_rows(world: World) -> dict[str, list[str]]:
 def test_a_seal_begun_and_interrupted_is_made_again_with_the_secrets_it_drew(world: World) -> None:
     ids = world.ingest_audit(6)
     # The first attempt at seq 1 stores its leaves and secrets, then stops before its seal.
-    world.seals.make_leaves(cf.AUDIT, "coop", 1, 0, int(time.time() * 1000) + 1)
+    world.seals.make_leaves(cf.AUDIT, "coop", 1, 0, int(time.time() * 1000) + 1, world.sealer.sealer_id)
     drawn = _secret_rows(world)
     assert set(drawn) == set(ids)
     assert all(len(s) == 1 for s in drawn.values())
@@ -104,7 +104,8 @@ def test_an_attempt_stopped_between_its_secrets_and_its_leaves_keeps_the_secrets
     ids = world.ingest_audit(6)
     db = world.store.database
     # What the one pass may leave when it stops half-way: the attempt noted, some secrets, no leaves.
-    world.sql(f"INSERT INTO {db}.seal_attempts (platform, stream, seq) VALUES ('coop', 'audit', 1)")
+    world.sql(f"INSERT INTO {db}.seal_attempts (platform, stream, seq, sealer) VALUES ('coop', 'audit', 1, "
+              "{sealer:String})", {"sealer": world.sealer.sealer_id})  # fmt: skip
     world.sql(f"INSERT INTO {db}.row_secrets (stream, row_id, secret) SELECT 'audit', arrayJoin({{ids:Array(String)}}), "
               "lower(hex(randomString(32)))", {"ids": ids[:3]})  # fmt: skip
     kept = _secret_rows(world)
