@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ccaudit.seal.sealer import Sealer, identity
 from ccaudit.seal.store import CLAIM_MS, SealStore
 from ccaudit.store.client import insert_rows, job_client
@@ -59,22 +61,16 @@ def test_a_sealer_stands_down_while_another_holds_the_period(world: World) -> No
     assert world.verify().ok
 
 
-def test_a_claim_lapses_and_the_period_is_sealed_by_another(world: World) -> None:
+@pytest.mark.parametrize(
+    ("claimant", "age_ms"),
+    [("replica-gone", CLAIM_MS + 60_000), ("self", 1_000)],
+    ids=["another's claim, lapsed", "its own claim, from before a restart"],
+)
+def test_a_sealer_takes_over_a_lapsed_claim_and_its_own_at_once(world: World, claimant: str, age_ms: int) -> None:
     ids = world.ingest_audit(5)
-    _claim(world, "replica-gone", age_ms=CLAIM_MS + 60_000)
-    world.seal()
-    latest = world.seals.latest("coop", "audit")
-    assert latest is not None
-    assert latest.seq == 1
-    assert _secrets_per_row(world) == dict.fromkeys(ids, 1)
-    assert world.verify().ok
-
-
-def test_a_restarted_sealer_takes_its_own_unfinished_period_over_at_once(world: World) -> None:
-    ids = world.ingest_audit(5)
-    # The same host and key file as the world's sealer: the same identity after a restart.
+    # A restarted sealer has the same host and key file as before, so the same identity.
     assert world.sealer.sealer_id == identity(world.key_file)
-    _claim(world, world.sealer.sealer_id, age_ms=1_000)
+    _claim(world, world.sealer.sealer_id if claimant == "self" else claimant, age_ms)
     world.seal()
     latest = world.seals.latest("coop", "audit")
     assert latest is not None
