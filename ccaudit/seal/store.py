@@ -150,7 +150,9 @@ class SealStore:
         ((claimant,),) = query_rows(self.client, f"SELECT argMax(sealer, began) FROM {attempts}", params)
         if claimant != sealer:
             return None
-        if tried or has_leaves:
+        if has_leaves or (tried and has_rows):
+            # An earlier attempt may have drawn secrets; the redo reads row_secrets whole, so an
+            # empty period an attempt left unfinished skips it.
             self._redo_leaves(form, params)
         elif not has_rows:
             return PeriodLeaves(0, merkle.EMPTY_ROOT, b"")

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ccaudit.seal.sealer import Sealer, identity
+from ccaudit.seal.seals import Seal
 from ccaudit.seal.store import CLAIM_MS, SealStore
 from ccaudit.store.client import insert_rows, job_client
 from tests.seal.conftest import World
@@ -129,3 +130,20 @@ def test_of_two_claims_on_one_attempt_the_engine_keeps_the_first(world: World) -
                     ("platform", "stream", "seq", "sealer"), {"insert_deduplication_token": "claim/coop/audit/7/0"})  # fmt: skip
     kept = world.store.client.query(f"SELECT sealer FROM {db}.seal_attempts WHERE seq = 7").result_rows
     assert kept == [("replica-a",)]
+
+
+def test_an_empty_period_left_unfinished_is_sealed_empty_without_the_redo(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every period is claimed, so an unfinished attempt may be at an empty one: no secret can have
+    been drawn, and the redo (which reads row_secrets whole) is not run for it."""
+
+    def redo(*_: object) -> None:
+        raise AssertionError("the redo ran for an empty period")
+
+    monkeypatch.setattr(SealStore, "_redo_leaves", redo)
+    _claim(world, world.sealer.sealer_id, age_ms=1_000)
+    world.seal()
+    latest = world.seals.latest("coop", "audit")
+    assert latest is not None
+    assert Seal.from_payload(latest.payload).leaf_count == 0
