@@ -4,8 +4,8 @@ A sealed row is hashed in three steps (docs/tamper-evidence.md has the full spec
 ``tests/seal/vectors.json`` has test vectors):
 
 1. **commitment** = HMAC-SHA256(key = the row's 32-byte secret, message = the row's personal fields
-   in canonical form), hex. The secret is random per row and kept in ``row_secrets``, apart from the
-   row; erasure replaces the personal values and deletes the secret, after which the commitment
+   in canonical form), hex. The secret is random per row and kept beside its leaf, apart from the
+   row; erasure replaces the personal values and destroys the secret, after which the commitment
    still stands in the digest but can no longer confirm a guessed value.
 2. **row digest** = SHA-256 of ``"ccaudit/v1/<stream>\\n"`` followed by each public field in canonical
    form, then the commitment.

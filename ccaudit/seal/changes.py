@@ -59,17 +59,20 @@ class Recorded:
     cause: str
 
     def finish(self) -> None:
-        """Destroy the secrets of the rows erased or deleted (nothing for a retention change)."""
+        """Destroy the secrets of the rows erased or deleted (nothing for a retention change): blank
+        the one beside each row's leaf (migration 0047), and delete one a row sealed before that
+        migration keeps in row_secrets."""
         if self.store is None or self.change == "retention":
             return
         db = self.store.database
-        command(
-            self.store.client,
-            f"ALTER TABLE {db}.row_secrets DELETE WHERE stream = {{seal_stream:String}} AND row_id IN "
-            f"(SELECT row_id FROM {db}.seal_changes WHERE stream = {{seal_stream:String}} "
-            f"AND cause = {{seal_cause:String}}) SETTINGS {_MUTATION}",
-            {"seal_stream": self.stream, "seal_cause": self.cause},
+        rows = (
+            f"stream = {{seal_stream:String}} AND row_id IN (SELECT row_id FROM {db}.seal_changes "
+            f"WHERE stream = {{seal_stream:String}} AND cause = {{seal_cause:String}})"
         )
+        params = {"seal_stream": self.stream, "seal_cause": self.cause}
+        command(self.store.client, f"ALTER TABLE {db}.seal_leaves UPDATE secret = '' WHERE {rows} "
+                f"AND secret != '' SETTINGS {_MUTATION}", params)  # fmt: skip
+        command(self.store.client, f"ALTER TABLE {db}.row_secrets DELETE WHERE {rows} SETTINGS {_MUTATION}", params)
 
 
 def record(

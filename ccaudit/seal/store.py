@@ -45,10 +45,6 @@ def _source(database: str, form: cf.StreamForm) -> str:
     return f"{database}.{form.table}{' FINAL' if form.final else ''}"
 
 
-def _ids_in_range(database: str, form: cf.StreamForm) -> str:
-    return f"(SELECT {form.id_sql} FROM {database}.{form.table} WHERE {_range(form)})"
-
-
 # Sealing and verifying read a period's rows FINAL, found by the arrival index (migration 0041). In
 # its default, exact mode the engine widens what the index found to every granule whose sorting key
 # range overlaps it; a period's rows span every organisation, so that was the whole table, each
@@ -81,12 +77,20 @@ CLAIM_MS = 3_600_000
 
 
 def _secrets(database: str, form: cf.StreamForm) -> str:
-    """The secrets of the rows in the bound range, one per row: a second one, from a sealer that
-    raced this one, is never used. Bounded by the rows asked for, so a period's seal reads its own
-    rows' secrets (the sorting key finds them), not every secret."""
+    """Each row's secret, for the rows sealed under the bound ``secret_seqs`` of the bound chain: the
+    one beside its leaf (migration 0047), found by the seqs. Rows sealed before that migration, or
+    whose secret erasure blanked, look theirs up in row_secrets by id: few ids, found by its sorting
+    key, except in a stretch sealed before the migration, which reads that table whole as it always
+    did."""
+    leaves = (
+        f"{database}.seal_leaves WHERE platform = {{platform:String}} AND stream = {{stream:String}} "
+        "AND has({secret_seqs:Array(UInt64)}, seq)"
+    )
     return (
-        f"(SELECT row_id AS _k_row_id, any(secret) AS _k_secret FROM {database}.row_secrets "
-        f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(database, form)} GROUP BY row_id)"
+        f"(SELECT row_id AS _k_row_id, argMax(secret, here) AS _k_secret FROM ("
+        f"SELECT row_id, secret, 1 AS here FROM {leaves} AND secret != '' "
+        f"UNION ALL SELECT row_id, secret, 0 AS here FROM {database}.row_secrets WHERE stream = {{stream:String}} "
+        f"AND row_id IN (SELECT row_id FROM {leaves} AND secret = '')) GROUP BY row_id)"
     )
 
 
@@ -116,10 +120,10 @@ class SealStore:
         canonical order; None when another sealer holds ``seq`` (it is sealing it, or did within
         :data:`CLAIM_MS` and has not sealed it yet).
 
-        One pass (migration 0043): the period's rows are read once, each drawing its secret as its
-        leaf is computed, and both are written through ``seal_input``. An earlier attempt at this seq
-        that was interrupted (a crash before its seal) may have left leaves and secrets: its leaves
-        go, its secrets are kept, and the missing ones are made apart and joined (:meth:`_redo_leaves`).
+        One pass: the period's rows are read once, each drawing its secret as its leaf is computed,
+        and both are written into ``seal_leaves`` (migration 0047). Leaves an interrupted attempt at
+        this seq left behind (a crash before its seal) are deleted first, their secrets with them:
+        no seal ever used those.
 
         Before any of it the sealer claims the seq (migration 0046), an empty period too: its attempt
         row is inserted with a deduplication token naming the seq and how many attempts came before,
@@ -150,47 +154,22 @@ class SealStore:
         ((claimant,),) = query_rows(self.client, f"SELECT argMax(sealer, began) FROM {attempts}", params)
         if claimant != sealer:
             return None
-        if has_leaves or (tried and has_rows):
-            # An earlier attempt may have drawn secrets; the redo reads row_secrets whole, so an
-            # empty period an attempt left unfinished skips it.
-            self._redo_leaves(form, params)
-        elif not has_rows:
-            return PeriodLeaves(0, merkle.EMPTY_ROOT, b"")
-        else:
-            # The secret is drawn in the innermost query: one value per row, which the commitment
-            # and the stored secret both read.
-            command(
-                self.client,
-                f"INSERT INTO {db}.seal_input (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf, "
-                f"secret) SELECT {_LEAF_COLUMNS}, _k_secret FROM ({_hashed(form)} FROM ("
-                f"SELECT *, lower(hex(randomString(32))) AS _k_secret FROM {_source(db, form)} "
-                f"WHERE {_range(form)})){_BY_ARRIVAL}",
-                params,
-            )
-        return self.period_leaves(platform, form.stream, seq)
-
-    def _redo_leaves(self, form: cf.StreamForm, params: dict[str, Any]) -> None:
-        """Leaves for a seq an interrupted attempt began: its leaves deleted (a mutation, costly, but
-        rare), secrets made for the rows that have none (looking the period's ids up in row_secrets,
-        which reads the whole table) and the leaves computed with each row's one secret."""
-        db = self.database
-        if query_rows(self.client, f"SELECT 1 FROM {db}.seal_leaves WHERE {_of_seq} LIMIT 1", params):
+        if has_leaves:
+            # A mutation, costly, but rare.
             command(self.client, f"DELETE FROM {db}.seal_leaves WHERE {_of_seq}", params)
+        if not has_rows:
+            return PeriodLeaves(0, merkle.EMPTY_ROOT, b"")
+        # The secret is drawn in the innermost query: one value per row, which the commitment and the
+        # stored secret both read.
         command(
             self.client,
-            f"INSERT INTO {db}.row_secrets (stream, row_id, secret) "
-            f"SELECT {{stream:String}}, {form.id_sql} AS _rid, lower(hex(randomString(32))) FROM {_source(db, form)} "
-            f"WHERE {_range(form)} AND _rid NOT IN (SELECT row_id FROM {db}.row_secrets "
-            f"WHERE stream = {{stream:String}} AND row_id IN {_ids_in_range(db, form)}){_BY_ARRIVAL}",
+            f"INSERT INTO {db}.seal_leaves (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf, "
+            f"secret) SELECT {_LEAF_COLUMNS}, _k_secret FROM ({_hashed(form)} FROM ("
+            f"SELECT *, lower(hex(randomString(32))) AS _k_secret FROM {_source(db, form)} "
+            f"WHERE {_range(form)})){_BY_ARRIVAL}",
             params,
         )
-        command(
-            self.client,
-            f"INSERT INTO {db}.seal_leaves (platform, stream, seq, row_id, expires_ms, digest, commitment, leaf) "
-            f"SELECT {_LEAF_COLUMNS} FROM ({_hashed(form)} FROM {_source(db, form)} "
-            f"INNER JOIN {_secrets(db, form)} AS k ON k._k_row_id = {form.id_sql} WHERE {_range(form)}){_BY_ARRIVAL}",
-            params,
-        )
+        return self.period_leaves(platform, form.stream, seq)
 
     def period_leaves(self, platform: str, stream: str, seq: int) -> PeriodLeaves:
         """The leaves under ``seq`` as the sealer needs them, all computed or rendered by the engine:
@@ -308,7 +287,10 @@ class SealStore:
                         "leaf": x.leaf})
             for q, x in other_leaves
         )  # fmt: skip
-        params = self._params(form, platform, start, end, now=now_ms, seqs=list(stored_seqs), extra=extra)
+        every_seq = sorted({*stored_seqs, *(q for q, _ in other_leaves)})
+        params = self._params(
+            form, platform, start, end, now=now_ms, seqs=list(stored_seqs), extra=extra, secret_seqs=every_seq
+        )
         columns = "seq AS _s_seq, row_id AS _s_row_id, expires_ms AS _s_exp, commitment AS _s_c, leaf AS _s_leaf"
         sealed = (
             f"(SELECT {columns} FROM {db}.seal_leaves WHERE platform = {{platform:String}} "

@@ -325,16 +325,15 @@ ALL_TABLES: tuple[TableInfo, ...] = (USAGE_EVENTS, *PERSONAL_DATA_TABLES, *ROLLU
 # rewrites (platform, event id, digests), and the digests of OpenID Connect login states already
 # used. Every other table the migrations create must be in
 # ALL_TABLES, or be one of the views below.
-# Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures) and row_secrets
-# (each sealed row's HMAC key: key material like the salts; erasure deletes a row's secret, see
-# ccaudit.seal.changes), and seal_changes (the ids of sealed rows that erasure, the retention job or
-# a hold changed: no personal data), seal_attempts (which seals were begun) and seal_input (a Null
-# table: it stores nothing, its views split what the sealer writes between seal_leaves and
-# row_secrets). erased_subjects holds keyed digests of erased
+# Tamper evidence (ccaudit.seal) adds seals and seal_leaves (ids, hashes, signatures, and each sealed
+# row's HMAC key: key material like the salts; erasure blanks a row's key, see ccaudit.seal.changes),
+# row_secrets (the keys of rows sealed before migration 0047), seal_changes (the ids of sealed rows
+# that erasure, the retention job or a hold changed: no personal data) and seal_attempts (which
+# seals were begun). erased_subjects holds keyed digests of erased
 # identifiers and erasure_keys the key (ccaudit.rights).
 SUPPORT_TABLES = frozenset({
     "schema_migrations", "visitor_salts", "platform_tokens", "event_ids", "security_events", "oidc_used_states",
-    "seals", "seal_leaves", "row_secrets", "seal_changes", "seal_attempts", "seal_input", "erased_subjects",
+    "seals", "seal_leaves", "row_secrets", "seal_changes", "seal_attempts", "erased_subjects",
     "erasure_keys", "erasure_batches",
 })  # fmt: skip
 # Views and materialized views: they store nothing themselves (their targets are listed above).
@@ -348,8 +347,6 @@ VIEWS = frozenset({
     "usage_daily_close", "usage_pages_close", "usage_devices_close", "usage_countries_close", "usage_referrers_close",
     "usage_visits", "usage_pages", "usage_browsers", "usage_systems", "usage_devices", "usage_countries",
     "usage_referrers",
-    # Migration 0043: the sealer's one pass, split between seal_leaves and row_secrets.
-    "seal_input_leaves", "seal_input_secrets",
     # Migration 0044: each learner's latest organisation and profession.
     "learning_learners_mv",
 })  # fmt: skip

@@ -28,7 +28,9 @@ def _rows(world: World, form: cf.StreamForm) -> dict[str, dict[str, Any]]:
 
 
 def _secrets(world: World) -> dict[str, bytes]:
-    result = world.store.client.query(f"SELECT row_id, secret FROM {world.store.database}.row_secrets")
+    result = world.store.client.query(
+        f"SELECT row_id, secret FROM {world.store.database}.seal_leaves WHERE secret != ''"
+    )
     out = {}
     for rid, secret in result.result_rows:
         out[str(rid)] = bytes.fromhex(secret)
@@ -80,39 +82,59 @@ def _check(world: World, forms: tuple[cf.StreamForm, ...], platform: str) -> Non
 
 
 def _secret_rows(world: World) -> dict[str, list[str]]:
-    result = world.store.client.query(f"SELECT row_id, groupArray(secret) FROM {world.store.database}.row_secrets "
-                                      "GROUP BY row_id")  # fmt: skip
+    result = world.store.client.query(f"SELECT row_id, groupArray(secret) FROM {world.store.database}.seal_leaves "
+                                      "WHERE secret != '' GROUP BY row_id")  # fmt: skip
     return {str(rid): sorted(secrets) for rid, secrets in result.result_rows}
 
 
-def test_a_seal_begun_and_interrupted_is_made_again_with_the_secrets_it_drew(world: World) -> None:
+def test_a_seal_begun_and_interrupted_is_made_again_with_one_secret_a_row(world: World) -> None:
     ids = world.ingest_audit(6)
     # The first attempt at seq 1 stores its leaves and secrets, then stops before its seal.
     world.seals.make_leaves(cf.AUDIT, "coop", 1, 0, int(time.time() * 1000) + 1, world.sealer.sealer_id)
     drawn = _secret_rows(world)
     assert set(drawn) == set(ids)
-    assert all(len(s) == 1 for s in drawn.values())
     world.seal()
-    # One secret a row, the one first drawn; one leaf a row under seq 1; and they agree.
-    assert _secret_rows(world) == drawn
+    # No seal used the first attempt's leaves: they went with their secrets, and the rows drew anew.
+    # One secret a row, one leaf a row under seq 1, and they agree.
+    secrets = _secret_rows(world)
+    assert set(secrets) == set(ids)
+    assert all(len(s) == 1 and s != drawn[rid] for rid, s in secrets.items())
     assert sorted(x.row_id for x in world.seals.leaves("coop", "audit", 1)) == sorted(ids)
     _check(world, (cf.AUDIT,), "coop")
     assert world.verify().ok
 
 
-def test_an_attempt_stopped_between_its_secrets_and_its_leaves_keeps_the_secrets(world: World) -> None:
-    ids = world.ingest_audit(6)
+def _as_before_0047(world: World) -> None:
+    """The store as migration 0047 found it: every sealed row's secret in row_secrets, none beside its leaf."""
     db = world.store.database
-    # What the one pass may leave when it stops half-way: the attempt noted, some secrets, no leaves.
-    world.sql(f"INSERT INTO {db}.seal_attempts (platform, stream, seq, sealer) VALUES ('coop', 'audit', 1, "
-              "{sealer:String})", {"sealer": world.sealer.sealer_id})  # fmt: skip
-    world.sql(f"INSERT INTO {db}.row_secrets (stream, row_id, secret) SELECT 'audit', arrayJoin({{ids:Array(String)}}), "
-              "lower(hex(randomString(32)))", {"ids": ids[:3]})  # fmt: skip
-    kept = _secret_rows(world)
+    world.sql(f"INSERT INTO {db}.row_secrets (stream, row_id, secret) SELECT stream, row_id, secret "
+              f"FROM {db}.seal_leaves WHERE secret != ''")  # fmt: skip
+    world.sql(f"ALTER TABLE {db}.seal_leaves UPDATE secret = '' WHERE 1 SETTINGS mutations_sync = 2")
+
+
+def test_rows_sealed_before_their_secrets_moved_beside_their_leaves_still_verify(world: World) -> None:
+    world.ingest_audit(9)  # actors acct-0, acct-1, acct-2, three rows each
     world.seal()
-    secrets = _secret_rows(world)
-    assert set(secrets) == set(ids)
-    assert all(len(s) == 1 for s in secrets.values())
-    assert {rid: secrets[rid] for rid in kept} == kept
-    _check(world, (cf.AUDIT,), "coop")
+    _as_before_0047(world)
     assert world.verify().ok
+    # Sealed since: their secrets beside their leaves; a stale secret left in row_secrets (an
+    # attempt interrupted before the migration) does not shadow the one the leaf was made with.
+    ids = world.ingest_audit(3)
+    db = world.store.database
+    world.sql(f"INSERT INTO {db}.row_secrets (stream, row_id, secret) SELECT 'audit', arrayJoin({{ids:Array(String)}}), "
+              "lower(hex(randomString(32)))", {"ids": ids})  # fmt: skip
+    world.seal()
+    assert world.verify().ok
+    # Erasure destroys the old rows' secrets in row_secrets too.
+    erase(world.store, DEFAULT_REGISTER, find_subject(world.store, DEFAULT_REGISTER, ["acct-1"]), now=datetime.now(UTC))
+    left = world.store.client.query(f"SELECT count() FROM {db}.row_secrets WHERE row_id IN (SELECT row_id FROM "
+                                    f"{db}.seal_changes WHERE change = 'erased')").result_rows  # fmt: skip
+    assert left == [(0,)]
+    report = world.verify()
+    assert report.ok, report.findings
+    assert report.counts["erased"] >= 3
+    # And an old row's secret destroyed by hand still shows.
+    kept = world.store.client.query(f"SELECT row_id FROM {db}.row_secrets WHERE row_id IN (SELECT row_id FROM "
+                                    f"{db}.seal_leaves WHERE secret = '') LIMIT 1").result_rows[0][0]  # fmt: skip
+    world.sql(f"DELETE FROM {db}.row_secrets WHERE row_id = {{id:String}}", {"id": kept})
+    assert {(f["kind"], f["row_id"]) for f in world.verify().findings} == {("row_secret_gone", kept)}

@@ -162,7 +162,7 @@ def test_personal_values_replaced_by_hand_with_their_secret_destroyed_are_named(
     # What erasure does, without erasure's record (tests/seal/test_erasure.py has the real one).
     _mutate(sealed, f"ALTER TABLE {db}.audit_events UPDATE actor_account_id = 'erased', subject_id = 'erased', "
             "client_ip = '', user_agent = '', details = map() WHERE event_id = {id:UUID}", {"id": target})  # fmt: skip
-    sealed.sql(f"DELETE FROM {db}.row_secrets WHERE row_id = {{id:String}}", {"id": target})
+    _mutate(sealed, f"ALTER TABLE {db}.seal_leaves UPDATE secret = '' WHERE row_id = {{id:String}}", {"id": target})
     assert _found(sealed) == {("row_secret_gone", target)}
 
 
