@@ -76,7 +76,7 @@ _of_seq = "platform = {platform:String} AND stream = {stream:String} AND seq = {
 CLAIM_MS = 3_600_000
 
 
-def _secrets(database: str, form: cf.StreamForm) -> str:
+def _secrets(database: str) -> str:
     """Each row's secret, for the rows sealed under the bound ``secret_seqs`` of the bound chain: the
     one beside its leaf (migration 0047), found by the seqs. Rows sealed before that migration, or
     whose secret erasure blanked, look theirs up in row_secrets by id: few ids, found by its sorting
@@ -330,7 +330,7 @@ class SealStore:
             f"SELECT _v, _s_seq, if(_s_row_id = '', _r_row_id, _s_row_id) FROM ("
             f"SELECT {verdict} AS _v, _s_seq, _s_row_id, _r_row_id FROM {sealed} AS s "
             f"FULL OUTER JOIN {rows} AS r ON s._s_row_id = r._r_row_id "
-            f"LEFT JOIN {_secrets(db, form)} AS k ON k._k_row_id = _r_row_id "
+            f"LEFT JOIN {_secrets(db)} AS k ON k._k_row_id = _r_row_id "
             f"LEFT JOIN {changed} AS c ON c._c_row_id = if(_s_row_id = '', _r_row_id, _s_row_id)"
             f") WHERE _v != 'ok' ORDER BY 2, 3{_BY_ARRIVAL}"
         )
