@@ -251,8 +251,14 @@ def leaf(rid: str, expires: int, digest_hex: str) -> str:
 # --- SQL (the same definitions, for the engine) ---------------------------------------------------
 
 
+def _lp_args(expr: str) -> str:
+    """``lp(expr)`` as arguments of a concat(): a row's canonical text is one concat() of its fields'
+    pieces, not a concat() of each field's, which copied every field's text twice."""
+    return f"toString(length({expr})), ':', {expr}"
+
+
 def _lp_sql(expr: str) -> str:
-    return f"concat(toString(length({expr})), ':', {expr})"
+    return f"concat({_lp_args(expr)})"
 
 
 def _text_sql(f: Field) -> str:
@@ -272,7 +278,7 @@ def _text_sql(f: Field) -> str:
     if f.kind == "nfloat":
         return f"if(isNull({c}), '', toString(reinterpretAsUInt64(toFloat64(assumeNotNull({c})))))"
     if f.kind == "map":
-        pair = f"concat({_lp_sql('k')}, {_lp_sql('v')})"
+        pair = f"concat({_lp_args('k')}, {_lp_args('v')})"
         entries = f"arrayMap((k, v) -> {pair}, mapKeys(mapSort({c})), mapValues(mapSort({c})))"
         return f"concat(toString(length(mapKeys({c}))), ':', arrayStringConcat({entries}, ''))"
     if f.kind == "array":
@@ -283,7 +289,7 @@ def _text_sql(f: Field) -> str:
 
 def personal_sql(form: StreamForm) -> str:
     """SQL of the canonical personal fields (the HMAC's message; empty for a form without any)."""
-    return "concat(" + "".join(_lp_sql(_text_sql(f)) + ", " for f in form.personal) + "'')"
+    return "concat(" + "".join(_lp_args(_text_sql(f)) + ", " for f in form.personal) + "'')"
 
 
 def hmac_sql(message: str, key_hex: str) -> str:
@@ -301,7 +307,7 @@ def digest_sql(form: StreamForm, commitment_expr: str, texts: Mapping[str, str] 
     canonical text of some public fields, in place of the row's (the verifier's "as sealed")."""
     head = f"'ccaudit/{VERSION}/{form.stream}\\n'"
     given = texts or {}
-    parts = [head, *(_lp_sql(given.get(f.name) or _text_sql(f)) for f in form.public), _lp_sql(commitment_expr)]
+    parts = [head, *(_lp_args(given.get(f.name) or _text_sql(f)) for f in form.public), _lp_args(commitment_expr)]
     return "SHA256(concat(" + ", ".join(parts) + "))"
 
 
@@ -317,8 +323,8 @@ def expires_sql(form: StreamForm) -> str:
 
 def leaf_sql(id_expr: str, expires_expr: str, digest_expr: str) -> str:
     """SQL of the leaf (hex, lower case), given SQL of the row id, the expiry (Int64) and the raw digest."""
-    expires = _lp_sql(f"toString({expires_expr})")
-    return f"lower(hex(SHA256(concat(char(0), {_lp_sql(id_expr)}, {expires}, {digest_expr}))))"
+    expires = _lp_args(f"toString({expires_expr})")
+    return f"lower(hex(SHA256(concat(char(0), {_lp_args(id_expr)}, {expires}, {digest_expr}))))"
 
 
 def empty_personal(form: StreamForm) -> dict[str, Any]:
