@@ -141,3 +141,18 @@ def test_an_empty_period_left_unfinished_is_sealed_empty(world: World) -> None:
     latest = world.seals.latest("coop", "audit")
     assert latest is not None
     assert Seal.from_payload(latest.payload).leaf_count == 0
+
+
+def test_the_engine_deletes_attempts_a_month_old(world: World) -> None:
+    """Each round notes an attempt per chain; the engine's TTL (migration 0048) removes them after 30
+    days, on its own clock, and keeps the recent ones a claim needs."""
+    db = world.store.database
+    for seq, age_days in ((5, 31), (6, 29)):
+        world.sql(
+            f"INSERT INTO {db}.seal_attempts (platform, stream, seq, sealer, began) "
+            "VALUES ('coop', 'audit', {seq:UInt64}, 'replica-a', now64(3) - toIntervalDay({age:Int64}))",
+            {"seq": seq, "age": age_days},
+        )
+    world.sql(f"OPTIMIZE TABLE {db}.seal_attempts FINAL")
+    kept = world.store.client.query(f"SELECT seq FROM {db}.seal_attempts WHERE seq IN (5, 6)").result_rows
+    assert kept == [(6,)]
